@@ -1,0 +1,10 @@
+module github.com/authrefresh/authrefresh
+
+go 1.23.0
+
+require golang.org/x/oauth2 v0.30.0
+
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	golang.org/x/crypto v0.41.0 // indirect
+)

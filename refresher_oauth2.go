@@ -1,0 +1,95 @@
+package authrefresh
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ClientAuth says how an OAuth2Refresher authenticates its client.
+type ClientAuth int
+
+const (
+	// ClientAuthAuto uses HTTP Basic when there is a client secret, else
+	// sends client_id in the body (a public client).
+	ClientAuthAuto ClientAuth = iota
+	// ClientAuthBasic sends the client id and secret with HTTP Basic (RFC 6749 §2.3.1).
+	ClientAuthBasic
+	// ClientAuthBody sends client_id and client_secret as form fields.
+	ClientAuthBody
+)
+
+// OAuth2Refresher refreshes with the RFC 6749 §6 refresh_token grant: a form
+// POST to the token endpoint, errors read as RFC 6749 §5.2.
+type OAuth2Refresher struct {
+	// TokenURL is the token endpoint. Required.
+	TokenURL string
+	// ClientID and ClientSecret identify the client; both may be empty.
+	ClientID, ClientSecret string
+	// ClientAuth chooses Basic or body client authentication.
+	ClientAuth ClientAuth
+	// Scopes, if any, are requested (they may only narrow the original grant).
+	Scopes []string
+	// RevocationURL, if set, is used by Session.Logout (RFC 7009).
+	RevocationURL string
+	// HTTPClient sends the request; nil means a private client with a 30s
+	// timeout that follows no redirects. It must not use the refreshing Transport.
+	HTTPClient *http.Client
+	// Clock is the time source for expiry; nil means time.Now.
+	Clock func() time.Time
+}
+
+// Refresh implements Refresher.
+func (r *OAuth2Refresher) Refresh(ctx context.Context, tok *Token) (*Token, error) {
+	if tok.RefreshToken == "" {
+		return nil, Rejected(errors.New("no refresh token"))
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+	if len(r.Scopes) > 0 {
+		form.Set("scope", strings.Join(r.Scopes, " "))
+	}
+	req, err := r.request(ctx, r.TokenURL, form)
+	if err != nil {
+		return nil, &RefreshError{Kind: RefreshTransient, Err: err}
+	}
+	return postForToken(ctx, r.HTTPClient, req, TokenFields{}, clockOrNow(r.Clock))
+}
+
+// Revoke implements Revoker (RFC 7009) when RevocationURL is set.
+func (r *OAuth2Refresher) Revoke(ctx context.Context, tok *Token) error {
+	if r.RevocationURL == "" || tok.RefreshToken == "" {
+		return nil
+	}
+	form := url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}
+	req, err := r.request(ctx, r.RevocationURL, form)
+	if err != nil {
+		return err
+	}
+	return postForAck(ctx, r.HTTPClient, req)
+}
+
+func (r *OAuth2Refresher) request(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
+	basic := r.ClientAuth == ClientAuthBasic || (r.ClientAuth == ClientAuthAuto && r.ClientSecret != "")
+	if !basic {
+		if r.ClientID != "" {
+			form.Set("client_id", r.ClientID)
+		}
+		if r.ClientSecret != "" {
+			form.Set("client_secret", r.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, errors.New("authrefresh: invalid token endpoint URL")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if basic {
+		// RFC 6749 §2.3.1: form-encode both before Basic.
+		req.SetBasicAuth(url.QueryEscape(r.ClientID), url.QueryEscape(r.ClientSecret))
+	}
+	return req, nil
+}

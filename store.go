@@ -1,0 +1,95 @@
+package authrefresh
+
+import (
+	"context"
+	"sync"
+)
+
+// Store keeps a Session's token where it outlives the process, or where other
+// processes can see it. Implementations must be safe for concurrent use.
+type Store interface {
+	// Load returns the stored token, or (nil, nil) when there is none.
+	Load(ctx context.Context) (*Token, error)
+	// Save replaces the stored token.
+	Save(ctx context.Context, tok *Token) error
+	// Clear removes the stored token. Clearing an empty store is not an error.
+	Clear(ctx context.Context) error
+}
+
+// Swapper is an optional Store capability: save new only if the stored token is
+// still old (compared by access token; nil old means "the store is empty").
+// A Session uses it after a refresh so that a process that lost its lock cannot
+// overwrite a newer token. swapped is false, with a nil error, when the stored
+// token had changed.
+type Swapper interface {
+	CompareAndSwap(ctx context.Context, old, new *Token) (swapped bool, err error)
+}
+
+// Locker is an optional Store capability that serialises refreshes among every
+// Session sharing the store, across processes. Lock blocks until the lock is
+// held or ctx ends, and returns the function that releases it. A lock must not
+// outlive a holder that dies (flock is released by the kernel, a Redis lock has
+// a TTL).
+type Locker interface {
+	Lock(ctx context.Context) (unlock func(), err error)
+}
+
+// MemoryStore is a Store in process memory. Its zero value is an empty store
+// ready to use.
+type MemoryStore struct {
+	mu  sync.Mutex
+	tok *Token
+}
+
+// NewMemoryStore returns a MemoryStore holding tok (which may be nil).
+func NewMemoryStore(tok *Token) *MemoryStore { return &MemoryStore{tok: copyToken(tok)} }
+
+// Load implements Store.
+func (m *MemoryStore) Load(context.Context) (*Token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return copyToken(m.tok), nil
+}
+
+// Save implements Store.
+func (m *MemoryStore) Save(_ context.Context, tok *Token) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tok = copyToken(tok)
+	return nil
+}
+
+// Clear implements Store.
+func (m *MemoryStore) Clear(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tok = nil
+	return nil
+}
+
+// CompareAndSwap implements Swapper.
+func (m *MemoryStore) CompareAndSwap(_ context.Context, old, new *Token) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !sameAccess(m.tok, old) {
+		return false, nil
+	}
+	m.tok = copyToken(new)
+	return true, nil
+}
+
+// sameAccess reports whether a and b are the same credential (both nil counts).
+func sameAccess(a, b *Token) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.AccessToken == b.AccessToken
+}
+
+func copyToken(t *Token) *Token {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}

@@ -1,0 +1,205 @@
+package authrefresh
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+)
+
+// Token is one credential: an access token, the refresh token that renews it,
+// and what is known about its lifetime.
+//
+// A Token held by a Session is shared by every request; treat it as read-only.
+// String, GoString and LogValue print it redacted, so a Token can be passed to
+// fmt or log/slog without leaking it. JSON marshalling is not redacted: it is how
+// stores persist the token.
+type Token struct {
+	// AccessToken is sent as "Authorization: <TokenType> <AccessToken>".
+	AccessToken string `json:"access_token"`
+	// RefreshToken renews the access token. Empty if the server issued none.
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// TokenType is the authorization scheme; empty means "Bearer".
+	TokenType string `json:"token_type,omitempty"`
+	// Expiry is when the access token stops working. Zero means unknown: such a
+	// token is never refreshed ahead, only after the server refuses it.
+	Expiry time.Time `json:"expiry,omitempty"`
+	// IssuedAt is the start of the token's lifetime, used to refresh ahead at a
+	// fraction of that lifetime. Zero means "when it was received".
+	IssuedAt time.Time `json:"issued_at,omitempty"`
+}
+
+// TokenFromResponse builds a Token from the fields of a token endpoint response
+// received at now. Expiry comes from expiresIn when it is positive, else from
+// the access token's JWT "exp" claim, else it stays unknown. IssuedAt is now
+// when expiresIn is given (both then come from this machine's clock, which
+// makes refresh-ahead immune to clock skew), else the JWT "iat" claim, else now.
+func TokenFromResponse(accessToken, refreshToken, tokenType string, expiresIn time.Duration, now time.Time) *Token {
+	t := &Token{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: tokenType}
+	if expiresIn > 0 {
+		t.IssuedAt = now
+		t.Expiry = now.Add(expiresIn)
+		return t
+	}
+	t.fillFromJWT(now)
+	return t
+}
+
+// fillFromJWT completes a missing Expiry and IssuedAt from the JWT claims of
+// the access token, and IssuedAt from now as a last resort.
+func (t *Token) fillFromJWT(now time.Time) {
+	if t.Expiry.IsZero() || t.IssuedAt.IsZero() {
+		if c, err := DecodeClaims(t.AccessToken); err == nil {
+			if t.Expiry.IsZero() {
+				t.Expiry = c.ExpiresAt
+			}
+			if t.IssuedAt.IsZero() && !c.IssuedAt.IsZero() && (t.Expiry.IsZero() || c.IssuedAt.Before(t.Expiry)) {
+				t.IssuedAt = c.IssuedAt
+			}
+		}
+	}
+	if t.IssuedAt.IsZero() {
+		t.IssuedAt = now
+	}
+}
+
+// scheme is the Authorization scheme, "Bearer" unless the server said otherwise.
+// RFC 6750 servers answer "bearer" in lower case; the scheme is case-insensitive
+// but some APIs are not, so the canonical spelling is sent.
+func (t *Token) scheme() string {
+	if t.TokenType == "" || strings.EqualFold(t.TokenType, "bearer") {
+		return "Bearer"
+	}
+	return t.TokenType
+}
+
+// AuthorizationHeader returns the value of the Authorization header for t.
+func (t *Token) AuthorizationHeader() string {
+	return t.scheme() + " " + t.AccessToken
+}
+
+// Expired reports whether the access token's known expiry is at or before now.
+// A token with an unknown expiry never reports expired.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.Expiry.IsZero() && !now.Before(t.Expiry)
+}
+
+// redacted shows enough to tell tokens apart in a log (length and last four
+// characters of a long token) and never enough to use one.
+func redacted(s string) string {
+	switch {
+	case s == "":
+		return `""`
+	case len(s) < 24:
+		return "[REDACTED]"
+	default:
+		return fmt.Sprintf("[REDACTED len=%d …%s]", len(s), s[len(s)-4:])
+	}
+}
+
+// String returns a redacted description of the token.
+func (t *Token) String() string {
+	if t == nil {
+		return "<nil token>"
+	}
+	var b strings.Builder
+	b.WriteString("Token{access=")
+	b.WriteString(redacted(t.AccessToken))
+	if t.RefreshToken != "" {
+		b.WriteString(" refresh=[REDACTED]")
+	}
+	if !t.Expiry.IsZero() {
+		b.WriteString(" expiry=")
+		b.WriteString(t.Expiry.UTC().Format(time.RFC3339))
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// GoString keeps %#v redacted too.
+func (t *Token) GoString() string { return t.String() }
+
+// Format makes every fmt verb, %v and %+v of a Token value included, print
+// the redacted form.
+func (t Token) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
+
+// LogValue implements slog.LogValuer: a token logs as a group of harmless facts.
+func (t *Token) LogValue() slog.Value {
+	if t == nil {
+		return slog.StringValue("<nil token>")
+	}
+	attrs := []slog.Attr{slog.String("access", redacted(t.AccessToken)), slog.Bool("refreshable", t.RefreshToken != "")}
+	if !t.Expiry.IsZero() {
+		attrs = append(attrs, slog.Time("expiry", t.Expiry))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// Claims are the time claims of a JWT, read without verifying the signature.
+// A client cannot verify a token meant for someone else; it only needs to know
+// when the token ends.
+type Claims struct {
+	ExpiresAt time.Time // "exp"; zero when absent
+	IssuedAt  time.Time // "iat"; zero when absent
+	NotBefore time.Time // "nbf"; zero when absent
+}
+
+// maxJWTLength bounds the work DecodeClaims does on hostile input.
+const maxJWTLength = 64 << 10
+
+// DecodeClaims reads the exp, iat and nbf claims of a compact JWS without
+// verifying it. It returns an error for anything that is not a three-part
+// token with a JSON object payload; the error never contains the token.
+func DecodeClaims(jwt string) (Claims, error) {
+	var c Claims
+	if len(jwt) > maxJWTLength {
+		return c, fmt.Errorf("authrefresh: JWT longer than %d bytes", maxJWTLength)
+	}
+	first := strings.IndexByte(jwt, '.')
+	last := strings.LastIndexByte(jwt, '.')
+	if first <= 0 || first == last {
+		return c, fmt.Errorf("authrefresh: not a JWT (want three dot-separated parts)")
+	}
+	payload := jwt[first+1 : last]
+	if strings.IndexByte(payload, '.') >= 0 {
+		return c, fmt.Errorf("authrefresh: not a JWT (want three dot-separated parts)")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "="))
+	if err != nil {
+		return c, fmt.Errorf("authrefresh: JWT payload is not base64url")
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+		Iat json.Number `json:"iat"`
+		Nbf json.Number `json:"nbf"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return c, fmt.Errorf("authrefresh: JWT payload is not a JSON object with numeric times")
+	}
+	if c.ExpiresAt, err = numericDate(claims.Exp); err != nil {
+		return Claims{}, fmt.Errorf("authrefresh: JWT exp: %w", err)
+	}
+	if c.IssuedAt, err = numericDate(claims.Iat); err != nil {
+		return Claims{}, fmt.Errorf("authrefresh: JWT iat: %w", err)
+	}
+	if c.NotBefore, err = numericDate(claims.Nbf); err != nil {
+		return Claims{}, fmt.Errorf("authrefresh: JWT nbf: %w", err)
+	}
+	return c, nil
+}
+
+// numericDate converts an RFC 7519 NumericDate (seconds, possibly fractional).
+func numericDate(n json.Number) (time.Time, error) {
+	if n == "" {
+		return time.Time{}, nil
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
+		return time.Time{}, fmt.Errorf("not a valid NumericDate")
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}

@@ -1,0 +1,235 @@
+package authrefresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Transport is an http.RoundTripper that authenticates requests with a
+// Session's token, and replays a request once, with a refreshed token, when
+// the server refuses it.
+//
+// RoundTrip never modifies the caller's request and always closes its body.
+type Transport struct {
+	// Session supplies and refreshes the token. Required.
+	Session *Session
+
+	// Base sends the requests; nil means http.DefaultTransport.
+	Base http.RoundTripper
+
+	// Origins are where the token may be sent, as "scheme://host[:port]".
+	// Requests to other origins go out without it. Empty means any origin;
+	// in every case a redirect never carries the token to an origin other
+	// than the one of the request that was redirected. Client sets this to its
+	// base URL's origin.
+	Origins []string
+
+	// RetryStatuses are the statuses that mean "token refused": the token is
+	// refreshed (unless it was already replaced) and the request replayed once.
+	// nil means {401}. Seed-004 style APIs answer an expired token with 403.
+	RetryStatuses []int
+
+	// ShouldRefresh, if set, decides instead of RetryStatuses whether a
+	// response means the token was refused. It must not read the body.
+	ShouldRefresh func(*http.Response) bool
+
+	// MaxReplayBuffer is how many bytes of a body that has neither GetBody
+	// nor Seek are kept for a replay, while they stream out. A longer body is
+	// not replayed: the refusal returns an error wrapping ErrBodyNotReplayable.
+	// 0 means DefaultMaxReplayBuffer; negative means never buffer.
+	MaxReplayBuffer int64
+}
+
+type ctxKey int
+
+const (
+	skipAuthKey ctxKey = iota
+	skipRefreshKey
+)
+
+// WithoutAuth returns a context under which a Transport sends the request
+// untouched: no token, no refresh, no replay.
+func WithoutAuth(ctx context.Context) context.Context {
+	return context.WithValue(ctx, skipAuthKey, true)
+}
+
+// WithoutRefresh returns a context under which a Transport attaches the
+// token but returns a refusal as it is, without refreshing or replaying.
+func WithoutRefresh(ctx context.Context) context.Context {
+	return context.WithValue(ctx, skipRefreshKey, true)
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+// RefusedError is returned by a Transport when the server refused a request's
+// token and the request could not be replayed, for example because its body
+// was a stream longer than the replay buffer. The refresh itself happened, so
+// the next request will carry the new token.
+type RefusedError struct {
+	StatusCode int
+	Err        error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("authrefresh: request refused with status %d and not replayed: %v", e.StatusCode, e.Err)
+}
+
+// Unwrap returns the cause, such as ErrBodyNotReplayable.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if t.Session == nil {
+		closeBody(req)
+		return nil, errors.New("authrefresh: Transport.Session is nil")
+	}
+	if ctx.Value(skipAuthKey) != nil || !t.mayAuthenticate(req) {
+		return t.base().RoundTrip(req)
+	}
+	st, err := t.Session.active(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	if ctx.Value(skipRefreshKey) != nil {
+		return t.base().RoundTrip(withAuthorization(req, req.Body, st.header))
+	}
+
+	body := newReplayer(req, t.replayLimit())
+	first := withAuthorization(req, body.first, st.header)
+	if body.guard != nil {
+		first.GetBody = nil // only we can replay this body
+	}
+	resp, err := t.base().RoundTrip(first)
+	if err != nil || !t.refused(resp) {
+		body.release()
+		return resp, err
+	}
+	status := resp.StatusCode
+	discard(resp)
+
+	fresh, err := t.Session.obtain(ctx, st.tok, false)
+	if err != nil {
+		body.release()
+		return nil, err
+	}
+	again, err := body.take()
+	if err != nil {
+		return nil, &RefusedError{StatusCode: status, Err: err}
+	}
+	t.Session.noteRetry()
+	return t.base().RoundTrip(withAuthorization(req, again, fresh.header))
+}
+
+func (t *Transport) replayLimit() int64 {
+	if t.MaxReplayBuffer == 0 {
+		return DefaultMaxReplayBuffer
+	}
+	return t.MaxReplayBuffer
+}
+
+func (t *Transport) refused(resp *http.Response) bool {
+	if t.ShouldRefresh != nil {
+		return t.ShouldRefresh(resp)
+	}
+	if t.RetryStatuses == nil {
+		return resp.StatusCode == http.StatusUnauthorized
+	}
+	for _, s := range t.RetryStatuses {
+		if resp.StatusCode == s {
+			return true
+		}
+	}
+	return false
+}
+
+// mayAuthenticate enforces where the token may go: a configured origin, and
+// never across a redirect to another origin.
+func (t *Transport) mayAuthenticate(req *http.Request) bool {
+	if req.URL == nil {
+		return false
+	}
+	if req.Response != nil {
+		first := req
+		for i := 0; i < 100 && first.Response != nil && first.Response.Request != nil; i++ {
+			first = first.Response.Request
+		}
+		if first.URL == nil || !sameOrigin(first.URL, req.URL) {
+			return false
+		}
+	}
+	if len(t.Origins) == 0 {
+		return true
+	}
+	for _, o := range t.Origins {
+		if originMatches(o, req.URL) {
+			return true
+		}
+	}
+	return false
+}
+
+// withAuthorization is a shallow copy of req with its own header map carrying
+// the token and the given body.
+func withAuthorization(req *http.Request, body io.ReadCloser, header []string) *http.Request {
+	r := *req // the caller's request is never modified
+	r.Header = make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		r.Header[k] = v
+	}
+	r.Header["Authorization"] = header
+	r.Body = body
+	return &r
+}
+
+// discard drains a little of a refused response so its connection can be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// originMatches compares "scheme://host[:port][/...]" with u's origin
+// without allocating.
+func originMatches(origin string, u *url.URL) bool {
+	scheme, rest, ok := strings.Cut(origin, "://")
+	if !ok || !strings.EqualFold(scheme, u.Scheme) {
+		return false
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.EqualFold(withoutDefaultPort(rest, scheme), withoutDefaultPort(u.Host, u.Scheme))
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(withoutDefaultPort(a.Host, a.Scheme), withoutDefaultPort(b.Host, b.Scheme))
+}
+
+func withoutDefaultPort(host, scheme string) string {
+	switch {
+	case strings.EqualFold(scheme, "https") && strings.HasSuffix(host, ":443"):
+		return host[:len(host)-4]
+	case strings.EqualFold(scheme, "http") && strings.HasSuffix(host, ":80"):
+		return host[:len(host)-3]
+	}
+	return host
+}
