@@ -6,5 +6,6 @@ require golang.org/x/oauth2 v0.30.0
 
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/crypto v0.41.0 // indirect
 )

@@ -94,7 +94,7 @@ type Session struct {
 type state struct {
 	tok     *Token
 	header  []string     // {"Bearer <access>"}, shared read-only by all requests
-	aheadAt atomic.Int64 // UnixNano after which a background refresh starts; MaxInt64: never
+	aheadAt atomic.Int64 // UnixNano after which a background refresh starts; never above staleAt
 	staleAt int64        // UnixNano after which the token is treated as expired; MaxInt64: unknown
 }
 
@@ -156,8 +156,9 @@ func (s *Session) newState(tok *Token, now time.Time, fresh bool) *state {
 		return st
 	}
 	st.staleAt = stale.UnixNano()
+	st.aheadAt.Store(st.staleAt)
 	if s.opts.RefreshAhead > 0 && s.opts.RefreshAhead < 1 && life > 0 {
-		st.aheadAt.Store(tok.IssuedAt.Add(time.Duration(float64(life) * s.opts.RefreshAhead)).UnixNano())
+		st.aheadAt.Store(min(st.staleAt, tok.IssuedAt.Add(time.Duration(float64(life)*s.opts.RefreshAhead)).UnixNano()))
 	}
 	return st
 }
@@ -192,8 +193,10 @@ func (s *Session) active(ctx context.Context) (*state, error) {
 // refreshAhead starts one background refresh for st. The compare-and-swap on
 // aheadAt lets exactly one request in; the others carry on with st.
 func (s *Session) refreshAhead(ctx context.Context, st *state) {
+	// Claiming moves aheadAt to staleAt: the others stay on the fast path
+	// until the token is really stale, and then wait for this refresh.
 	at := st.aheadAt.Load()
-	if at == math.MaxInt64 || !st.aheadAt.CompareAndSwap(at, math.MaxInt64) {
+	if at >= st.staleAt || !st.aheadAt.CompareAndSwap(at, st.staleAt) {
 		return
 	}
 	s.mu.Lock()
@@ -415,8 +418,8 @@ func (s *Session) finish(f *flight, old *state, tok *Token, adopted bool, err er
 		s.fails++
 		s.lastErr = err
 		s.retryAt = now.Add(s.backoff(err))
-		if old != nil {
-			old.aheadAt.Store(s.retryAt.UnixNano())
+		if old != nil { // the next refresh-ahead try waits for the backoff too
+			old.aheadAt.Store(min(s.retryAt.UnixNano(), old.staleAt))
 		}
 		f.err = err
 		s.stats.transientFailures.Add(1)

@@ -189,7 +189,9 @@ func (s *Server) issueAccess(user, clientID, scope, sid string, now time.Time) (
 			Issuer:    s.cfg.Issuer,
 			Subject:   user,
 			Audience:  jwt.ClaimStrings{s.cfg.Audience},
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTTL)),
+			// NumericDates are whole seconds: round exp up so the token
+			// lives at least the expires_in the answer promises.
+			ExpiresAt: jwt.NewNumericDate(ceilSecond(now.Add(s.cfg.AccessTTL))),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        fmt.Sprintf("%d.%s", s.epoch.Load(), newOpaqueToken()[:16]),
 		},
@@ -228,3 +230,10 @@ func (s *Server) RevokeRefreshToken(token string) bool {
 }
 
 var errBadCredentials = errors.New("invalid username or password")
+
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}

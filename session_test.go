@@ -1,0 +1,288 @@
+package authrefresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+)
+
+// 1,000 goroutines hold an expired token: exactly one refresh, all succeed.
+func TestExpiredTokenThousandGoroutinesOneRefresh(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	s := e.session(nil, authrefresh.Options{})
+	c := e.client(s)
+	e.clock.Advance(3 * time.Second) // past the 2s lifetime
+	errs := runParallel(1000, func(int) error { return c.Get(context.Background(), "me", nil) })
+	if n, first := countErrors(errs); n > 0 {
+		t.Fatalf("%d of 1000 requests failed, first: %v", n, first)
+	}
+	got := e.server.Counters()
+	if got.Refreshes != 1 {
+		t.Fatalf("server saw %d refreshes, want exactly 1", got.Refreshes)
+	}
+	if got.Unauthorized401s() != 0 {
+		t.Fatalf("server refused %d requests; an expired token must be refreshed before sending", got.Unauthorized401s())
+	}
+	if st := s.Stats(); st.Refreshes != 1 || st.Waits == 0 {
+		t.Fatalf("stats = %+v, want 1 refresh and waiters", st)
+	}
+}
+
+// 1,000 concurrent requests refused with 401 (access tokens revoked by the
+// server): exactly one refresh, every request replayed and successful.
+func TestThousandRefusalsOneRefresh(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	s := e.session(nil, authrefresh.Options{})
+	c := e.client(s)
+	e.server.RevokeAccessTokens()
+	// Slow refreshes keep the refused requests arriving while it runs.
+	e.server.SetRefreshLatency(100 * time.Millisecond)
+	errs := runParallel(1000, func(int) error { return c.Get(context.Background(), "me", nil) })
+	if n, first := countErrors(errs); n > 0 {
+		t.Fatalf("%d of 1000 requests failed, first: %v", n, first)
+	}
+	got := e.server.Counters()
+	if got.Refreshes != 1 || got.ReuseDetections != 0 {
+		t.Fatalf("refreshes=%d reuse=%d, want 1 and 0", got.Refreshes, got.ReuseDetections)
+	}
+	if got.Unauthorized["revoked"] == 0 {
+		t.Fatal("no request was refused; the test did not exercise the 401 path")
+	}
+	if st := s.Stats(); st.Retries != got.Unauthorized["revoked"] {
+		t.Fatalf("replays=%d, refusals=%d: every refused request must be replayed once", st.Retries, got.Unauthorized["revoked"])
+	}
+}
+
+// A refusal of a token that was already replaced replays with the current
+// token and refreshes nothing.
+func TestStaleRefusalReplaysWithoutRefresh(t *testing.T) {
+	var refreshes atomic.Int32
+	ref := authrefresh.RefreshFunc(func(_ context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		n := refreshes.Add(1)
+		return &authrefresh.Token{AccessToken: fmt.Sprintf("access-%d", n), RefreshToken: "r"}, nil
+	})
+	s := authrefresh.NewSession(nil, ref, authrefresh.Options{})
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "access-0", RefreshToken: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := s.Token(context.Background())
+	if _, err := s.Refresh(context.Background(), nil); err != nil { // someone else refreshed meanwhile
+		t.Fatal(err)
+	}
+	got, err := s.Refresh(context.Background(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessToken != "access-1" || refreshes.Load() != 1 {
+		t.Fatalf("got %s after %d refreshes; want access-1 and no second refresh", got.AccessToken, refreshes.Load())
+	}
+	if s.Stats().StaleRefusals != 1 {
+		t.Fatalf("StaleRefusals = %d, want 1", s.Stats().StaleRefusals)
+	}
+}
+
+// Steady traffic across many lifetimes: refresh-ahead keeps every request on a
+// valid token, nobody waits, and refreshes match the refresh-ahead interval.
+func TestSteadyTrafficRefreshAhead(t *testing.T) {
+	e := newEnv(t, authserver.Config{AccessTTL: 2 * time.Second})
+	renewed := make(chan struct{}, 100)
+	s := e.session(nil, authrefresh.Options{RefreshAhead: 0.75, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
+	<-renewed // the Login
+	c := e.client(s)
+	const step = 50 * time.Millisecond
+	const total = 12 * time.Second // six lifetimes
+	for elapsed := time.Duration(0); elapsed < total; elapsed += step {
+		before := s.Stats().RefreshAheadStarts
+		errs := runParallel(8, func(int) error { return c.Get(context.Background(), "me", nil) })
+		if n, first := countErrors(errs); n > 0 {
+			t.Fatalf("at %v: %d requests failed: %v", elapsed, n, first)
+		}
+		if s.Stats().RefreshAheadStarts > before {
+			<-renewed // let the background refresh land before time moves on
+		}
+		e.clock.Advance(step)
+	}
+	got := e.server.Counters()
+	if got.Unauthorized401s() != 0 {
+		t.Fatalf("%d requests refused; refresh-ahead must prevent every expiry 401", got.Unauthorized401s())
+	}
+	want := float64(total) / float64(1500*time.Millisecond) // one refresh per 0.75 lifetime
+	if math.Abs(float64(got.Refreshes)-want) > 1 {
+		t.Fatalf("refreshes = %d, want %.1f ± 1", got.Refreshes, want)
+	}
+	if st := s.Stats(); st.Waits != 0 || got.ReuseDetections != 0 {
+		t.Fatalf("waits=%d reuse=%d, want 0 and 0", st.Waits, got.ReuseDetections)
+	}
+}
+
+// A rejected refresh ends the session for everyone at once, exactly once.
+func TestRejectedRefreshEndsSession(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	var expiredHook atomic.Int32
+	store := &authrefresh.MemoryStore{}
+	s := e.session(store, authrefresh.Options{OnSessionExpired: func(error) { expiredHook.Add(1) }})
+	tok, _ := s.Token(context.Background())
+	e.server.RevokeRefreshToken(tok.RefreshToken)
+	e.clock.Advance(3 * time.Second)
+	errs := runParallel(200, func(int) error { _, err := s.Token(context.Background()); return err })
+	for i, err := range errs {
+		if !errors.Is(err, authrefresh.ErrSessionExpired) {
+			t.Fatalf("waiter %d got %v, want ErrSessionExpired", i, err)
+		}
+		if !errors.Is(err, authrefresh.ErrRefreshRejected) {
+			t.Fatalf("waiter %d: the rejection should be in the chain: %v", i, err)
+		}
+	}
+	if expiredHook.Load() != 1 {
+		t.Fatalf("OnSessionExpired fired %d times, want 1", expiredHook.Load())
+	}
+	if stored, _ := store.Load(context.Background()); stored != nil {
+		t.Fatal("store still holds the dead token")
+	}
+	before := e.server.Counters().Requests
+	_, err := s.Token(context.Background())
+	if !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("later call got %v", err)
+	}
+	if err := e.client(s).Get(context.Background(), "me", nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("later request got %v", err)
+	}
+	after := e.server.Counters().Requests
+	for k, v := range after {
+		if before[k] != v {
+			t.Fatalf("after the session ended, %s got %d more requests; want none", k, v-before[k])
+		}
+	}
+	// Login starts over.
+	if err := s.Login(context.Background(), e.login()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(context.Background()); err != nil {
+		t.Fatalf("after Login: %v", err)
+	}
+}
+
+// Transient failures keep the session, are spaced by backoff, and heal.
+func TestTransientFailuresBackOffThenHeal(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	var expired atomic.Int32
+	s := e.session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 4 * time.Second, OnSessionExpired: func(error) { expired.Add(1) }})
+	e.server.FailNextRefreshes(3)
+	e.clock.Advance(3 * time.Second)
+	refreshCalls := func() uint64 { return e.server.Counters().Requests["/auth/refresh"] }
+	for attempt := 1; attempt <= 3; attempt++ {
+		_, err := s.Token(context.Background())
+		if !errors.Is(err, authrefresh.ErrRefreshTransient) || errors.Is(err, authrefresh.ErrSessionExpired) {
+			t.Fatalf("attempt %d: got %v, want a transient error", attempt, err)
+		}
+		calls := refreshCalls()
+		if calls != uint64(attempt) {
+			t.Fatalf("attempt %d: %d refresh calls", attempt, calls)
+		}
+		// Within the backoff: refused fast, and the server is not hit.
+		for i := 0; i < 5; i++ {
+			if _, err := s.Token(context.Background()); !errors.Is(err, authrefresh.ErrRefreshTransient) {
+				t.Fatalf("during backoff: %v", err)
+			}
+		}
+		if refreshCalls() != calls {
+			t.Fatal("a call during the backoff reached the server")
+		}
+		e.clock.Advance(4 * time.Second) // the cap
+	}
+	if _, err := s.Token(context.Background()); err != nil {
+		t.Fatalf("after healing: %v", err)
+	}
+	if expired.Load() != 0 || s.Stats().TransientFailures != 3 || s.Stats().BackoffRefusals != 15 {
+		t.Fatalf("expired=%d stats=%+v", expired.Load(), s.Stats())
+	}
+}
+
+// A waiter whose context ends leaves at once; the refresh goes on for others.
+func TestCancelledWaiterLeavesRefreshGoesOn(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		close(started)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return &authrefresh.Token{AccessToken: "new", RefreshToken: "r2"}, nil
+	})
+	clock := newFakeClock()
+	s := authrefresh.NewSession(nil, ref, authrefresh.Options{Clock: clock.Now})
+	_ = s.Login(context.Background(), &authrefresh.Token{AccessToken: "old", RefreshToken: "r1", IssuedAt: clock.Now(), Expiry: clock.Now().Add(time.Second)})
+	clock.Advance(2 * time.Second)
+
+	ctxA, cancelA := context.WithCancel(context.Background())
+	doneA := make(chan error)
+	go func() { _, err := s.Token(ctxA); doneA <- err }()
+	<-started
+	doneB := make(chan *authrefresh.Token)
+	go func() { tok, _ := s.Token(context.Background()); doneB <- tok }()
+	cancelA()
+	if err := <-doneA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter got %v, want context.Canceled", err)
+	}
+	close(release)
+	if tok := <-doneB; tok == nil || tok.AccessToken != "new" {
+		t.Fatalf("other waiter got %v", tok)
+	}
+}
+
+// Sequential calls from one goroutine reach the server in order, also across
+// an expiry and a refusal (seed 003's concern).
+func TestSequentialCallsStayInOrder(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	c := e.client(e.session(nil, authrefresh.Options{}))
+	for i := 0; i < 30; i++ {
+		switch i {
+		case 10:
+			e.clock.Advance(3 * time.Second)
+		case 20:
+			e.server.RevokeAccessTokens()
+		}
+		if err := c.Post(context.Background(), "data", map[string]any{"name": fmt.Sprintf("seq-%02d", i), "price": 1}, nil); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	products := e.server.Products()
+	if len(products) != 30 {
+		t.Fatalf("server has %d products, want 30", len(products))
+	}
+	for i, p := range products {
+		if want := fmt.Sprintf("seq-%02d", i); p.Name != want {
+			t.Fatalf("product %d is %q, want %q", i, p.Name, want)
+		}
+	}
+}
+
+// Logout revokes the refresh token on the server and ends the session.
+func TestLogoutRevokesAndEnds(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	store := &authrefresh.MemoryStore{}
+	s := e.session(store, authrefresh.Options{})
+	tok, _ := s.Token(context.Background())
+	if err := s.Logout(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(context.Background()); !errors.Is(err, authrefresh.ErrNotLoggedIn) {
+		t.Fatalf("after Logout: %v", err)
+	}
+	if got, _ := store.Load(context.Background()); got != nil {
+		t.Fatal("Logout left the token in the store")
+	}
+	// The refresh token was revoked server-side: using it fails.
+	_, err := e.refresher().Refresh(context.Background(), tok)
+	if !errors.Is(err, authrefresh.ErrRefreshRejected) {
+		t.Fatalf("refresh with a logged-out token: %v", err)
+	}
+}
