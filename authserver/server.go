@@ -186,9 +186,9 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 func (s *Server) issueAccess(user, clientID, scope, sid string, now time.Time) (string, error) {
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.cfg.Issuer,
-			Subject:   user,
-			Audience:  jwt.ClaimStrings{s.cfg.Audience},
+			Issuer:   s.cfg.Issuer,
+			Subject:  user,
+			Audience: jwt.ClaimStrings{s.cfg.Audience},
 			// NumericDates are whole seconds: round exp up so the token
 			// lives at least the expires_in the answer promises.
 			ExpiresAt: jwt.NewNumericDate(ceilSecond(now.Add(s.cfg.AccessTTL))),
