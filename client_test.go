@@ -1,0 +1,134 @@
+package authrefresh_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"golang.org/x/oauth2"
+)
+
+// A 400 becomes an *APIError with the server's message and details.
+func TestClientValidationErrorIsAPIError(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	c := e.client(e.session(nil, authrefresh.Options{}))
+	var created authserver.Product
+	if err := c.Post(context.Background(), "/data", map[string]any{"name": "ok", "price": 2.5}, &created); err != nil || created.ID != 1 || created.Name != "ok" {
+		t.Fatalf("valid product: %+v %v", created, err)
+	}
+	err := c.Post(context.Background(), "data", map[string]any{"name": "", "price": -1}, nil)
+	var apiErr *authrefresh.APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("got %T %v, want *APIError", err, err)
+	}
+	if apiErr.StatusCode != 400 || apiErr.Message != "invalid product" || apiErr.Details["price"] == nil || apiErr.Details["name"] == nil {
+		t.Fatalf("APIError = %+v", apiErr)
+	}
+}
+
+// A 401 that survives the one replay is an APIError carrying the RFC 6750
+// challenge's description, not a session expiry.
+func TestClientPersistent401IsAPIError(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	s := e.session(nil, authrefresh.Options{})
+	c := e.client(s)
+	// Every token fails: the replay is refused too.
+	bad := &authrefresh.Transport{Session: s, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r2 := r.Clone(r.Context())
+		r2.Header.Set("Authorization", "Bearer garbage")
+		return http.DefaultTransport.RoundTrip(r2)
+	})}
+	c.HTTPClient = &http.Client{Transport: bad}
+	err := c.Get(context.Background(), "me", nil)
+	var apiErr *authrefresh.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || apiErr.Code != "invalid_token" {
+		t.Fatalf("got %v", err)
+	}
+	if errors.Is(err, authrefresh.ErrSessionExpired) || s.Stats().Retries != 1 {
+		t.Fatalf("retries=%d err=%v", s.Stats().Retries, err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// x/oauth2 interop both ways: a Config as our Refresher, a Session as its TokenSource.
+func TestOAuth2Interop(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	cfg := &oauth2.Config{ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: e.http.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	ctx := context.Background()
+	first, err := cfg.PasswordCredentialsToken(ctx, authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := authrefresh.NewSession(nil, authrefresh.OAuth2ConfigRefresher(cfg, nil), authrefresh.Options{Clock: e.clock.Now})
+	if err := s.Login(ctx, &authrefresh.Token{AccessToken: first.AccessToken, RefreshToken: first.RefreshToken, IssuedAt: e.clock.Now(), Expiry: e.clock.Now().Add(2 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(3 * time.Second)
+	tok, err := s.TokenSource(ctx).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken == first.AccessToken || tok.RefreshToken != "" {
+		t.Fatal("TokenSource must give the refreshed token and never the refresh token")
+	}
+	// An SDK built on x/oauth2 uses the Session's token.
+	hc := oauth2.NewClient(ctx, s.TokenSource(ctx))
+	resp, err := hc.Get(e.http.URL + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || e.server.Counters().Refreshes != 1 {
+		t.Fatalf("status %d refreshes %d", resp.StatusCode, e.server.Counters().Refreshes)
+	}
+	// A revoked refresh token is classified as rejected.
+	e.server.RevokeRefreshToken(func() string { t, _ := s.Token(ctx); return t.RefreshToken }())
+	if _, err := s.Refresh(ctx, nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("after revocation: %v", err)
+	}
+}
+
+// The RFC 6749 refresher against /oauth/token, with Basic and body client auth.
+func TestOAuth2RefresherBothClientAuths(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	ctx := context.Background()
+	for _, auth := range []authrefresh.ClientAuth{authrefresh.ClientAuthBasic, authrefresh.ClientAuthBody} {
+		r := &authrefresh.OAuth2Refresher{TokenURL: e.http.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret, ClientAuth: auth, RevocationURL: e.http.URL + "/oauth/revoke"}
+		cfg := &oauth2.Config{ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret, Endpoint: oauth2.Endpoint{TokenURL: r.TokenURL}}
+		first, err := cfg.PasswordCredentialsToken(ctx, authserver.DemoUser, authserver.DemoPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := r.Refresh(ctx, &authrefresh.Token{AccessToken: first.AccessToken, RefreshToken: first.RefreshToken})
+		if err != nil || next.RefreshToken == first.RefreshToken {
+			t.Fatalf("auth %d: %v (rotation expected)", auth, err)
+		}
+		if err := r.Revoke(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Refresh(ctx, next); !errors.Is(err, authrefresh.ErrRefreshRejected) {
+			t.Fatalf("after revoke: %v", err)
+		}
+	}
+	bad := &authrefresh.OAuth2Refresher{TokenURL: e.http.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: "wrong"}
+	if _, err := bad.Refresh(ctx, &authrefresh.Token{RefreshToken: "x"}); !errors.Is(err, authrefresh.ErrRefreshRejected) {
+		t.Fatalf("bad client: %v", err)
+	}
+}
+
+// A dead auth server is a transient error, not a logout.
+func TestDeadAuthServerIsTransient(t *testing.T) {
+	r := &authrefresh.JSONRefresher{URL: "http://127.0.0.1:1/auth/refresh"}
+	_, err := r.Refresh(context.Background(), &authrefresh.Token{RefreshToken: "r"})
+	if !errors.Is(err, authrefresh.ErrRefreshTransient) {
+		t.Fatalf("got %v", err)
+	}
+}

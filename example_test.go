@@ -1,0 +1,74 @@
+package authrefresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+)
+
+// The whole flow of the seeds' axios instance: log in, then call the API with
+// JSON; tokens are attached, refreshed ahead, and refreshed-and-replayed after
+// a 401 without the caller noticing.
+func Example() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4})
+	api := httptest.NewServer(server)
+	defer api.Close()
+	ctx := context.Background()
+
+	session := authrefresh.NewSession(
+		authrefresh.NewMemoryStore(nil), // or NewFileStore(path), or redisstore
+		&authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"},
+		authrefresh.Options{OnSessionExpired: func(error) { fmt.Println("please log in again") }},
+	)
+	tok, err := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		panic(err)
+	}
+	if err := session.Login(ctx, tok); err != nil {
+		panic(err)
+	}
+
+	client, _ := authrefresh.NewClient(api.URL+"/api/v1/", session)
+	var created struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	}
+	server.RevokeAccessTokens() // the next request is refused once, refreshed, replayed
+	err = client.Post(ctx, "data", map[string]any{"name": "Widget", "price": 9.99}, &created)
+	fmt.Println(created.ID, created.Name, err, session.Stats().Retries)
+
+	err = client.Post(ctx, "data", map[string]any{"name": "", "price": -1}, nil)
+	var apiErr *authrefresh.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, apiErr.Message, apiErr.Details["price"])
+	}
+	// Output:
+	// 1 Widget <nil> 1
+	// 400 invalid product must be a positive number
+}
+
+// A Transport makes any *http.Client authenticated.
+func ExampleTransport() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4})
+	api := httptest.NewServer(server)
+	defer api.Close()
+	ctx := context.Background()
+
+	tok, _ := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"}, authrefresh.Options{})
+	_ = session.Login(ctx, tok)
+
+	hc := api.Client()
+	hc.Transport = &authrefresh.Transport{Session: session, Base: hc.Transport, Origins: []string{api.URL}}
+	resp, err := hc.Get(api.URL + "/api/v1/me")
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output: 200 OK
+}

@@ -1,0 +1,60 @@
+package authrefresh
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func FuzzDecodeClaims(f *testing.F) {
+	f.Add(jwtWith(`{"exp":1800000002,"iat":1800000000}`))
+	f.Add("a.b.c")
+	f.Add(jwtWith(`{"exp":1e300}`))
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := DecodeClaims(s)
+		if err != nil && len(s) > 12 && strings.Contains(err.Error(), s) {
+			t.Fatal("error quotes its input")
+		}
+		if err == nil && c.ExpiresAt.Year() > 5200 {
+			t.Fatalf("absurd expiry %v", c.ExpiresAt)
+		}
+	})
+}
+
+func FuzzParseTokenResponse(f *testing.F) {
+	f.Add([]byte(`{"access_token":"a","refresh_token":"r","expires_in":60}`), "application/json")
+	f.Add([]byte(`access_token=a&expires_in=1`), "application/x-www-form-urlencoded")
+	f.Add([]byte(`{"accessToken":"a","expiresIn":"1e9"}`), "")
+	f.Fuzz(func(t *testing.T, body []byte, ct string) {
+		tok, err := parseTokenResponse(body, ct, TokenFields{}, time.Unix(1_800_000_000, 0))
+		if err == nil && tok.AccessToken == "" {
+			t.Fatal("accepted a response without an access token")
+		}
+	})
+}
+
+func FuzzParseErrorBody(f *testing.F) {
+	f.Add([]byte(`{"error":"invalid product","details":{"price":"x"}}`))
+	f.Add([]byte(`{"error_description":"d","error":"c"}`))
+	f.Add([]byte("\x00\xff plain"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, _, _ := parseErrorBody(body)
+		if strings.ContainsAny(msg, "\n\r\x00") {
+			t.Fatalf("message not cleaned: %q", msg)
+		}
+		_, _ = bearerChallenge(string(body))
+		_ = classifyRefusal(&http.Response{StatusCode: 400, Header: http.Header{}}, body)
+	})
+}
+
+func FuzzTokenFile(f *testing.F) {
+	f.Add([]byte(`{"access_token":"a","refresh_token":"r","expiry":"2030-01-01T00:00:00Z"}`))
+	f.Add([]byte(`{"access_token":`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok, err := parseTokenFile("/tmp/x.json", data)
+		if err == nil && tok != nil && tok.AccessToken == "" {
+			t.Fatal("accepted a token file without an access token")
+		}
+	})
+}
