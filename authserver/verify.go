@@ -139,6 +139,10 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			v.refuse(w, &TokenError{Cause: "missing"})
 			return
 		}
+		if token == "" {
+			v.refuse(w, &TokenError{Cause: "malformed", Err: errors.New("not a bearer token")})
+			return
+		}
 		claims, err := v.Verify(token)
 		if err != nil {
 			var te *TokenError
