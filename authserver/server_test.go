@@ -29,7 +29,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time           { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server, *clock) {
@@ -255,7 +255,7 @@ func TestBadTokens(t *testing.T) {
 	good := sign(jwt.SigningMethodEdDSA, s.key.priv, claims(nil), kid)
 	cases := []struct {
 		name, header, cause string
-		status             int
+		status              int
 	}{
 		{"valid", "Bearer " + good, "", 200},
 		{"no token", "", "missing", 401},
