@@ -46,19 +46,6 @@ func newRefreshStore() *refreshStore {
 	return &refreshStore{byHash: map[tokenHash]*family{}, families: map[string]*family{}}
 }
 
-// useOutcome is what presenting a refresh token led to.
-type useOutcome int
-
-const (
-	useRotated useOutcome = iota // fresh token: caller issues the successor
-	useGrace                     // replay within the grace period: answer repeated
-	useUnknown
-	useExpired
-	useRevoked
-	useReused // reuse detected: the family is now revoked
-	useWrongClient
-)
-
 // revokeLocked ends a family. s.mu is held.
 func (s *refreshStore) revokeLocked(f *family) {
 	if !f.revoked {
