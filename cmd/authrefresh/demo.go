@@ -315,7 +315,9 @@ func printReports(w io.Writer, cfg demoConfig, reports []*demoReport) {
 		fmt.Fprintln(w)
 	}
 	row("", func(r *demoReport) string { return r.name })
-	row("requests", func(r *demoReport) string { return fmt.Sprintf("%d (%.0f/s)", r.requests, float64(r.requests)/r.duration.Seconds()) })
+	row("requests", func(r *demoReport) string {
+		return fmt.Sprintf("%d (%.0f/s)", r.requests, float64(r.requests)/r.duration.Seconds())
+	})
 	row("failed unexpectedly", func(r *demoReport) string { return fmt.Sprint(r.failures) })
 	row("invalid products refused (400)", func(r *demoReport) string { return fmt.Sprint(r.rejected400) })
 	row("401s seen by the server", func(r *demoReport) string { return fmt.Sprint(r.server401s) })
