@@ -29,25 +29,25 @@ type replayer struct {
 // newReplayer prepares req's body for a possible replay: GetBody if the
 // request has one, else the body's own Seek, else a copy of what the first
 // attempt reads, up to limit bytes.
-func newReplayer(req *http.Request, limit int64) *replayer {
+func newReplayer(req *http.Request, limit int64) replayer {
 	body := req.Body
 	switch {
 	case body == nil || body == http.NoBody:
-		return &replayer{first: body}
+		return replayer{first: body}
 	case req.GetBody != nil:
-		return &replayer{first: body, again: req.GetBody}
+		return replayer{first: body, again: req.GetBody}
 	}
 	if seeker, ok := body.(io.Seeker); ok {
 		if offset, err := seeker.Seek(0, io.SeekCurrent); err == nil {
 			g := &bodyGuard{rc: body, seeker: seeker, offset: offset}
-			return &replayer{first: g, guard: g}
+			return replayer{first: g, guard: g}
 		}
 	}
 	if limit <= 0 || req.ContentLength > limit {
-		return &replayer{first: body, reason: fmt.Sprintf("its body is a stream of %d bytes, more than the %d-byte replay buffer", req.ContentLength, limit)}
+		return replayer{first: body, reason: fmt.Sprintf("its body is a stream of %d bytes, more than the %d-byte replay buffer", req.ContentLength, limit)}
 	}
 	g := &bodyGuard{rc: body, rec: new(bytes.Buffer), limit: limit}
-	return &replayer{first: g, guard: g}
+	return replayer{first: g, guard: g}
 }
 
 // take returns the body for the second attempt.
