@@ -51,6 +51,18 @@ func TestClientPersistent401IsAPIError(t *testing.T) {
 	if errors.Is(err, authrefresh.ErrSessionExpired) || s.Stats().Retries != 1 {
 		t.Fatalf("retries=%d err=%v", s.Stats().Retries, err)
 	}
+	// The next refusal of that brand-new token does not refresh again: a
+	// server that refuses every token must not turn each request into a refresh.
+	for i := 0; i < 5; i++ {
+		err = c.Get(context.Background(), "me", nil)
+		var refused *authrefresh.RefusedError
+		if !errors.As(err, &refused) || refused.StatusCode != 401 {
+			t.Fatalf("request %d: got %v, want a RefusedError", i, err)
+		}
+	}
+	if got := e.server.Counters().Refreshes; got != 1 {
+		t.Fatalf("%d refreshes, want 1: the refusal loop was not broken", got)
+	}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -96,14 +96,38 @@ type state struct {
 	header  []string     // {"Bearer <access>"}, shared read-only by all requests
 	aheadAt atomic.Int64 // UnixNano after which a background refresh starts; never above staleAt
 	staleAt int64        // UnixNano after which the token is treated as expired; MaxInt64: unknown
+	// refusedAt is when a refresh caused by a refusal produced this token
+	// (monotonic, real time); zero otherwise. A server that refuses every
+	// token must not make each request refresh: see minRefusalInterval.
+	refusedAt time.Time
+	accepted  atomic.Bool // a Transport saw a response to this token that was not a refusal
 }
+
+// markAccepted records that the server took this token at least once.
+func (st *state) markAccepted() {
+	if !st.accepted.Load() {
+		st.accepted.Store(true)
+	}
+}
+
+// minRefusalInterval is how soon a token obtained because the server refused
+// its predecessor may itself cause a refresh when refused before the server
+// ever accepted it. That means the server refuses fresh tokens (wrong
+// audience, clock skew, a revoked client): refreshing again would only hammer
+// the auth server.
+const minRefusalInterval = time.Second
+
+// errRefusedAgain is returned when the token obtained because of a refusal is
+// refused again at once.
+var errRefusedAgain = errors.New("authrefresh: the server refused a token obtained moments ago because it refused the previous one; not refreshing again (check audience, scopes and clocks)")
 
 // flight is one refresh; done is closed when st/err are final.
 type flight struct {
-	done chan struct{}
-	gen  uint64
-	st   *state
-	err  error
+	done    chan struct{}
+	gen     uint64
+	refusal bool // started because the server refused a token
+	st      *state
+	err     error
 }
 
 // NewSession returns a Session that keeps its token in store (nil means a
@@ -245,7 +269,13 @@ func (s *Session) obtain(ctx context.Context, refused *Token, force bool) (*stat
 			s.stats.backoffRefusals.Add(1)
 			return nil, err
 		}
+		if refused != nil && cur != nil && !force && !cur.refusedAt.IsZero() && !cur.accepted.Load() && time.Since(cur.refusedAt) < minRefusalInterval {
+			s.mu.Unlock()
+			s.log.Warn("authrefresh: fresh token refused again; not refreshing in a loop")
+			return nil, errRefusedAgain
+		}
 		f = s.start(ctx, cur)
+		f.refusal = refused != nil
 	}
 	s.mu.Unlock()
 	return s.wait(ctx, f)
@@ -281,10 +311,22 @@ func (s *Session) start(ctx context.Context, old *state) *flight {
 		if old != nil {
 			oldTok = old.tok
 		}
-		tok, adopted, err := s.renew(rctx, oldTok)
+		tok, adopted, err := s.renewSafely(rctx, oldTok)
 		s.finish(f, old, tok, adopted, err)
 	}()
 	return f
+}
+
+// renewSafely is renew, with a panicking Refresher or Store turned into a
+// transient error: the waiters must be released whatever happens.
+func (s *Session) renewSafely(ctx context.Context, old *Token) (tok *Token, adopted bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("authrefresh: panic during refresh", "panic", fmt.Sprint(v))
+			tok, adopted, err = nil, false, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("panic during refresh: %v", v)}
+		}
+	}()
+	return s.renew(ctx, old)
 }
 
 // renew produces the token that replaces old: under the store's lock if it has
@@ -319,6 +361,9 @@ func (s *Session) renew(ctx context.Context, old *Token) (tok *Token, adopted bo
 	base := stored
 	if base == nil {
 		base = old
+	}
+	if s.refresher == nil { // the stored token was all there was
+		return nil, false, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured"))}
 	}
 	s.log.Debug("authrefresh: refreshing", "token", base)
 	tok, err = s.refresher.Refresh(ctx, copyToken(base))
@@ -399,6 +444,9 @@ func (s *Session) finish(f *flight, old *state, tok *Token, adopted bool, err er
 		}
 	case err == nil:
 		f.st = s.newState(tok, now, !adopted)
+		if f.refusal && !adopted {
+			f.st.refusedAt = time.Now()
+		}
 		s.current.Store(f.st)
 		s.fails, s.retryAt, s.lastErr = 0, time.Time{}, nil
 		changed = true

@@ -286,3 +286,26 @@ func TestLogoutRevokesAndEnds(t *testing.T) {
 		t.Fatalf("refresh with a logged-out token: %v", err)
 	}
 }
+
+// A panicking Refresher releases its waiters with an error instead of
+// deadlocking them or crashing the process; a Session without a Refresher
+// ends when its token expires.
+func TestRefresherPanicAndNilRefresher(t *testing.T) {
+	clock := newFakeClock()
+	tok := &authrefresh.Token{AccessToken: "a", RefreshToken: "r", IssuedAt: clock.Now(), Expiry: clock.Now().Add(time.Second)}
+	boom := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) { panic("boom") })
+	s := authrefresh.NewSession(nil, boom, authrefresh.Options{Clock: clock.Now})
+	_ = s.Login(context.Background(), tok)
+	clock.Advance(2 * time.Second)
+	errs := runParallel(10, func(int) error { _, err := s.Token(context.Background()); return err })
+	for _, err := range errs {
+		if !errors.Is(err, authrefresh.ErrRefreshTransient) {
+			t.Fatalf("got %v, want a transient error", err)
+		}
+	}
+	none := authrefresh.NewSession(nil, nil, authrefresh.Options{Clock: clock.Now})
+	_ = none.Login(context.Background(), tok)
+	if _, err := none.Token(context.Background()); !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("nil refresher: %v", err)
+	}
+}

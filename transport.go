@@ -124,6 +124,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base().RoundTrip(first)
 	if err != nil || !t.refused(resp) {
+		if err == nil {
+			st.markAccepted()
+		}
 		body.release()
 		return resp, err
 	}
@@ -133,6 +136,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	fresh, err := t.Session.obtain(ctx, st.tok, false)
 	if err != nil {
 		body.release()
+		if errors.Is(err, errRefusedAgain) {
+			err = &RefusedError{StatusCode: status, Err: err}
+		}
 		return nil, err
 	}
 	again, err := body.take()
@@ -140,7 +146,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &RefusedError{StatusCode: status, Err: err}
 	}
 	t.Session.noteRetry()
-	return t.base().RoundTrip(withAuthorization(req, again, fresh.header))
+	resp, err = t.base().RoundTrip(withAuthorization(req, again, fresh.header))
+	if err == nil && !t.refused(resp) {
+		fresh.markAccepted()
+	}
+	return resp, err
 }
 
 func (t *Transport) replayLimit() int64 {

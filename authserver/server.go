@@ -107,6 +107,7 @@ func (s *Server) routes() http.Handler {
 	}
 	handle("/auth/login", http.MethodPost, s.handleLogin)
 	handle("/auth/refresh", http.MethodPost, s.handleRefresh)
+	handle("/auth/refresh-token", http.MethodPost, s.handleRefresh) // seed 002's path, body {"token": ...}
 	handle("/auth/logout", http.MethodPost, s.handleLogout)
 	handle("/oauth/token", http.MethodPost, s.handleOAuthToken)
 	handle("/oauth/revoke", http.MethodPost, s.handleOAuthRevoke)

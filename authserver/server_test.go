@@ -497,3 +497,24 @@ func TestClientCredentialsGrant(t *testing.T) {
 		t.Fatalf("%d %v %v", resp.StatusCode, out, resp.Header)
 	}
 }
+
+// The seeds' shapes work unchanged: seed 002 posts {"token"} to
+// /auth/refresh-token, seed 001 reads accessToken and sends the bare token.
+func TestSeedShapes(t *testing.T) {
+	_, hs, _ := newTestServer(t, Config{})
+	_, rt := login(t, hs.URL)
+	status, out, _ := postJSON(t, hs.URL+"/auth/refresh-token", fmt.Sprintf(`{"token":%q}`, rt))
+	if status != 200 || out["accessToken"] == nil || out["accessToken"] != out["access_token"] {
+		t.Fatalf("seed 002 refresh: %d %v", status, out)
+	}
+	req, _ := http.NewRequest("GET", hs.URL+"/api/v1/me", nil)
+	req.Header.Set("authorization", out["accessToken"].(string)) // seed 001: no "Bearer "
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("bare token: %d", resp.StatusCode)
+	}
+}
