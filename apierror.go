@@ -45,9 +45,10 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// newAPIError builds an APIError from a response whose body was read (at
-// most maxErrorBody bytes).
-func newAPIError(req *http.Request, resp *http.Response, body []byte) *APIError {
+// NewAPIError builds the APIError of a non-2xx answer whose body the caller
+// has read (keep it short: Client reads at most 64 KiB), for code that uses
+// Client.Do or a Transport directly.
+func NewAPIError(req *http.Request, resp *http.Response, body []byte) *APIError {
 	u := *req.URL
 	u.RawQuery, u.Fragment, u.User = "", "", nil
 	e := &APIError{Method: req.Method, URL: u.String(), StatusCode: resp.StatusCode, Body: body, Header: resp.Header}

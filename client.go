@@ -129,7 +129,7 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return newAPIError(req, resp, data)
+		return NewAPIError(req, resp, data)
 	}
 	limit := c.MaxResponseBytes
 	if limit <= 0 {

@@ -52,7 +52,7 @@ func TestDemoNaiveTripsReuseDetection(t *testing.T) {
 
 func TestDemoCommandExitCodeAndReport(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"demo", "--workers", "4", "--duration", "1500ms", "--ttl", "1s"}, &out, &errOut)
+	code := run(context.Background(), []string{"demo", "--workers", "4", "--duration", "1500ms", "--ttl", "1s"}, nil, &out, &errOut)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
 	}
@@ -65,12 +65,12 @@ func TestDemoCommandExitCodeAndReport(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{}, {"nope"}, {"demo", "--workers", "0"}, {"serve", "--expired-status", "500"}, {"demo", "extra"}} {
-		if code := run(context.Background(), args, io.Discard, io.Discard); code != exitUsage {
+		if code := run(context.Background(), args, nil, io.Discard, io.Discard); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
 	}
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"demo", "--help"}, &out, &out); code != exitOK || !strings.Contains(out.String(), "Examples:") {
+	if code := run(context.Background(), []string{"demo", "--help"}, nil, &out, &out); code != exitOK || !strings.Contains(out.String(), "Examples:") {
 		t.Fatalf("--help: %d %s", code, out.String())
 	}
 }
@@ -81,7 +81,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--access-ttl", "2s"}, pw, io.Discard)
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--access-ttl", "2s"}, nil, pw, io.Discard)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

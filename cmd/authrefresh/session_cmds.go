@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"golang.org/x/term"
+)
+
+// runLogin: authrefresh login --url URL [--username U] [--password-stdin] [--profile P]
+func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("login", "Log in to an auth server and keep the session in a profile (a 0600 file under the\nuser config directory). The password is prompted without echo, or read from stdin;\nit is never taken as an argument.", `  authrefresh login --url http://127.0.0.1:8080 --username demo
+  echo "$PASSWORD" | authrefresh login --url https://auth.example.com --username me --password-stdin --profile prod
+`, stderr)
+	server := fs.String("url", "", "auth server base URL (required); /auth/login, /auth/refresh, /auth/logout are under it")
+	api := fs.String("api", "", "API base URL for `request` (default: URL/api/v1/)")
+	user := fs.String("username", "", "user name (prompted if empty)")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	name := fs.String("profile", "default", "profile name")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *server == "" {
+		return usageError{"login: --url is required"}
+	}
+	p, err := newProfile(*name, *server, *api)
+	if err != nil {
+		return err
+	}
+	in := bufio.NewReader(stdin)
+	if *user == "" {
+		fmt.Fprint(stderr, "username: ")
+		line, _ := in.ReadString('\n')
+		*user = strings.TrimSpace(line)
+	}
+	password, err := readPassword(in, stdin, stderr, *pwStdin)
+	if err != nil {
+		return err
+	}
+	tok, err := authrefresh.PasswordLogin(ctx, nil, p.URL+"/auth/login", *user, password)
+	if err != nil {
+		return fmt.Errorf("could not log in: %w", err)
+	}
+	p.Username = *user
+	if err := saveProfile(*name, p); err != nil {
+		return err
+	}
+	if err := p.session().Login(ctx, tok); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "logged in to %s as %s (profile %q)\n", p.URL, *user, *name)
+	return nil
+}
+
+func readPassword(in *bufio.Reader, stdin io.Reader, stderr io.Writer, fromStdin bool) (string, error) {
+	if !fromStdin {
+		f, ok := stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", usageError{"login: no terminal to prompt for the password; use --password-stdin"}
+		}
+		fmt.Fprint(stderr, "password: ")
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		return string(pw), err
+	}
+	line, err := in.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if line = strings.TrimRight(line, "\r\n"); line == "" {
+		return "", usageError{"login: empty password on stdin"}
+	}
+	return line, nil
+}
+
+// runLogout revokes the refresh token on the server and forgets the session.
+func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("logout", "Revoke the profile's refresh token on the server and delete the local token.", "  authrefresh logout\n  authrefresh logout --profile prod\n", stderr)
+	name := fs.String("profile", "default", "profile name")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	p, err := loadProfile(*name)
+	if err != nil {
+		return err
+	}
+	if err := p.session().Logout(ctx); err != nil {
+		fmt.Fprintf(stderr, "warning: %v (the local token is deleted anyway)\n", err)
+	}
+	fmt.Fprintf(stderr, "logged out of %s\n", p.URL)
+	return nil
+}
+
+// runToken prints a valid access token, refreshing it if needed.
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", "Print a valid access token (refreshed if needed) for use with other tools.", `  curl -H "Authorization: Bearer $(authrefresh token)" http://127.0.0.1:8080/api/v1/me
+`, stderr)
+	name := fs.String("profile", "default", "profile name")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	p, err := loadProfile(*name)
+	if err != nil {
+		return err
+	}
+	tok, err := p.session().Token(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok.AccessToken)
+	return nil
+}
+
+// headerFlags collects -H 'Name: value'.
+type headerFlags http.Header
+
+func (h headerFlags) String() string { return "" }
+
+func (h headerFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return errors.New("want 'Name: value'")
+	}
+	http.Header(h).Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	return nil
+}
+
+// runRequest: authrefresh request [METHOD] PATH [--data JSON|@file|@-] [-H 'K: V']...
+func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("request", "Send an authenticated request to the profile's API (paths are relative to its base\nURL) and print the answer. The token is refreshed and the request replayed as needed.\nMETHOD defaults to GET, or POST with --data.", `  authrefresh request data
+  authrefresh request POST data --data '{"name":"Widget","price":9.99}'
+  authrefresh request PUT data/1 --data @product.json -H 'X-Request-Id: 42'
+  cat product.json | authrefresh request POST data --data @-
+`, stderr)
+	data := fs.String("data", "", "request body: JSON, @file, or @- for stdin")
+	name := fs.String("profile", "default", "profile name")
+	headers := headerFlags{}
+	fs.Var(headers, "H", "extra header 'Name: value' (repeatable)")
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	method, path := http.MethodGet, ""
+	switch len(positional) {
+	case 1:
+		path = positional[0]
+		if *data != "" {
+			method = http.MethodPost
+		}
+	case 2:
+		method, path = strings.ToUpper(positional[0]), positional[1]
+	default:
+		return usageError{"request: want [METHOD] PATH"}
+	}
+	body, err := readData(*data, stdin)
+	if err != nil {
+		return err
+	}
+	p, err := loadProfile(*name)
+	if err != nil {
+		return err
+	}
+	client, err := authrefresh.NewClient(p.API, p.session())
+	if err != nil {
+		return err
+	}
+	var reader io.Reader
+	if body != nil {
+		reader = strings.NewReader(string(body))
+	}
+	req, err := client.NewRequest(ctx, method, path, reader)
+	if err != nil {
+		return err
+	}
+	for k, v := range headers {
+		req.Header[k] = v
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	tty := isTerminal(stderr)
+	stopSpinner := spinner(stderr, tty, fmt.Sprintf("%s %s", method, path))
+	resp, err := client.Do(req)
+	stopSpinner()
+	if err != nil {
+		return fmt.Errorf("could not %s %s: %w", strings.ToLower(method), path, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, authrefresh.DefaultMaxResponseBytes))
+	if err != nil {
+		return fmt.Errorf("could not %s %s: reading the answer: %w", strings.ToLower(method), path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &httpFailure{method: method, path: path, status: resp.StatusCode, body: answer, header: resp.Header}
+	}
+	writeBody(stdout, answer, isTerminal(stdout))
+	if tty {
+		fmt.Fprintf(stderr, "✓ %s %s: %s\n", method, path, resp.Status)
+	}
+	return nil
+}
+
+// readData resolves --data: inline JSON, @file or @- (stdin).
+func readData(data string, stdin io.Reader) ([]byte, error) {
+	switch {
+	case data == "":
+		return nil, nil
+	case data == "@-":
+		return io.ReadAll(io.LimitReader(stdin, 64<<20))
+	case strings.HasPrefix(data, "@"):
+		b, err := os.ReadFile(data[1:])
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--data: %v", err)}
+		}
+		return b, nil
+	}
+	return []byte(data), nil
+}
+
+// writeBody prints JSON indented on a terminal, raw otherwise.
+func writeBody(w io.Writer, body []byte, tty bool) {
+	if tty && json.Valid(body) {
+		var out strings.Builder
+		enc := json.NewEncoder(&out)
+		enc.SetIndent("", "  ")
+		var v any
+		if json.Unmarshal(body, &v) == nil && enc.Encode(v) == nil {
+			fmt.Fprint(w, out.String())
+			return
+		}
+	}
+	w.Write(body)
+	if len(body) > 0 && body[len(body)-1] != '\n' && tty {
+		fmt.Fprintln(w)
+	}
+}
+
+// httpFailure is a non-2xx answer, printed like seed 000's toast.
+type httpFailure struct {
+	method, path string
+	status       int
+	body         []byte
+	header       http.Header
+}
+
+func (f *httpFailure) Error() string {
+	req, _ := http.NewRequest(f.method, "http://x/"+strings.TrimLeft(f.path, "/"), nil)
+	apiErr := authrefresh.NewAPIError(req, &http.Response{StatusCode: f.status, Header: f.header}, f.body)
+	msg := apiErr.Message
+	if msg == "" {
+		msg = http.StatusText(f.status)
+	}
+	s := fmt.Sprintf("could not %s %s: %s [%d]", strings.ToLower(f.method), f.path, msg, f.status)
+	for k, v := range apiErr.Details {
+		s += fmt.Sprintf("\n  %s: %v", k, v)
+	}
+	return s
+}
+
+// spinner shows progress on a terminal for a request slower than 300 ms.
+func spinner(w io.Writer, tty bool, what string) (stop func()) {
+	if !tty {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		shown := false
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				if shown {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				return
+			case <-t.C:
+				if i >= 3 {
+					shown = true
+					fmt.Fprintf(w, "\r%s %s…", frames[i%len(frames)], what)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

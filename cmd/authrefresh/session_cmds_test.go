@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/authrefresh/authrefresh/authserver"
+)
+
+func startServer(t *testing.T) (*authserver.Server, string) {
+	t.Helper()
+	srv, err := authserver.New(authserver.Config{PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
+	return srv, hs.URL
+}
+
+// cli runs the command in-process.
+func cli(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// The profile commands end to end: login, GET, POST, a 400 with details,
+// token, refresh after revocation, session expiry, logout — with exit codes.
+func TestProfileCommands(t *testing.T) {
+	srv, url := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	info, err := os.Stat(filepath.Join(os.Getenv("AUTHREFRESH_CONFIG_DIR"), "default.token.json"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", err, info)
+	}
+	if code, out, _ := cli(t, "", "request", "data"); code != exitOK || !strings.Contains(out, `"items"`) {
+		t.Fatalf("GET: %d %s", code, out)
+	}
+	if code, out, errOut := cli(t, "", "request", "POST", "data", "--data", `{"name":"Widget","price":2.5}`); code != exitOK || !strings.Contains(out, `"Widget"`) {
+		t.Fatalf("POST: %d %s %s", code, out, errOut)
+	}
+	code, _, errOut := cli(t, "", "request", "POST", "data", "--data", `{"name":"","price":-1}`)
+	if code != exitHTTP || !strings.Contains(errOut, "could not post data: invalid product [400]") || !strings.Contains(errOut, "price: must be a positive number") {
+		t.Fatalf("400: %d %q", code, errOut)
+	}
+	code, tok, _ := cli(t, "", "token")
+	if code != exitOK || strings.Count(strings.TrimSpace(tok), ".") != 2 {
+		t.Fatalf("token: %d %q", code, tok)
+	}
+	srv.RevokeAccessTokens()
+	if code, _, errOut := cli(t, "", "request", "me"); code != exitOK {
+		t.Fatalf("after revocation: %d %s", code, errOut)
+	}
+	if srv.Counters().Refreshes != 1 {
+		t.Fatalf("refreshes %d", srv.Counters().Refreshes)
+	}
+	// Kill the session server-side: exit code 4 and a hint to log in.
+	_, fresh, _ := cli(t, "", "token")
+	if fresh == tok {
+		t.Fatal("token did not change after the refresh")
+	}
+	for _, p := range []string{"default"} {
+		data, _ := os.ReadFile(filepath.Join(os.Getenv("AUTHREFRESH_CONFIG_DIR"), p+".token.json"))
+		if strings.Contains(string(data), strings.TrimSpace(tok)) {
+			t.Fatal("the old token is still stored")
+		}
+	}
+	srv.RevokeAccessTokens()
+	revokeStoredRefreshToken(t, srv)
+	code, _, errOut = cli(t, "", "request", "me")
+	if code != exitLogin || !strings.Contains(errOut, "log in again") {
+		t.Fatalf("expired: %d %s", code, errOut)
+	}
+	if code, _, _ := cli(t, "", "logout"); code != exitOK {
+		t.Fatalf("logout: %d", code)
+	}
+	if code, _, _ := cli(t, "", "token"); code != exitLogin {
+		t.Fatalf("token after logout: %d", code)
+	}
+	if code, _, _ := cli(t, "", "login", "--url", url, "--username", "demo"); code != exitUsage {
+		t.Fatalf("password prompt without a terminal must be a usage error, got %d", code)
+	}
+}
+
+func revokeStoredRefreshToken(t *testing.T, srv *authserver.Server) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(os.Getenv("AUTHREFRESH_CONFIG_DIR"), "default.token.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(data), `"refresh_token": "`)
+	rt, _, _ := strings.Cut(after, `"`)
+	if !srv.RevokeRefreshToken(rt) {
+		t.Fatal("stored refresh token unknown to the server")
+	}
+}
+
+// Two real processes on one profile, across a revocation, refresh once.
+func TestConcurrentProcessesRefreshOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "authrefresh")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	srv, url := startServer(t)
+	env := append(os.Environ(), "AUTHREFRESH_CONFIG_DIR="+t.TempDir())
+	login := exec.Command(bin, "login", "--url", url, "--username", "demo", "--password-stdin")
+	login.Env, login.Stdin = env, strings.NewReader("demo-password\n")
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("login: %v %s", err, out)
+	}
+	for round := 0; round < 3; round++ {
+		srv.RevokeAccessTokens()
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		outs := make([][]byte, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cmd := exec.Command(bin, "request", "POST", "data", "--data", `{"name":"p","price":1}`)
+				cmd.Env = env
+				outs[i], errs[i] = cmd.CombinedOutput()
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d process %d: %v %s", round, i, err, outs[i])
+			}
+		}
+		if got := srv.Counters(); got.Refreshes != uint64(round+1) || got.ReuseDetections != 0 {
+			t.Fatalf("round %d: refreshes=%d reuse=%d, want one refresh per round", round, got.Refreshes, got.ReuseDetections)
+		}
+	}
+	if n := len(srv.Products()); n != 12 {
+		t.Fatalf("%d products, want 12", n)
+	}
+}
