@@ -42,6 +42,7 @@ Usage:
   authrefresh request [METHOD] PATH [flags]  call the API with the profile's token
   authrefresh token [--profile P]            print a valid access token
   authrefresh logout [--profile P]           revoke the refresh token and forget the session
+  authrefresh proxy --upstream URL [flags]   sidecar: forward 127.0.0.1:9000 to URL with the token
   authrefresh version                        print the version
 
 Run 'authrefresh COMMAND --help' for a command's flags and examples.
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runToken(ctx, args[1:], stdout, stderr)
 	case "request":
 		err = runRequest(ctx, args[1:], stdin, stdout, stderr)
+	case "proxy":
+		err = runProxy(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "authrefresh", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+)
+
+func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("proxy", "A sidecar: requests to --listen are forwarded to --upstream with the profile's token,\nrefreshed ahead and replayed after a refusal, so any program (curl, a legacy app)\ncalls the API authenticated. Incoming Authorization headers are replaced. Listens on\nloopback only unless --allow-remote: an open proxy that holds a token is a token leak.", `  authrefresh proxy --upstream http://127.0.0.1:8080
+  curl http://127.0.0.1:9000/api/v1/me
+  authrefresh proxy --listen 127.0.0.1:9001 --upstream https://api.example.com --profile prod
+`, stderr)
+	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
+	upstream := fs.String("upstream", "", "upstream base URL (default: the profile's server)")
+	name := fs.String("profile", "default", "profile name")
+	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address")
+	maxReplay := fs.Int64("max-replay-buffer", authrefresh.DefaultMaxReplayBuffer, "bytes of a streamed request body kept for a replay")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkLoopback(*listen, *allowRemote); err != nil {
+		return err
+	}
+	p, err := loadProfile(*name)
+	if err != nil {
+		return err
+	}
+	if *upstream == "" {
+		*upstream = p.URL
+	}
+	target, err := url.Parse(*upstream)
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return usageError{fmt.Sprintf("--upstream %q is not an http(s) URL", *upstream)}
+	}
+	session := p.session()
+	if _, err := session.Token(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	fmt.Fprintf(stdout, "authrefresh proxy on http://%s → %s (profile %q)\n", ln.Addr(), target, *name)
+	return serveUntilDone(ctx, ln, newProxy(session, target, *maxReplay, logger))
+}
+
+// checkLoopback refuses a non-loopback listen address unless allowed.
+func checkLoopback(addr string, allowRemote bool) error {
+	if allowRemote {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError{fmt.Sprintf("--listen %q: %v", addr, err)}
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return usageError{fmt.Sprintf("--listen %s is not a loopback address; anyone who can reach it could use your token. Pass --allow-remote if you mean it", addr)}
+}
+
+// newProxy is the sidecar's handler: httputil.ReverseProxy with the
+// authrefresh Transport limited to the upstream's origin.
+func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, logger *slog.Logger) http.Handler {
+	transport := &authrefresh.Transport{Session: session, Origins: []string{target.Scheme + "://" + target.Host}, MaxReplayBuffer: maxReplay}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Del("Authorization") // the session's token replaces the caller's
+			pr.Out.Header.Del("Cookie")        // nor does the caller's browser state travel upstream
+			pr.Out.Host = target.Host
+		},
+		Transport:     transport,
+		FlushInterval: -1, // stream answers as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status, code := http.StatusBadGateway, "upstream_unreachable"
+			switch {
+			case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
+				status, code = http.StatusUnauthorized, "session_expired"
+			case errors.Is(err, authrefresh.ErrRefreshTransient):
+				status, code = http.StatusServiceUnavailable, "refresh_unavailable"
+			case errors.Is(err, authrefresh.ErrBodyNotReplayable):
+				status, code = http.StatusUnauthorized, "body_not_replayable"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": err.Error()})
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rp.ServeHTTP(rec, r)
+		logger.Info("proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
+	})
+}
+
+// statusRecorder remembers the status for the log line.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController reach the real writer (flushing).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

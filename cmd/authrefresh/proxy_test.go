@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+)
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// curl-like clients through the sidecar across five token lifetimes: every
+// request (POSTs included) succeeds, refreshes follow the refresh-ahead
+// rate, the caller's Authorization never reaches upstream, nothing leaks into
+// the log.
+func TestProxyAcrossLifetimes(t *testing.T) {
+	clock := &testClock{now: time.Unix(1_800_000_000, 0)}
+	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upstreamAuth []string
+	var mu sync.Mutex
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		upstreamAuth = append(upstreamAuth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		srv.ServeHTTP(w, r)
+	}))
+	defer upstream.Close()
+	tok, err := authrefresh.PasswordLogin(context.Background(), nil, upstream.URL+"/auth/login", "demo", "demo-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.IssuedAt, tok.Expiry = clock.Now(), clock.Now().Add(2*time.Second)
+	renewed := make(chan struct{}, 64)
+	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: upstream.URL + "/auth/refresh", Clock: clock.Now},
+		authrefresh.Options{Clock: clock.Now, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
+	if err := session.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	<-renewed
+	var logs syncBuffer
+	target, _ := url.Parse(upstream.URL)
+	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(&logs, nil))))
+	defer proxy.Close()
+
+	for i := 0; i < 40; i++ { // 40 × 250ms = 10 s = 5 lifetimes
+		before := session.Stats().RefreshAheadStarts
+		body := fmt.Sprintf(`{"name":"via-proxy-%02d","price":%d}`, i, i+1)
+		req, _ := http.NewRequest("POST", proxy.URL+"/api/v1/data", io.NopCloser(strings.NewReader(body))) // a stream, as curl sends
+		req.Header.Set("Authorization", "Bearer caller-secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p authserver.Product
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != 201 || p.Name != fmt.Sprintf("via-proxy-%02d", i) {
+			t.Fatalf("request %d: %d %+v", i, resp.StatusCode, p)
+		}
+		if session.Stats().RefreshAheadStarts > before {
+			<-renewed
+		}
+		clock.Advance(250 * time.Millisecond)
+	}
+	got := srv.Counters()
+	if got.Unauthorized401s() != 0 || got.ReuseDetections != 0 || len(srv.Products()) != 40 {
+		t.Fatalf("401s=%d reuse=%d products=%d", got.Unauthorized401s(), got.ReuseDetections, len(srv.Products()))
+	}
+	if want := 10.0 / 1.5; math.Abs(float64(got.Refreshes)-want) > 1 {
+		t.Fatalf("refreshes=%d, want %.1f ± 1", got.Refreshes, want)
+	}
+	mu.Lock()
+	for _, a := range upstreamAuth {
+		if strings.Contains(a, "caller-secret") {
+			t.Error("the caller's Authorization reached upstream")
+		}
+	}
+	mu.Unlock()
+	current, _ := session.Token(context.Background())
+	if strings.Contains(logs.String(), current.AccessToken) || !strings.Contains(logs.String(), "status=201") {
+		t.Fatalf("log: %s", logs.String())
+	}
+
+	// A refusal mid-stream is refreshed and replayed through the proxy too.
+	srv.RevokeAccessTokens()
+	resp, err := http.Post(proxy.URL+"/api/v1/data", "application/json", io.NopCloser(strings.NewReader(`{"name":"after-revoke","price":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("after revocation: %d", resp.StatusCode)
+	}
+	// A dead session is a 401 JSON answer, not a hang or a 502.
+	rt, _ := session.Token(context.Background())
+	srv.RevokeRefreshToken(rt.RefreshToken)
+	srv.RevokeAccessTokens()
+	resp, err = http.Get(proxy.URL + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || out["error"] != "session_expired" {
+		t.Fatalf("expired session through the proxy: %d %v", resp.StatusCode, out)
+	}
+}
+
+func TestProxyRefusesRemoteListen(t *testing.T) {
+	for addr, ok := range map[string]bool{"127.0.0.1:9000": true, "[::1]:9000": true, "localhost:9000": true, "0.0.0.0:9000": false, ":9000": false, "192.0.2.1:9000": false} {
+		if err := checkLoopback(addr, false); (err == nil) != ok {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	if err := checkLoopback("0.0.0.0:9000", true); err != nil {
+		t.Error("--allow-remote ignored")
+	}
+	if code, _, errOut := cli(t, "", "proxy", "--listen", "0.0.0.0:0", "--upstream", "http://127.0.0.1:1"); code != exitUsage || !strings.Contains(errOut, "--allow-remote") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written by server goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
