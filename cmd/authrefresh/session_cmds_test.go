@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -109,13 +110,7 @@ func revokeStoredRefreshToken(t *testing.T, srv *authserver.Server) {
 
 // Two real processes on one profile, across a revocation, refresh once.
 func TestConcurrentProcessesRefreshOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "authrefresh")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v %s", err, out)
-	}
+	bin := binary(t)
 	srv, url := startServer(t)
 	env := append(os.Environ(), "AUTHREFRESH_CONFIG_DIR="+t.TempDir())
 	login := exec.Command(bin, "login", "--url", url, "--username", "demo", "--password-stdin")
@@ -150,4 +145,72 @@ func TestConcurrentProcessesRefreshOnce(t *testing.T) {
 	if n := len(srv.Products()); n != 12 {
 		t.Fatalf("%d products, want 12", n)
 	}
+}
+
+// The real binary, as a user runs it: exit codes and messages.
+func TestBinaryEndToEnd(t *testing.T) {
+	bin := binary(t)
+	srv, url := startServer(t)
+	env := append(os.Environ(), "AUTHREFRESH_CONFIG_DIR="+t.TempDir())
+	exe := func(stdin string, args ...string) (int, string, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), out.String(), errOut.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String(), errOut.String()
+	}
+	steps := []struct {
+		stdin    string
+		args     []string
+		code     int
+		inStdout string
+		inStderr string
+	}{
+		{"", []string{"request", "data"}, exitLogin, "", "authrefresh login"},
+		{"demo-password\n", []string{"login", "--url", url, "--username", "demo", "--password-stdin"}, exitOK, "", "logged in"},
+		{"", []string{"request", "data"}, exitOK, `"total"`, ""},
+		{`{"name":"From stdin","price":3}`, []string{"request", "POST", "data", "--data", "@-"}, exitOK, `"From stdin"`, ""},
+		{"", []string{"request", "POST", "data", "--data", `{"price":0}`}, exitHTTP, "", "could not post data: invalid product [400]"},
+		{"", []string{"request", "nope"}, exitHTTP, "", "[404]"},
+		{"", []string{"token"}, exitOK, ".", ""},
+		{"", []string{"version"}, exitOK, "authrefresh", ""},
+		{"", []string{"request", "--help"}, exitOK, "", "Examples:"},
+	}
+	for _, s := range steps {
+		code, out, errOut := exe(s.stdin, s.args...)
+		if code != s.code || !strings.Contains(out, s.inStdout) || !strings.Contains(errOut, s.inStderr) {
+			t.Fatalf("%v: exit %d (want %d)\nstdout: %s\nstderr: %s", s.args, code, s.code, out, errOut)
+		}
+	}
+	// The refresh token dies server-side: exit 4 with a hint.
+	srv.RevokeAccessTokens()
+	revokeStoredRefreshTokenIn(t, srv, env)
+	if code, _, errOut := exe("", "request", "me"); code != exitLogin || !strings.Contains(errOut, "session expired") {
+		t.Fatalf("expired: %d %s", code, errOut)
+	}
+	if code, _, _ := exe("", "logout"); code != exitOK {
+		t.Fatalf("logout: %d", code)
+	}
+	// A dead auth server is a network error, exit 5.
+	exe("demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin")
+	if code, _, _ := exe("demo-password\n", "login", "--url", "http://127.0.0.1:1", "--username", "demo", "--password-stdin"); code != exitNetwork {
+		t.Fatalf("dead server: exit %d, want %d", code, exitNetwork)
+	}
+}
+
+func revokeStoredRefreshTokenIn(t *testing.T, srv *authserver.Server, env []string) {
+	t.Helper()
+	for _, kv := range env {
+		if dir, ok := strings.CutPrefix(kv, "AUTHREFRESH_CONFIG_DIR="); ok {
+			t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
+		}
+	}
+	revokeStoredRefreshToken(t, srv)
 }
