@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
@@ -24,17 +25,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
-func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server, *clock) {
+func newTestServer(t testing.TB, cfg Config) (*Server, *httptest.Server, *fakeclock.Clock) {
 	t.Helper()
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := fakeclock.New()
 	if cfg.Clock == nil {
 		cfg.Clock = c.Now
 	}

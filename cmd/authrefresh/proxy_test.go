@@ -18,22 +18,15 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
 )
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // curl-like clients through the sidecar across five token lifetimes: every
 // request (POSTs included) succeeds, refreshes follow the refresh-ahead
 // rate, the caller's Authorization never reaches upstream, nothing leaks into
 // the log.
 func TestProxyAcrossLifetimes(t *testing.T) {
-	clock := &testClock{now: time.Unix(1_800_000_000, 0)}
+	clock := fakeclock.New()
 	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
