@@ -351,9 +351,11 @@ func (s *Session) renew(ctx context.Context, old *Token) (tok *Token, adopted bo
 		s.log.Warn("authrefresh: cannot read the token store; refreshing the token held in memory", "error", err)
 	case stored == nil && old == nil:
 		return nil, false, ErrNotLoggedIn
-	case stored == nil:
-		return nil, false, &sessionExpiredError{cause: errors.New("the token store was cleared (logged out elsewhere)")}
 	}
+	// An empty store while we hold a token is not taken as a logout: a
+	// restarted Redis without persistence looks the same. We refresh with the
+	// token in memory and save the result; if the session was really ended
+	// elsewhere (revoked on the server), that refresh is rejected.
 	now := s.now()
 	if stored != nil && !sameAccess(stored, old) && s.usable(stored, now) {
 		return stored, true, nil

@@ -1,0 +1,229 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/redisstore"
+)
+
+func TestStoreAndStaleSaveRefused(t *testing.T) {
+	r := startRedis(t)
+	s := redisstore.New(r.client(t), "stale")
+	ctx := context.Background()
+	if tok, err := s.Load(ctx); tok != nil || err != nil {
+		t.Fatalf("empty store: %v %v", tok, err)
+	}
+	older := &authrefresh.Token{AccessToken: "older", RefreshToken: "r1"}
+	newer := &authrefresh.Token{AccessToken: "newer", RefreshToken: "r2"}
+	if ok, err := s.CompareAndSwap(ctx, nil, older); !ok || err != nil {
+		t.Fatalf("first save: %v %v", ok, err)
+	}
+	if ok, _ := s.CompareAndSwap(ctx, older, newer); !ok {
+		t.Fatal("swap from the current token refused")
+	}
+	// A holder whose lock expired mid-refresh tries to save over "older".
+	if ok, err := s.CompareAndSwap(ctx, older, &authrefresh.Token{AccessToken: "stale"}); ok || err != nil {
+		t.Fatalf("stale save accepted: %v %v", ok, err)
+	}
+	if tok, _ := s.Load(ctx); tok.AccessToken != "newer" || tok.RefreshToken != "r2" {
+		t.Fatalf("stored %v, want the newer token", tok)
+	}
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := s.Load(ctx); tok != nil {
+		t.Fatal("Clear left the token")
+	}
+}
+
+func TestLockExcludesWakesAndExpires(t *testing.T) {
+	r := startRedis(t)
+	a := redisstore.New(r.client(t), "lock")
+	b := redisstore.New(r.client(t), "lock")
+	b.PollInterval = time.Hour // only the pub/sub release can wake b
+	ctx := context.Background()
+	unlockA, err := a.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acquired := make(chan func())
+	go func() {
+		unlock, err := b.Lock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		acquired <- unlock
+	}()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := redisstore.New(r.client(t), "lock").Lock(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a third Lock while held: %v", err)
+	}
+	unlockA()
+	unlockB := <-acquired // woken by the release message, not a poll
+	unlockB()
+
+	// A holder that dies never releases: its lock expires and another takes over.
+	dead := redisstore.New(r.client(t), "dies")
+	dead.LockTTL = 200 * time.Millisecond
+	if _, err := dead.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	heir := redisstore.New(r.client(t), "dies")
+	heir.PollInterval = 20 * time.Millisecond
+	deadline, cancel2 := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel2()
+	unlock, err := heir.Lock(deadline)
+	if err != nil {
+		t.Fatalf("no takeover after the TTL: %v", err)
+	}
+	unlock()
+}
+
+// env is the reference server on a fake clock.
+type env struct {
+	clock  *fakeclock.Clock
+	server *authserver.Server
+	url    string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	clock := fakeclock.New()
+	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
+	return &env{clock: clock, server: srv, url: hs.URL}
+}
+
+func (e *env) login(t *testing.T) *authrefresh.Token {
+	tok, err := authrefresh.PasswordLogin(context.Background(), nil, e.url+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.IssuedAt, tok.Expiry = e.clock.Now(), e.clock.Now().Add(2*time.Second)
+	return tok
+}
+
+func (e *env) session(store authrefresh.Store, onChange func()) *authrefresh.Session {
+	return authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: e.url + "/auth/refresh", Clock: e.clock.Now},
+		authrefresh.Options{Clock: e.clock.Now, OnTokenChange: func(_, _ *authrefresh.Token) { onChange() }})
+}
+
+// Eight Sessions, each with its own Redis connection (as separate processes
+// would have), 50 goroutines each, across five token lifetimes: the fleet
+// refreshes once per refresh-ahead interval, never twice for one token.
+func TestFleetSharesOneRefreshPerLifetime(t *testing.T) {
+	r := startRedis(t)
+	e := newEnv(t)
+	const members, goroutines = 8, 50
+	sessions := make([]*authrefresh.Session, members)
+	clients := make([]*authrefresh.Client, members)
+	changed := make([]chan struct{}, members)
+	for i := range sessions {
+		changed[i] = make(chan struct{}, 16)
+		ch := changed[i]
+		sessions[i] = e.session(redisstore.New(r.client(t), "fleet"), func() { ch <- struct{}{} })
+		c, err := authrefresh.NewClient(e.url+"/api/v1/", sessions[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+	}
+	if err := sessions[0].Login(context.Background(), e.login(t)); err != nil {
+		t.Fatal(err)
+	}
+	<-changed[0]
+	const step, total = 250 * time.Millisecond, 10 * time.Second
+	for elapsed := time.Duration(0); elapsed < total; elapsed += step {
+		before := make([]uint64, members)
+		for i, s := range sessions {
+			before[i] = s.Stats().Refreshes + s.Stats().Adopted
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, members*goroutines)
+		for i := range clients {
+			for g := 0; g < goroutines; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := clients[i].Get(context.Background(), "me", nil); err != nil {
+						errs <- err
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("at %v: %v", elapsed, err)
+		}
+		for i, s := range sessions { // let background refreshes land before time moves
+			for n := s.Stats().RefreshAheadStarts; before[i] < n; before[i]++ {
+				<-changed[i]
+			}
+		}
+		e.clock.Advance(step)
+	}
+	got := e.server.Counters()
+	want := float64(total) / float64(1500*time.Millisecond)
+	if math.Abs(float64(got.Refreshes)-want) > 1 || got.ReuseDetections != 0 || got.Unauthorized401s() != 0 {
+		t.Fatalf("fleet: refreshes=%d (want %.1f ± 1) reuse=%d 401s=%d", got.Refreshes, want, got.ReuseDetections, got.Unauthorized401s())
+	}
+	var adopted uint64
+	for _, s := range sessions {
+		adopted += s.Stats().Adopted
+	}
+	if adopted == 0 {
+		t.Fatal("no Session adopted another's token; the test did not exercise sharing")
+	}
+}
+
+// Redis goes away: requests holding a valid token go on; a refresh that
+// needs Redis fails transiently and names Redis; nobody is logged out; when
+// Redis is back (empty: no persistence) the session carries on.
+func TestRedisDownAndBack(t *testing.T) {
+	r := startRedis(t)
+	e := newEnv(t)
+	changed := make(chan struct{}, 16)
+	s := e.session(redisstore.New(r.client(t), "blink"), func() { changed <- struct{}{} })
+	if err := s.Login(context.Background(), e.login(t)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := authrefresh.NewClient(e.url+"/api/v1/", s)
+	r.stop()
+	for i := 0; i < 20; i++ {
+		if err := c.Get(context.Background(), "me", nil); err != nil {
+			t.Fatalf("valid token, Redis down: %v", err)
+		}
+	}
+	e.clock.Advance(3 * time.Second) // expired: a refresh is needed, and it needs Redis
+	err := c.Get(context.Background(), "me", nil)
+	if !errors.Is(err, authrefresh.ErrRefreshTransient) || errors.Is(err, authrefresh.ErrSessionExpired) || !strings.Contains(err.Error(), "redisstore") {
+		t.Fatalf("Redis down at refresh: %v", err)
+	}
+	r.start()
+	e.clock.Advance(time.Minute) // past any backoff
+	if err := c.Get(context.Background(), "me", nil); err != nil {
+		t.Fatalf("after Redis came back: %v", err)
+	}
+	if got := e.server.Counters(); got.ReuseDetections != 0 || got.Refreshes != 1 {
+		t.Fatalf("refreshes=%d reuse=%d", got.Refreshes, got.ReuseDetections)
+	}
+	if s.Stats().Rejections != 0 {
+		t.Fatal("a Redis outage logged the session out")
+	}
+}
