@@ -1,0 +1,168 @@
+package redisstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/redisstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// fleetChildEnv makes the test binary act as one member of a fleet: see
+// runFleetMember. The parent re-executes itself, so every member is a real OS
+// process with its own Session, memory and connections.
+const fleetChildEnv = "AUTHREFRESH_FLEET_MEMBER"
+
+func init() {
+	if os.Getenv(fleetChildEnv) == "1" {
+		os.Exit(runFleetMember())
+	}
+}
+
+// fleetReport is what a member prints on stdout when done.
+type fleetReport struct {
+	Requests, Failures int64
+	FirstFailure       string
+	Refreshes, Adopted uint64
+}
+
+// runFleetMember: 50 goroutines call the API through one Session on the
+// shared store (Redis or a file) for the given duration, paced like steady
+// traffic.
+func runFleetMember() int {
+	api, storeKind, where := os.Getenv("FLEET_API"), os.Getenv("FLEET_STORE"), os.Getenv("FLEET_WHERE")
+	dur, _ := time.ParseDuration(os.Getenv("FLEET_DURATION"))
+	var store authrefresh.Store
+	if storeKind == "redis" {
+		rc := redis.NewClient(&redis.Options{Addr: where})
+		defer rc.Close()
+		store = redisstore.New(rc, "fleet-processes")
+	} else {
+		store = authrefresh.NewFileStore(where)
+	}
+	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: api + "/auth/refresh"}, authrefresh.Options{})
+	c, err := authrefresh.NewClient(api+"/api/v1/", s)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var rep fleetReport
+	var mu sync.Mutex
+	deadline := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	for g := 0; g < 50; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				err := c.Get(context.Background(), "me", nil)
+				atomic.AddInt64(&rep.Requests, 1)
+				if err != nil {
+					if atomic.AddInt64(&rep.Failures, 1) == 1 {
+						mu.Lock()
+						rep.FirstFailure = err.Error()
+						mu.Unlock()
+					}
+				}
+				time.Sleep(250 * time.Millisecond) // pacing: steady traffic, not a flood of 2 cores
+			}
+		}()
+	}
+	wg.Wait()
+	st := s.Stats()
+	rep.Refreshes, rep.Adopted = st.Refreshes, st.Adopted
+	_ = json.NewEncoder(os.Stdout).Encode(rep)
+	return 0
+}
+
+// Eight OS processes × 50 goroutines share one session for five lifetimes of
+// 2-second tokens, through Redis and through one file: the server sees one
+// refresh per refresh-ahead interval for the whole fleet, no reuse, no
+// failed request.
+func TestFleetOfProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 2 × 10 s of real time")
+	}
+	for _, kind := range []string{"redis", "file"} {
+		t.Run(kind, func(t *testing.T) {
+			srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, PasswordCost: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			var store authrefresh.Store
+			where := filepath.Join(t.TempDir(), "token.json")
+			if kind == "redis" {
+				r := startRedis(t)
+				where = r.addr()
+				store = redisstore.New(r.client(t), "fleet-processes")
+			} else {
+				store = authrefresh.NewFileStore(where)
+			}
+			tok, err := authrefresh.PasswordLogin(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := authrefresh.NewSession(store, nil, authrefresh.Options{}).Login(context.Background(), tok); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now() // the login token's lifetime starts here
+			const members = 8
+			duration := 10 * time.Second
+			reports := make([]fleetReport, members)
+			var wg sync.WaitGroup
+			for i := 0; i < members; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cmd := exec.Command(os.Args[0], "-test.run=^$")
+					cmd.Env = append(os.Environ(), fleetChildEnv+"=1", "FLEET_API="+hs.URL, "FLEET_STORE="+kind, "FLEET_WHERE="+where, "FLEET_DURATION="+duration.String())
+					out, err := cmd.Output()
+					if err != nil {
+						t.Errorf("member %d: %v", i, err)
+						return
+					}
+					if err := json.Unmarshal(out, &reports[i]); err != nil {
+						t.Errorf("member %d: %v: %s", i, err, out)
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			var requests, failures int64
+			for i, r := range reports {
+				requests += r.Requests
+				failures += r.Failures
+				if r.FirstFailure != "" {
+					t.Errorf("member %d: %s", i, r.FirstFailure)
+				}
+			}
+			got := srv.Counters()
+			// Refresh-ahead renews at 3/4 of each 2-s lifetime; a loaded machine
+			// can only push that later, never past expiry without a failure. So
+			// the fleet's count lies between one per lifetime and one per 1.5 s.
+			low, high := elapsed.Seconds()/2-1, elapsed.Seconds()/1.5+1
+			t.Logf("%s: %d processes, %d requests, %d failed, %d refreshes for %.1f s (%.1f lifetimes), reuse %d, 401s %d",
+				kind, members, requests, failures, got.Refreshes, elapsed.Seconds(), elapsed.Seconds()/2, got.ReuseDetections, got.Unauthorized401s())
+			if failures != 0 || got.ReuseDetections != 0 || requests == 0 {
+				t.Fatalf("failures=%d reuse=%d", failures, got.ReuseDetections)
+			}
+			if n := float64(got.Refreshes); n < low || n > high {
+				t.Fatalf("refreshes=%d, want %.1f to %.1f", got.Refreshes, low, high)
+			}
+		})
+	}
+}
+
