@@ -165,4 +165,3 @@ func TestFleetOfProcesses(t *testing.T) {
 		})
 	}
 }
-
