@@ -22,14 +22,14 @@ func TestMain(m *testing.M) {
 // redisServer is a real redis-server on a free loopback port, without
 // persistence, stopped by the test.
 type redisServer struct {
-	t    *testing.T
+	t    testing.TB
 	port string
 	cmd  *exec.Cmd
 }
 
 // startRedis starts redis-server, or skips the test when it is not installed
 // (unless AUTHREFRESH_REQUIRE_REDIS=1, as in CI, which makes that a failure).
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("AUTHREFRESH_REQUIRE_REDIS") == "1" {
@@ -95,7 +95,7 @@ func (r *redisServer) stop() {
 	}
 }
 
-func (r *redisServer) client(t *testing.T) *redis.Client {
+func (r *redisServer) client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 	t.Cleanup(func() { c.Close() })
 	if err := c.Ping(context.Background()).Err(); err != nil {

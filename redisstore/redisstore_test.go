@@ -97,7 +97,7 @@ type env struct {
 	url    string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	clock := fakeclock.New()
 	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: 4})
@@ -109,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	return &env{clock: clock, server: srv, url: hs.URL}
 }
 
-func (e *env) login(t *testing.T) *authrefresh.Token {
+func (e *env) login(t testing.TB) *authrefresh.Token {
 	tok, err := authrefresh.PasswordLogin(context.Background(), nil, e.url+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		t.Fatal(err)
