@@ -47,15 +47,23 @@ func runFleetMember() int {
 	if storeKind == "redis" {
 		rc := redis.NewClient(&redis.Options{Addr: where})
 		defer rc.Close()
-		store = redisstore.New(rc, "fleet-processes")
+		rs := redisstore.New(rc, "fleet-processes")
+		rs.LockTTL, _ = time.ParseDuration(os.Getenv("FLEET_LOCK_TTL")) // "" → default
+		store = rs
 	} else {
 		store = authrefresh.NewFileStore(where)
 	}
-	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: api + "/auth/refresh"}, authrefresh.Options{})
+	timeout, _ := time.ParseDuration(os.Getenv("FLEET_REFRESH_TIMEOUT"))
+	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: api + "/auth/refresh"}, authrefresh.Options{RefreshTimeout: timeout})
 	c, err := authrefresh.NewClient(api+"/api/v1/", s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	if os.Getenv("FLEET_MODE") == "one-request" { // the holder that will be killed
+		err := c.Get(context.Background(), "me", nil)
+		fmt.Println(err)
+		return 0
 	}
 	var rep fleetReport
 	var mu sync.Mutex
@@ -163,5 +171,70 @@ func TestFleetOfProcesses(t *testing.T) {
 				t.Fatalf("refreshes=%d, want %.1f to %.1f", got.Refreshes, low, high)
 			}
 		})
+	}
+}
+
+// The lock holder dies (SIGKILL) in the middle of a slow refresh: its lock
+// expires after the TTL, another process takes over, refreshes with the same
+// (never rotated) refresh token, and nobody is logged out.
+func TestLockHolderKilledMidRefresh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real processes and a 2-s refresh")
+	}
+	r := startRedis(t)
+	srv, err := authserver.New(authserver.Config{AccessTTL: time.Minute, PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	tok, err := authrefresh.PasswordLogin(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Expiry = time.Now().Add(-time.Second) // already expired: the first request must refresh
+	store := redisstore.New(r.client(t), "fleet-processes")
+	if err := authrefresh.NewSession(store, nil, authrefresh.Options{}).Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetRefreshLatency(2 * time.Second)
+
+	holder := exec.Command(os.Args[0], "-test.run=^$")
+	// The holder's lock outlives its refresh timeout (3 s) by a second, as
+	// LockTTL must; the server takes 2 s per refresh.
+	holder.Env = append(os.Environ(), fleetChildEnv+"=1", "FLEET_MODE=one-request", "FLEET_LOCK_TTL=4s", "FLEET_REFRESH_TIMEOUT=3s", "FLEET_API="+hs.URL, "FLEET_STORE=redis", "FLEET_WHERE="+r.addr())
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the holder's refresh reached the server (it holds the lock then).
+	lockKey := "authrefresh:{fleet-processes}:lock"
+	admin := r.client(t)
+	for i := 0; srv.Counters().Requests["/auth/refresh"] == 0; i++ {
+		if i > 1000 {
+			t.Fatal("the holder never started its refresh")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition in another process, bounded
+	}
+	if admin.Exists(context.Background(), lockKey).Val() != 1 {
+		t.Fatal("the holder refreshes without holding the lock")
+	}
+	_ = holder.Process.Kill() // SIGKILL: no unlock, no cleanup
+	_ = holder.Wait()
+
+	// Another process (here: a Session with its own connection) takes over.
+	heir := redisstore.New(r.client(t), "fleet-processes")
+	heir.LockTTL, heir.PollInterval = 4*time.Second, 100*time.Millisecond
+	s := authrefresh.NewSession(heir, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{RefreshTimeout: 10 * time.Second})
+	c, _ := authrefresh.NewClient(hs.URL+"/api/v1/", s)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Get(ctx, "me", nil); err != nil {
+		t.Fatalf("after the holder died: %v", err)
+	}
+	got := srv.Counters()
+	t.Logf("took over after %v; server: %d refreshes, %d failed, %d reuse", time.Since(start).Round(time.Millisecond), got.Refreshes, got.RefreshFailures, got.ReuseDetections)
+	if got.Refreshes != 1 || got.ReuseDetections != 0 || s.Stats().Rejections != 0 {
+		t.Fatalf("refreshes=%d reuse=%d rejections=%d", got.Refreshes, got.ReuseDetections, s.Stats().Rejections)
 	}
 }
