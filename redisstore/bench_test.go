@@ -97,14 +97,14 @@ func BenchmarkFleet(b *testing.B) {
 func fleetRun(b *testing.B, members int, kind string) {
 	r := startRedis(b)
 	e := newEnv(b)
-	admin := redis.NewClient(&redis.Options{Addr: r.addr()})
+	admin := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer admin.Close()
 	tok := e.login(b)
 	clients := make([]*http.Client, members)
 	sessions := make([]*authrefresh.Session, members)
 	var changed []chan struct{}
 	for i := range clients {
-		rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+		rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 		defer rc.Close()
 		switch kind {
 		case "authrefresh":

@@ -114,8 +114,8 @@ func TestFleetOfProcesses(t *testing.T) {
 			where := filepath.Join(t.TempDir(), "token.json")
 			if kind == "redis" {
 				r := startRedis(t)
-				where = r.addr()
-				store = redisstore.New(r.client(t), "fleet-processes")
+				where = r.Addr()
+				store = redisstore.New(r.Client(t), "fleet-processes")
 			} else {
 				store = authrefresh.NewFileStore(where)
 			}
@@ -193,7 +193,7 @@ func TestLockHolderKilledMidRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok.Expiry = time.Now().Add(-time.Second) // already expired: the first request must refresh
-	store := redisstore.New(r.client(t), "fleet-processes")
+	store := redisstore.New(r.Client(t), "fleet-processes")
 	if err := authrefresh.NewSession(store, nil, authrefresh.Options{}).Login(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
@@ -202,13 +202,13 @@ func TestLockHolderKilledMidRefresh(t *testing.T) {
 	holder := exec.Command(os.Args[0], "-test.run=^$")
 	// The holder's lock outlives its refresh timeout (3 s) by a second, as
 	// LockTTL must; the server takes 2 s per refresh.
-	holder.Env = append(os.Environ(), fleetChildEnv+"=1", "FLEET_MODE=one-request", "FLEET_LOCK_TTL=4s", "FLEET_REFRESH_TIMEOUT=3s", "FLEET_API="+hs.URL, "FLEET_STORE=redis", "FLEET_WHERE="+r.addr())
+	holder.Env = append(os.Environ(), fleetChildEnv+"=1", "FLEET_MODE=one-request", "FLEET_LOCK_TTL=4s", "FLEET_REFRESH_TIMEOUT=3s", "FLEET_API="+hs.URL, "FLEET_STORE=redis", "FLEET_WHERE="+r.Addr())
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until the holder's refresh reached the server (it holds the lock then).
 	lockKey := "authrefresh:{fleet-processes}:lock"
-	admin := r.client(t)
+	admin := r.Client(t)
 	for i := 0; srv.Counters().Requests["/auth/refresh"] == 0; i++ {
 		if i > 1000 {
 			t.Fatal("the holder never started its refresh")
@@ -222,7 +222,7 @@ func TestLockHolderKilledMidRefresh(t *testing.T) {
 	_ = holder.Wait()
 
 	// Another process (here: a Session with its own connection) takes over.
-	heir := redisstore.New(r.client(t), "fleet-processes")
+	heir := redisstore.New(r.Client(t), "fleet-processes")
 	heir.LockTTL, heir.PollInterval = 4*time.Second, 100*time.Millisecond
 	s := authrefresh.NewSession(heir, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{RefreshTimeout: 10 * time.Second})
 	c, _ := authrefresh.NewClient(hs.URL+"/api/v1/", s)

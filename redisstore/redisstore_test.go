@@ -18,7 +18,7 @@ import (
 
 func TestStoreAndStaleSaveRefused(t *testing.T) {
 	r := startRedis(t)
-	s := redisstore.New(r.client(t), "stale")
+	s := redisstore.New(r.Client(t), "stale")
 	ctx := context.Background()
 	if tok, err := s.Load(ctx); tok != nil || err != nil {
 		t.Fatalf("empty store: %v %v", tok, err)
@@ -48,8 +48,8 @@ func TestStoreAndStaleSaveRefused(t *testing.T) {
 
 func TestLockExcludesWakesAndExpires(t *testing.T) {
 	r := startRedis(t)
-	a := redisstore.New(r.client(t), "lock")
-	b := redisstore.New(r.client(t), "lock")
+	a := redisstore.New(r.Client(t), "lock")
+	b := redisstore.New(r.Client(t), "lock")
 	b.PollInterval = time.Hour // only the pub/sub release can wake b
 	ctx := context.Background()
 	unlockA, err := a.Lock(ctx)
@@ -66,7 +66,7 @@ func TestLockExcludesWakesAndExpires(t *testing.T) {
 	}()
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := redisstore.New(r.client(t), "lock").Lock(short); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := redisstore.New(r.Client(t), "lock").Lock(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a third Lock while held: %v", err)
 	}
 	unlockA()
@@ -74,12 +74,12 @@ func TestLockExcludesWakesAndExpires(t *testing.T) {
 	unlockB()
 
 	// A holder that dies never releases: its lock expires and another takes over.
-	dead := redisstore.New(r.client(t), "dies")
+	dead := redisstore.New(r.Client(t), "dies")
 	dead.LockTTL = 200 * time.Millisecond
 	if _, err := dead.Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	heir := redisstore.New(r.client(t), "dies")
+	heir := redisstore.New(r.Client(t), "dies")
 	heir.PollInterval = 20 * time.Millisecond
 	deadline, cancel2 := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel2()
@@ -136,7 +136,7 @@ func TestFleetSharesOneRefreshPerLifetime(t *testing.T) {
 	for i := range sessions {
 		changed[i] = make(chan struct{}, 16)
 		ch := changed[i]
-		sessions[i] = e.session(redisstore.New(r.client(t), "fleet"), func() { ch <- struct{}{} })
+		sessions[i] = e.session(redisstore.New(r.Client(t), "fleet"), func() { ch <- struct{}{} })
 		c, err := authrefresh.NewClient(e.url+"/api/v1/", sessions[i])
 		if err != nil {
 			t.Fatal(err)
@@ -199,12 +199,12 @@ func TestRedisDownAndBack(t *testing.T) {
 	r := startRedis(t)
 	e := newEnv(t)
 	changed := make(chan struct{}, 16)
-	s := e.session(redisstore.New(r.client(t), "blink"), func() { changed <- struct{}{} })
+	s := e.session(redisstore.New(r.Client(t), "blink"), func() { changed <- struct{}{} })
 	if err := s.Login(context.Background(), e.login(t)); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := authrefresh.NewClient(e.url+"/api/v1/", s)
-	r.stop()
+	r.Stop()
 	for i := 0; i < 20; i++ {
 		if err := c.Get(context.Background(), "me", nil); err != nil {
 			t.Fatalf("valid token, Redis down: %v", err)
@@ -215,7 +215,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	if !errors.Is(err, authrefresh.ErrRefreshTransient) || errors.Is(err, authrefresh.ErrSessionExpired) || !strings.Contains(err.Error(), "redisstore") {
 		t.Fatalf("Redis down at refresh: %v", err)
 	}
-	r.start()
+	r.Start()
 	e.clock.Advance(time.Minute) // past any backoff
 	if err := c.Get(context.Background(), "me", nil); err != nil {
 		t.Fatalf("after Redis came back: %v", err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // profile is what `login` remembers about a server, next to its token file.
@@ -21,7 +23,12 @@ type profile struct {
 	Refresh   string `json:"refresh"`    // refresh endpoint
 	Logout    string `json:"logout"`     // logout (revocation) endpoint
 	Username  string `json:"username"`   // for display only
-	TokenFile string `json:"token_file"` // the FileStore
+	TokenFile string `json:"token_file"` // the FileStore, unless Redis is set
+	// Redis, if set, is a redis:// URL where the token lives instead, under
+	// the session name RedisSession: every process and sidecar pointing at it
+	// shares one session.
+	Redis        string `json:"redis,omitempty"`
+	RedisSession string `json:"redis_session,omitempty"`
 }
 
 var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -102,7 +109,36 @@ func saveProfile(name string, p *profile) error {
 
 // session opens the profile's Session on its FileStore: processes sharing a
 // profile refresh once between them (flock).
-func (p *profile) session() *authrefresh.Session {
-	return authrefresh.NewSession(authrefresh.NewFileStore(p.TokenFile),
-		&authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}, authrefresh.Options{})
+// With Redis, the returned close function releases the connection.
+func (p *profile) session() (*authrefresh.Session, func(), error) {
+	var store authrefresh.Store = authrefresh.NewFileStore(p.TokenFile)
+	closeStore := func() {}
+	if p.Redis != "" {
+		opts, err := redis.ParseURL(p.Redis)
+		if err != nil {
+			return nil, nil, usageError{fmt.Sprintf("redis URL: %v", err)}
+		}
+		rdb := redis.NewClient(opts)
+		store, closeStore = redisstore.New(rdb, p.RedisSession), func() { rdb.Close() }
+	}
+	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}, authrefresh.Options{})
+	return s, closeStore, nil
+}
+
+// useRedis points the profile's token at a Redis session, if asked to.
+func (p *profile) useRedis(url, session string) error {
+	if url == "" {
+		if session != "" {
+			return usageError{"--session needs --redis"}
+		}
+		return nil
+	}
+	if session == "" {
+		return usageError{"--redis needs --session NAME (the shared session's name)"}
+	}
+	if _, err := redis.ParseURL(url); err != nil {
+		return usageError{fmt.Sprintf("--redis: %v", err)}
+	}
+	p.Redis, p.RedisSession = url, session
+	return nil
 }

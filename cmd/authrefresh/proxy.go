@@ -20,12 +20,16 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("proxy", "A sidecar: requests to --listen are forwarded to --upstream with the profile's token,\nrefreshed ahead and replayed after a refusal, so any program (curl, a legacy app)\ncalls the API authenticated. Incoming Authorization headers are replaced. Listens on\nloopback only unless --allow-remote: an open proxy that holds a token is a token leak.", `  authrefresh proxy --upstream http://127.0.0.1:8080
   curl http://127.0.0.1:9000/api/v1/me
   authrefresh proxy --listen 127.0.0.1:9001 --upstream https://api.example.com --profile prod
+  authrefresh login --url http://127.0.0.1:8080 --username demo --redis redis://127.0.0.1:6379/0 --session orders
+  authrefresh proxy --redis redis://127.0.0.1:6379/0 --session orders   # on every host: one session, one refresh
 `, stderr)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
 	upstream := fs.String("upstream", "", "upstream base URL (default: the profile's server)")
 	name := fs.String("profile", "default", "profile name")
 	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address")
 	maxReplay := fs.Int64("max-replay-buffer", authrefresh.DefaultMaxReplayBuffer, "bytes of a streamed request body kept for a replay")
+	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
+	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,6 +40,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := p.useRedis(*redisURL, *redisSession); err != nil {
+		return err
+	}
 	if *upstream == "" {
 		*upstream = p.URL
 	}
@@ -43,7 +50,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
 		return usageError{fmt.Sprintf("--upstream %q is not an http(s) URL", *upstream)}
 	}
-	session := p.session()
+	session, closeStore, err := p.session()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	if _, err := session.Token(ctx); err != nil {
 		return err
 	}

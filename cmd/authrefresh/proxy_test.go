@@ -19,6 +19,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/internal/redistest"
 )
 
 // curl-like clients through the sidecar across five token lifetimes: every
@@ -148,3 +149,59 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// Several sidecars share one session through Redis (proxy --redis): after a
+// revocation they refresh once between them.
+func TestSidecarsShareSessionThroughRedis(t *testing.T) {
+	r := redistest.Start(t)
+	srv, base := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	redisURL := "redis://" + r.Addr() + "/0"
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", base, "--username", "demo", "--password-stdin", "--redis", redisURL, "--session", "shared"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	p, err := loadProfile("default")
+	if err != nil || p.Redis != redisURL {
+		t.Fatalf("profile %+v %v", p, err)
+	}
+	target, _ := url.Parse(base)
+	var proxies []*httptest.Server
+	for i := 0; i < 3; i++ {
+		s, closeStore, err := p.session()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeStore()
+		px := httptest.NewServer(newProxy(s, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		defer px.Close()
+		proxies = append(proxies, px)
+	}
+	for round := 1; round <= 3; round++ {
+		srv.RevokeAccessTokens()
+		var wg sync.WaitGroup
+		for _, px := range proxies {
+			for g := 0; g < 5; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := http.Post(px.URL+"/api/v1/data", "application/json", strings.NewReader(`{"name":"shared","price":1}`))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 201 {
+						t.Errorf("status %d", resp.StatusCode)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if got := srv.Counters(); got.Refreshes != uint64(round) || got.ReuseDetections != 0 {
+			t.Fatalf("round %d: refreshes=%d reuse=%d", round, got.Refreshes, got.ReuseDetections)
+		}
+	}
+	if code, _, _ := cli(t, "", "proxy", "--redis", redisURL); code != exitUsage {
+		t.Fatal("--redis without --session accepted")
+	}
+}

@@ -27,6 +27,8 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	user := fs.String("username", "", "user name (prompted if empty)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
 	name := fs.String("profile", "default", "profile name")
+	redisURL := fs.String("redis", "", "keep the token in Redis (redis://host:6379/0) instead of a file, shared by every process using it")
+	redisSession := fs.String("session", "", "with --redis: the shared session's name")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +37,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	p, err := newProfile(*name, *server, *api)
 	if err != nil {
+		return err
+	}
+	if err := p.useRedis(*redisURL, *redisSession); err != nil {
 		return err
 	}
 	in := bufio.NewReader(stdin)
@@ -55,7 +60,12 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := saveProfile(*name, p); err != nil {
 		return err
 	}
-	if err := p.session().Login(ctx, tok); err != nil {
+	session, closeStore, err := p.session()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if err := session.Login(ctx, tok); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "logged in to %s as %s (profile %q)\n", p.URL, *user, *name)
@@ -94,7 +104,12 @@ func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := p.session().Logout(ctx); err != nil {
+	session, closeStore, err := p.session()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if err := session.Logout(ctx); err != nil {
 		fmt.Fprintf(stderr, "warning: %v (the local token is deleted anyway)\n", err)
 	}
 	fmt.Fprintf(stderr, "logged out of %s\n", p.URL)
@@ -113,7 +128,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tok, err := p.session().Token(ctx)
+	session, closeStore, err := p.session()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	tok, err := session.Token(ctx)
 	if err != nil {
 		return err
 	}
@@ -180,7 +200,12 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	client, err := authrefresh.NewClient(p.API, p.session())
+	session, closeStore, err := p.session()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	client, err := authrefresh.NewClient(p.API, session)
 	if err != nil {
 		return err
 	}
