@@ -194,3 +194,60 @@ func fleetRun(b *testing.B, members int, kind string) {
 		b.ReportMetric(float64(steadyCmds)/float64(steadyReqs), "redis-cmds/req")
 	}
 }
+
+// BenchmarkRefreshWait: what a refresh costs the requests that have to wait
+// for it (an expired token, no refresh-ahead possible): 8 members × 4
+// requests, through Redis vs one in-memory Session with the same 32 requests.
+func BenchmarkRefreshWait(b *testing.B) {
+	for _, kind := range []string{"memory-1-session", "redis-8-members"} {
+		b.Run(kind, func(b *testing.B) {
+			r := startRedis(b)
+			e := newEnv(b)
+			var waits uint64
+			var waited time.Duration
+			for i := 0; i < b.N; i++ {
+				members := 8
+				var stores []authrefresh.Store
+				if kind == "memory-1-session" {
+					members = 1
+					stores = []authrefresh.Store{authrefresh.NewMemoryStore(nil)}
+				} else {
+					for m := 0; m < members; m++ {
+						stores = append(stores, redisstore.New(r.Client(b), fmt.Sprintf("wait-%d", i)))
+					}
+				}
+				sessions := make([]*authrefresh.Session, members)
+				for m := range sessions {
+					sessions[m] = e.session(stores[m], func() {})
+				}
+				tok := e.login(b)
+				tok.Expiry = e.clock.Now().Add(-time.Second) // expired: everyone waits for the refresh
+				if err := sessions[0].Login(context.Background(), tok); err != nil {
+					b.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				per := 32 / members
+				for _, s := range sessions {
+					for g := 0; g < per; g++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							if _, err := s.Token(context.Background()); err != nil {
+								b.Error(err)
+							}
+						}()
+					}
+				}
+				wg.Wait()
+				for _, s := range sessions {
+					st := s.Stats()
+					waits += st.Waits
+					waited += st.WaitTime
+				}
+			}
+			if waits > 0 {
+				b.ReportMetric(float64(waited.Microseconds())/float64(waits), "µs-wait/waiting-call")
+			}
+		})
+	}
+}
