@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 )
 
@@ -118,8 +120,12 @@ func TestConcurrentProcessesRefreshOnce(t *testing.T) {
 	if out, err := login.CombinedOutput(); err != nil {
 		t.Fatalf("login: %v %s", err, out)
 	}
-	for round := 0; round < 3; round++ {
-		srv.RevokeAccessTokens()
+	for round := 0; round < 4; round++ {
+		if round < 2 {
+			srv.RevokeAccessTokens() // refused: the 401 path
+		} else {
+			expireStoredToken(t, env) // expired on the client: the refresh-before-sending path
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
 		outs := make([][]byte, 4)
@@ -142,8 +148,28 @@ func TestConcurrentProcessesRefreshOnce(t *testing.T) {
 			t.Fatalf("round %d: refreshes=%d reuse=%d, want one refresh per round", round, got.Refreshes, got.ReuseDetections)
 		}
 	}
-	if n := len(srv.Products()); n != 12 {
-		t.Fatalf("%d products, want 12", n)
+	if n := len(srv.Products()); n != 16 {
+		t.Fatalf("%d products, want 16", n)
+	}
+}
+
+// expireStoredToken rewrites the profile's token as already expired.
+func expireStoredToken(t *testing.T, env []string) {
+	t.Helper()
+	var dir string
+	for _, kv := range env {
+		if d, ok := strings.CutPrefix(kv, "AUTHREFRESH_CONFIG_DIR="); ok {
+			dir = d
+		}
+	}
+	fs := authrefresh.NewFileStore(filepath.Join(dir, "default.token.json"))
+	tok, err := fs.Load(context.Background())
+	if err != nil || tok == nil {
+		t.Fatalf("stored token: %v %v", tok, err)
+	}
+	tok.IssuedAt, tok.Expiry = time.Now().Add(-time.Minute), time.Now().Add(-time.Second)
+	if err := fs.Save(context.Background(), tok); err != nil {
+		t.Fatal(err)
 	}
 }
 
