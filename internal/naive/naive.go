@@ -132,3 +132,59 @@ func (n *Interceptor) logout(cause error) error {
 	n.mu.Unlock()
 	return fmt.Errorf("%w: %v", ErrLoggedOut, cause)
 }
+
+// Queued is the interceptor of seeds 002/003: an isRefreshing flag and a
+// subscriber queue, so concurrent 401s share one refresh — but with no
+// stale-token check: a 401 that arrives after the refresh finished starts
+// another one.
+type Queued struct {
+	Interceptor
+	qmu         sync.Mutex
+	refreshing  bool
+	subscribers []chan error
+}
+
+// RoundTrip implements http.RoundTripper.
+func (q *Queued) RoundTrip(req *http.Request) (*http.Response, error) {
+	q.mu.Lock()
+	access := q.access
+	q.mu.Unlock()
+	first := req.Clone(req.Context())
+	first.Header.Set("Authorization", "Bearer "+access)
+	resp, err := q.base().RoundTrip(first)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	done := make(chan error, 1)
+	q.qmu.Lock()
+	q.subscribers = append(q.subscribers, done)
+	start := !q.refreshing
+	q.refreshing = true
+	q.qmu.Unlock()
+	if start {
+		_, err := q.doRefresh(req.Context())
+		q.qmu.Lock()
+		subs := q.subscribers
+		q.subscribers, q.refreshing = nil, false
+		q.qmu.Unlock()
+		for _, s := range subs { // onTokenRefreshed(): every subscriber retries
+			s <- err
+		}
+	}
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	access = q.access
+	q.mu.Unlock()
+	retry := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if retry.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	retry.Header.Set("Authorization", "Bearer "+access)
+	return q.base().RoundTrip(retry)
+}
