@@ -88,7 +88,12 @@ func checkLoopback(addr string, allowRemote bool) error {
 // newProxy is the sidecar's handler: httputil.ReverseProxy with the
 // authrefresh Transport limited to the upstream's origin.
 func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, logger *slog.Logger) http.Handler {
-	transport := &authrefresh.Transport{Session: session, Origins: []string{target.Scheme + "://" + target.Host}, MaxReplayBuffer: maxReplay}
+	// A sidecar talks to one upstream from many client connections: keep as
+	// many upstream connections idle as it serves (the default keeps 2, so a
+	// busy proxy would open a new connection for most requests).
+	upstreamConns := http.DefaultTransport.(*http.Transport).Clone()
+	upstreamConns.MaxIdleConns, upstreamConns.MaxIdleConnsPerHost = 1024, 1024
+	transport := &authrefresh.Transport{Session: session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host}, MaxReplayBuffer: maxReplay}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
