@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -73,4 +75,40 @@ func BenchmarkSidecar(b *testing.B) {
 	parallelism = 32
 	b.Run("2ms-upstream/direct", func(b *testing.B) { load(b, upstream.URL, "Bearer "+tok.AccessToken) })
 	b.Run("2ms-upstream/via-proxy", func(b *testing.B) { load(b, proxy.URL, "") })
+}
+
+// BenchmarkSoak runs the demo's load for 60 s (1-s tokens, 32 workers) and
+// reports the heap before and after, after a GC: memory must stay flat.
+// Heavy: only with AUTHREFRESH_HEAVY=1.
+//
+//	AUTHREFRESH_HEAVY=1 go test -run '^$' -bench Soak -benchtime 1x ./cmd/authrefresh/
+func BenchmarkSoak(b *testing.B) {
+	if os.Getenv("AUTHREFRESH_HEAVY") != "1" {
+		b.Skip("set AUTHREFRESH_HEAVY=1 for the 60-s soak")
+	}
+	heap := func() float64 {
+		runtime.GC() // twice: the first only queues the finalizers of closed connections
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return float64(m.HeapAlloc)
+	}
+	for i := 0; i < b.N; i++ {
+		// A short warm-up run first, so that one-time allocations (pools,
+		// TLS of the runtime, code paths) are in the "before" figure.
+		if _, err := demoRun(context.Background(), demoConfig{workers: 32, duration: 3 * time.Second, ttl: time.Second, refreshLatency: 20 * time.Millisecond}, false, io.Discard, false); err != nil {
+			b.Fatal(err)
+		}
+		before := heap()
+		r, err := demoRun(context.Background(), demoConfig{workers: 32, duration: 60 * time.Second, ttl: time.Second, refreshLatency: 20 * time.Millisecond}, false, io.Discard, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		after := heap()
+		b.ReportMetric(before/1024, "heap-before-KiB")
+		b.ReportMetric(after/1024, "heap-after-KiB")
+		b.ReportMetric(float64(r.requests), "requests")
+		b.ReportMetric(float64(r.failures), "failed")
+		b.ReportMetric(float64(r.serverRefreshes), "refreshes")
+	}
 }
