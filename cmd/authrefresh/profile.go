@@ -142,3 +142,17 @@ func (p *profile) useRedis(url, session string) error {
 	p.Redis, p.RedisSession = url, session
 	return nil
 }
+
+// openProfile loads a profile and opens its Session; call the returned
+// function when done with it.
+func openProfile(name string) (*profile, *authrefresh.Session, func(), error) {
+	p, err := loadProfile(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, closeStore, err := p.session()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, s, closeStore, nil
+}

@@ -100,11 +100,7 @@ func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	p, err := loadProfile(*name)
-	if err != nil {
-		return err
-	}
-	session, closeStore, err := p.session()
+	p, session, closeStore, err := openProfile(*name)
 	if err != nil {
 		return err
 	}
@@ -124,11 +120,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	p, err := loadProfile(*name)
-	if err != nil {
-		return err
-	}
-	session, closeStore, err := p.session()
+	_, session, closeStore, err := openProfile(*name)
 	if err != nil {
 		return err
 	}
@@ -196,11 +188,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	p, err := loadProfile(*name)
-	if err != nil {
-		return err
-	}
-	session, closeStore, err := p.session()
+	p, session, closeStore, err := openProfile(*name)
 	if err != nil {
 		return err
 	}
