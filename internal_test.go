@@ -41,8 +41,20 @@ func TestTokenFromResponseExpirySources(t *testing.T) {
 		t.Fatalf("expires_in: %v", tok)
 	}
 	jwt := jwtWith(`{"exp":1800000100,"iat":1799999990}`)
-	if tok := TokenFromResponse(jwt, "", "", 0, now); tok.Expiry.Unix() != 1800000100 || tok.IssuedAt.Unix() != 1799999990 {
+	if tok := TokenFromResponse(jwt, "", "", 0, now); tok.Expiry.Unix() != 1800000100 || !tok.IssuedAt.Equal(now) {
 		t.Fatalf("jwt: %v %v", tok.Expiry, tok.IssuedAt)
+	}
+	// Clock skew without expires_in: a token that looks issued in the future
+	// (issuer ahead) or already expired (issuer behind) lives exp−iat from now.
+	for _, skew := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
+		issuer := now.Add(skew)
+		jwt := jwtWith(fmt.Sprintf(`{"iat":%d,"exp":%d}`, issuer.Unix(), issuer.Add(2*time.Minute).Unix()))
+		if tok := TokenFromResponse(jwt, "", "", 0, now); !tok.Expiry.Equal(now.Add(2*time.Minute)) || !tok.IssuedAt.Equal(now) {
+			t.Errorf("issuer clock %v: expiry %v, issued %v", skew, tok.Expiry.Sub(now), tok.IssuedAt.Sub(now))
+		}
+	}
+	if tok := TokenFromResponse(jwtWith(`{"exp":1700000000}`), "", "", 0, now); !tok.Expiry.IsZero() {
+		t.Errorf("a token dead on arrival with no iat got expiry %v; want unknown (refresh on refusal)", tok.Expiry)
 	}
 	if tok := TokenFromResponse("opaque", "", "", 0, now); !tok.Expiry.IsZero() || !tok.IssuedAt.Equal(now) {
 		t.Fatalf("unknown: %v", tok)

@@ -33,18 +33,36 @@ type Token struct {
 }
 
 // TokenFromResponse builds a Token from the fields of a token endpoint response
-// received at now. Expiry comes from expiresIn when it is positive, else from
-// the access token's JWT "exp" claim, else it stays unknown. IssuedAt is now
-// when expiresIn is given (both then come from this machine's clock, which
-// makes refresh-ahead immune to clock skew), else the JWT "iat" claim, else now.
+// received at now. IssuedAt is now: refresh-ahead counts the part of the
+// lifetime this machine saw. Expiry comes from expiresIn when it is positive
+// (both then come from this machine's clock, which makes refresh-ahead immune
+// to clock skew), else from the access token's JWT claims, else it stays
+// unknown and the token is refreshed when the server refuses it.
+//
+// A JWT "exp" is the issuer's clock. A fresh token cannot already be expired
+// nor issued in the future, so when it looks like either the clocks disagree:
+// the token's lifetime (exp − iat) is then counted from now. Without that, a
+// client whose clock runs ahead of the issuer's by more than a token lifetime
+// would see every new token as expired and refresh on every request.
 func TokenFromResponse(accessToken, refreshToken, tokenType string, expiresIn time.Duration, now time.Time) *Token {
-	t := &Token{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: tokenType}
+	t := &Token{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: tokenType, IssuedAt: now}
 	if expiresIn > 0 {
-		t.IssuedAt = now
 		t.Expiry = now.Add(expiresIn)
 		return t
 	}
-	t.fillFromJWT(now)
+	c, err := DecodeClaims(accessToken)
+	if err != nil || c.ExpiresAt.IsZero() {
+		return t
+	}
+	t.Expiry = c.ExpiresAt
+	if c.ExpiresAt.After(now) && !c.IssuedAt.After(now) {
+		return t
+	}
+	if life := c.ExpiresAt.Sub(c.IssuedAt); !c.IssuedAt.IsZero() && life > 0 {
+		t.Expiry = now.Add(life)
+	} else {
+		t.Expiry = time.Time{} // dead on arrival by our clock, lifetime unknown: rely on refusals
+	}
 	return t
 }
 

@@ -78,6 +78,7 @@ type FaultSettings struct {
 	APILatencyMS     *int64 `json:"api_latency_ms,omitempty"`
 	FailRefreshes    *int64 `json:"fail_refreshes,omitempty"`
 	ExpiredStatus    *int   `json:"expired_status,omitempty"`
+	Chaos            *Chaos `json:"chaos,omitempty"` // replaces the random faults; {} turns them off
 }
 
 func (s *Server) controlRoutes(mux *http.ServeMux) {
@@ -105,6 +106,9 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		}
 		if in.ExpiredStatus != nil {
 			s.SetExpiredStatus(*in.ExpiredStatus)
+		}
+		if in.Chaos != nil {
+			s.SetChaos(*in.Chaos)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))

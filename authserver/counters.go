@@ -21,6 +21,7 @@ type Counters struct {
 	Unauthorized     map[string]uint64 `json:"unauthorized"` // refused API requests by cause
 	Requests         map[string]uint64 `json:"requests"`     // by endpoint
 	Panics           uint64            `json:"panics"`
+	Faults           FaultCounts       `json:"faults"` // injected by FailNextRefreshes and SetChaos
 }
 
 // Unauthorized401s sums the refused API requests of every cause.
@@ -73,12 +74,13 @@ func (c *counterSet) count(path string, h http.Handler) http.Handler {
 // Counters returns a snapshot of the counters.
 func (s *Server) Counters() Counters {
 	c := s.counters
+	faults := s.Faults()
 	out := Counters{
 		Logins: c.logins.Load(), LoginFailures: c.loginFailures.Load(), LoginsThrottled: c.loginsThrottled.Load(),
 		Refreshes: c.refreshes.Load(), RefreshFailures: c.refreshFailures.Load(), InjectedFailures: c.injectedFailures.Load(),
 		ReuseDetections: c.reuseDetections.Load(), GraceReplays: c.graceReplays.Load(), Revocations: c.revocations.Load(),
 		ProductsCreated: c.productsCreated.Load(), Panics: c.panics.Load(),
-		Unauthorized: map[string]uint64{}, Requests: map[string]uint64{},
+		Unauthorized: map[string]uint64{}, Requests: map[string]uint64{}, Faults: faults,
 	}
 	for k, v := range c.refusals {
 		if n := v.Load(); n > 0 {

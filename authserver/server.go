@@ -27,6 +27,7 @@ type Server struct {
 	limiter  *loginLimiter
 	products *productStore
 	faults   faults
+	chaos    chaos
 	counters *counterSet
 	epoch    atomic.Uint64 // bumped by RevokeAccessTokens
 	handler  http.Handler
@@ -106,16 +107,19 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(path, s.counters.count(path, allow(method, h)))
 	}
 	handle("/auth/login", http.MethodPost, s.handleLogin)
-	handle("/auth/refresh", http.MethodPost, s.handleRefresh)
-	handle("/auth/refresh-token", http.MethodPost, s.handleRefresh) // seed 002's path, body {"token": ...}
+	tokenEndpoint := func(path string, h http.HandlerFunc) {
+		mux.Handle(path, s.counters.count(path, s.chaosTokenEndpoint(allow(http.MethodPost, h))))
+	}
+	tokenEndpoint("/auth/refresh", s.handleRefresh)
+	tokenEndpoint("/auth/refresh-token", s.handleRefresh) // seed 002's path, body {"token": ...}
 	handle("/auth/logout", http.MethodPost, s.handleLogout)
-	handle("/oauth/token", http.MethodPost, s.handleOAuthToken)
+	tokenEndpoint("/oauth/token", s.handleOAuthToken)
 	handle("/oauth/revoke", http.MethodPost, s.handleOAuthRevoke)
 	handle("/.well-known/jwks.json", http.MethodGet, s.handleJWKS)
 	handle("/.well-known/oauth-authorization-server", http.MethodGet, s.handleMetadata)
 	api := s.apiVerifier()
-	mux.Handle("/api/v1/data", s.counters.count("/api/v1/data", s.apiLatency(api.Middleware(allow("GET POST", s.handleData)))))
-	mux.Handle("/api/v1/me", s.counters.count("/api/v1/me", s.apiLatency(api.Middleware(allow(http.MethodGet, s.handleMe)))))
+	mux.Handle("/api/v1/data", s.counters.count("/api/v1/data", s.chaosAPI(s.apiLatency(api.Middleware(allow("GET POST", s.handleData))))))
+	mux.Handle("/api/v1/me", s.counters.count("/api/v1/me", s.chaosAPI(s.apiLatency(api.Middleware(allow(http.MethodGet, s.handleMe))))))
 	if s.cfg.EnableControlAPI {
 		s.controlRoutes(mux)
 	}
