@@ -53,7 +53,7 @@ func fromOAuth2(t *oauth2.Token, err error) (*Token, error) {
 			}
 			return nil, &RefreshError{Kind: kind, StatusCode: re.Response.StatusCode, Code: re.ErrorCode, Description: re.ErrorDescription}
 		}
-		return nil, &RefreshError{Kind: RefreshTransient, Err: redactURLError(err)}
+		return nil, &RefreshError{Kind: RefreshTransient, Err: describeURLError(err)}
 	}
 	if t == nil || t.AccessToken == "" {
 		return nil, Transient(errors.New("token source returned no access token"))

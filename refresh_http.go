@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,11 +60,23 @@ func postForToken(ctx context.Context, hc *http.Client, req *http.Request, field
 
 // send performs req (marked so that no authrefresh Transport touches it) and
 // reads at most maxTokenResponse bytes of the answer.
+//
+// A connection that closes before any answer is tried once more at once: it
+// is most often a kept-alive connection the server or a load balancer had
+// just closed, which net/http retries by itself only for idempotent methods.
+// If the server did process the first attempt, the second presents a used
+// refresh token — exactly what a later retry would do, so the immediate one
+// adds no risk (a server grace period makes both safe).
 func send(ctx context.Context, client *http.Client, req *http.Request) ([]byte, *http.Response, error) {
-	req = req.WithContext(WithoutAuth(ctx))
-	resp, err := client.Do(req)
+	resp, err := client.Do(req.WithContext(WithoutAuth(ctx)))
+	if err != nil && connectionLost(err) && ctx.Err() == nil && req.GetBody != nil {
+		retry := req.WithContext(WithoutAuth(ctx))
+		if retry.Body, err = req.GetBody(); err == nil {
+			resp, err = client.Do(retry)
+		}
+	}
 	if err != nil {
-		return nil, nil, &RefreshError{Kind: RefreshTransient, Err: redactURLError(err)}
+		return nil, nil, &RefreshError{Kind: RefreshTransient, Err: describeURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
@@ -76,14 +89,25 @@ func send(ctx context.Context, client *http.Client, req *http.Request) ([]byte, 
 	return data, resp, nil
 }
 
-// redactURLError drops the URL from a *url.Error: our URLs carry no secrets,
-// but a user-configured one might (a key in the query).
-func redactURLError(err error) error {
+// connectionLost reports a connection that closed or was reset before an
+// answer arrived (not a refused dial, not a timeout).
+func connectionLost(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// describeURLError keeps a *url.Error's method, host and path but drops the
+// query and user info: our URLs carry no secrets, but a user-configured one
+// might (a key in the query).
+func describeURLError(err error) error {
 	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	if !errors.As(err, &ue) {
+		return err
 	}
-	return err
+	where := "the auth server"
+	if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+		where = u.Scheme + "://" + u.Host + u.Path
+	}
+	return fmt.Errorf("%s %s: %w", ue.Op, where, ue.Err)
 }
 
 // classifyRefusal turns a non-2xx answer into a RefreshError: 400, 401 and

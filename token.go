@@ -59,7 +59,9 @@ func TokenFromResponse(accessToken, refreshToken, tokenType string, expiresIn ti
 		return t
 	}
 	if life := c.ExpiresAt.Sub(c.IssuedAt); !c.IssuedAt.IsZero() && life > 0 {
-		t.Expiry = now.Add(life)
+		// Whole-second claims: "iat" may be up to a second before the real
+		// issue time, so the lifetime left is up to a second shorter.
+		t.Expiry = now.Add(life - min(time.Second, life/2))
 	} else {
 		t.Expiry = time.Time{} // dead on arrival by our clock, lifetime unknown: rely on refusals
 	}

@@ -1,0 +1,322 @@
+package authrefresh_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// chaosDuration is how long TestChaos runs: 20 s, 3 s with -short, or
+// AUTHREFRESH_CHAOS (a Go duration) for the long runs in RELIABILITY.md.
+func chaosDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("AUTHREFRESH_CHAOS"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("AUTHREFRESH_CHAOS=%q: %v", v, err)
+		}
+		return d
+	}
+	if testing.Short() {
+		return 3 * time.Second
+	}
+	return 20 * time.Second
+}
+
+// chaosOutcome is what one worker's request reported.
+type chaosOutcome struct {
+	name    string
+	price   float64
+	created *authserver.Product // the server's answer, when the client reported success
+	err     error
+}
+
+// TestChaos: many goroutines POST unique products through one Session while
+// the reference server injects random faults — refresh latency, 503s, dropped
+// and lost refresh answers, API answers cut mid-body, random revocation of
+// every access token. Afterwards the server's own records are the judge:
+// every product reported created exists exactly once with its payload, none
+// exists twice, every failure is of a known class, nothing was logged out,
+// no token reached the log, and no goroutine or memory was left behind.
+func TestChaos(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	duration := chaosDuration(t)
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("AUTHREFRESH_CHAOS_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("seed %d (AUTHREFRESH_CHAOS_SEED=%d reproduces the faults' dice, not the goroutines' timing)", seed, seed)
+
+	srv, err := authserver.New(authserver.Config{
+		AccessTTL:    time.Second,
+		GracePeriod:  10 * time.Second, // lost refresh answers are only survivable with one
+		PasswordCost: bcrypt.MinCost,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	transport := &http.Transport{MaxIdleConnsPerHost: 64, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Transport: transport}
+
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var tokensMu sync.Mutex
+	var secrets []string
+	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", HTTPClient: hc}, authrefresh.Options{
+		RefreshTimeout: 5 * time.Second,
+		MinBackoff:     20 * time.Millisecond,
+		MaxBackoff:     500 * time.Millisecond,
+		Logger:         logger,
+		OnTokenChange: func(_, tok *authrefresh.Token) {
+			if tok != nil {
+				tokensMu.Lock()
+				secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
+				tokensMu.Unlock()
+			}
+		},
+	})
+	tok, err := authrefresh.PasswordLogin(context.Background(), hc, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	client, err := authrefresh.NewClient(hs.URL+"/api/v1/", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.HTTPClient.Transport.(*authrefresh.Transport).Base = transport
+
+	srv.SetChaos(authserver.Chaos{
+		Seed:              seed,
+		RefreshLatencyMax: 100 * time.Millisecond,
+		RefreshFailRate:   0.15,
+		RefreshDropRate:   0.10,
+		RefreshLostRate:   0.10,
+		APICutRate:        0.01,
+		RevokeRate:        0.0005,
+	})
+
+	const workers = 32
+	deadline := time.Now().Add(duration)
+	outcomes := make([][]chaosOutcome, workers)
+	var heapEarly uint64
+	var requestsEarly int
+	var done atomic.Int64
+	var early sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for i := 0; time.Now().Before(deadline) && i < 1_000_000; i++ {
+				o := chaosOutcome{name: fmt.Sprintf("chaos-%d-%d", w, i), price: float64(1+rng.IntN(100000)) / 100}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				var p authserver.Product
+				o.err = client.Post(ctx, "data", map[string]any{"name": o.name, "price": o.price}, &p)
+				cancel()
+				if o.err == nil {
+					o.created = &p
+				}
+				outcomes[w] = append(outcomes[w], o)
+				done.Add(1)
+				if w == 0 && time.Until(deadline) < duration*2/3 {
+					early.Do(func() { requestsEarly = int(done.Load()); heapEarly = settledHeap() })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	srv.SetChaos(authserver.Chaos{})
+	heapEnd, requests := settledHeap(), totalLen(outcomes)
+
+	// The judge: the server's records.
+	onServer := map[string][]authserver.Product{}
+	for _, p := range srv.Products() {
+		onServer[p.Name] = append(onServer[p.Name], p)
+	}
+	counters := srv.Counters()
+	failures := map[string]int{}
+	var created, failedButCreated int
+	attempted := map[string]bool{}
+	for _, list := range outcomes {
+		for _, o := range list {
+			attempted[o.name] = true
+			got := onServer[o.name]
+			if len(got) > 1 {
+				t.Errorf("%s exists %d times", o.name, len(got))
+			}
+			if o.err == nil {
+				created++
+				if len(got) != 1 || got[0].Price != o.price || got[0].ID != o.created.ID || o.created.Name != o.name {
+					t.Errorf("%s reported created as %+v; the server has %+v", o.name, o.created, got)
+				}
+				continue
+			}
+			class := classifyFailure(o.err)
+			if failures[class] == 0 {
+				t.Logf("first %s failure: %v", class, o.err)
+			}
+			failures[class]++
+			if class == "unclassified" && failures[class] <= 3 {
+				t.Errorf("%s failed with an unclassified error: %v", o.name, o.err)
+			}
+			if len(got) == 1 {
+				failedButCreated++
+			}
+		}
+	}
+	for name := range onServer {
+		if !attempted[name] {
+			t.Errorf("the server has %s, which nobody sent", name)
+		}
+	}
+	// A failed request whose product exists anyway must be one whose answer
+	// the server cut after creating it; nothing else may create silently.
+	if uint64(failedButCreated) > counters.Faults.APICut {
+		t.Errorf("%d failed requests created their product, but only %d answers were cut", failedButCreated, counters.Faults.APICut)
+	}
+	stats := s.Stats()
+	if counters.ReuseDetections != 0 || stats.Rejections != 0 || failures["session-expired"] != 0 {
+		t.Errorf("logged out without cause: %d reuse detections, %d rejections, %d session-expired failures", counters.ReuseDetections, stats.Rejections, failures["session-expired"])
+	}
+	if counters.Panics != 0 {
+		t.Errorf("the server panicked %d times", counters.Panics)
+	}
+	if created == 0 || created < requests/2 {
+		t.Errorf("only %d of %d requests succeeded; the chaos drowned the test", created, requests)
+	}
+	// The session is still alive and usable once the faults stop.
+	if err := client.Get(context.Background(), "me", nil); err != nil {
+		t.Errorf("after the chaos: %v", err)
+	}
+	tokensMu.Lock()
+	for _, secret := range secrets {
+		if secret != "" && strings.Contains(logs.String(), secret) {
+			t.Error("a token appears in the debug log")
+			break
+		}
+	}
+	tokensMu.Unlock()
+	// Memory: the server keeps every product (a few hundred bytes each), so
+	// growth is judged per request; a leak of a request, response or body
+	// buffer per call would be kilobytes.
+	var perRequest float64
+	if requests > requestsEarly {
+		perRequest = (float64(heapEnd) - float64(heapEarly)) / float64(requests-requestsEarly)
+	}
+	if perRequest > 1024 {
+		t.Errorf("heap grew %.0f B per request (%d → %d B)", perRequest, heapEarly, heapEnd)
+	}
+
+	f := counters.Faults
+	t.Logf("chaos: %s, %d requests (%.0f/s), %d created, failures %s, %d created-but-cut; faults %d (refresh delayed %d, 503 %d, dropped %d, lost %d; API cut %d; access revoked %d); %d refreshes, %d grace replays, %d reuse detections, 0 duplicates; heap %d → %d KiB (%.0f B/request)",
+		duration, requests, float64(requests)/duration.Seconds(), created, formatCounts(failures), failedButCreated,
+		f.Total(), f.RefreshDelayed, f.Refresh503, f.RefreshDropped, f.RefreshLost, f.APICut, f.AccessRevoked,
+		stats.Refreshes, counters.GraceReplays, counters.ReuseDetections, heapEarly>>10, heapEnd>>10, perRequest)
+
+	hs.CloseClientConnections()
+	transport.CloseIdleConnections()
+	hs.Close()
+}
+
+// classifyFailure names the kind of a failed request; every kind is one a
+// caller can act on. "unclassified" fails the test.
+func classifyFailure(err error) string {
+	var refused *authrefresh.RefusedError
+	var apiErr *authrefresh.APIError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
+		return "session-expired"
+	case errors.Is(err, authrefresh.ErrRefreshTransient):
+		return "refresh-transient"
+	case errors.As(err, &refused):
+		return "refused"
+	case errors.As(err, &apiErr):
+		return "api-" + strconv.Itoa(apiErr.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &netErr):
+		return "network"
+	}
+	return "unclassified"
+}
+
+func formatCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
+}
+
+func settledHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func totalLen(outcomes [][]chaosOutcome) int {
+	n := 0
+	for _, list := range outcomes {
+		n += len(list)
+	}
+	return n
+}
+
+// lockedBuffer is a bytes.Buffer a logger may write from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
