@@ -3,6 +3,7 @@ package authrefresh
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -130,3 +131,41 @@ func (e *backoffError) Error() string {
 }
 
 func (e *backoffError) Unwrap() error { return e.last }
+
+// scrubbedError is an error from user code (a Refresher, a panic) whose
+// message quoted a token: the message hides it, errors.Is and errors.As
+// still see the original.
+type scrubbedError struct {
+	err error
+	msg string
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrubSecrets hides toks' secrets in err's message.
+func scrubSecrets(err error, toks ...*Token) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := scrubString(msg, toks...); clean != msg {
+		return &scrubbedError{err: err, msg: clean}
+	}
+	return err
+}
+
+// scrubString replaces every access and refresh token of toks in s.
+func scrubString(s string, toks ...*Token) string {
+	for _, t := range toks {
+		if t == nil {
+			continue
+		}
+		for _, secret := range []string{t.AccessToken, t.RefreshToken} {
+			if len(secret) >= 8 { // shorter strings are not secrets worth the false positives
+				s = strings.ReplaceAll(s, secret, "[redacted]")
+			}
+		}
+	}
+	return s
+}

@@ -164,6 +164,13 @@ func NewSession(store Store, refresher Refresher, opts Options) *Session {
 
 func (s *Session) now() time.Time { return s.opts.Clock() }
 
+func currentToken(st *state) *Token {
+	if st == nil {
+		return nil
+	}
+	return st.tok
+}
+
 // newState computes the deadlines of tok. fresh says tok was just received:
 // if our clock already calls it expired, the clocks disagree, and the expiry is
 // ignored rather than refreshing on every request.
@@ -322,8 +329,9 @@ func (s *Session) start(ctx context.Context, old *state) *flight {
 func (s *Session) renewSafely(ctx context.Context, old *Token) (tok *Token, adopted bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("authrefresh: panic during refresh", "panic", fmt.Sprint(v))
-			tok, adopted, err = nil, false, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("panic during refresh: %v", v)}
+			msg := scrubString(fmt.Sprint(v), old, currentToken(s.current.Load()))
+			s.log.Error("authrefresh: panic during refresh", "panic", msg)
+			tok, adopted, err = nil, false, &RefreshError{Kind: RefreshTransient, Err: errors.New("panic during refresh: " + msg)}
 		}
 	}()
 	return s.renew(ctx, old)
@@ -372,6 +380,7 @@ func (s *Session) renew(ctx context.Context, old *Token) (tok *Token, adopted bo
 	if err == nil && (tok == nil || tok.AccessToken == "") {
 		err = &RefreshError{Kind: RefreshTransient, Err: errors.New("refresher returned no access token")}
 	}
+	err = scrubSecrets(err, base) // a custom Refresher may quote the token it was given
 	if err != nil {
 		if refreshKind(err) != RefreshRejected {
 			return nil, false, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -203,5 +204,73 @@ func TestSidecarsShareSessionThroughRedis(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "", "proxy", "--redis", redisURL); code != exitUsage {
 		t.Fatal("--redis without --session accepted")
+	}
+}
+
+// The proxy sends the session's token to its upstream and nowhere else: not
+// to an absolute URL in the request line, not to a spoofed Host, not along an
+// upstream redirect to another origin (the redirect goes back to the caller).
+func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
+	var mu sync.Mutex
+	var elsewhere []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Method+" "+r.URL.Path+" auth="+r.Header.Get("Authorization"))
+		mu.Unlock()
+	}))
+	defer other.Close()
+	var upstreamSaw []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		upstreamSaw = append(upstreamSaw, r.Host+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, other.URL+"/stolen", http.StatusFound)
+		}
+	}))
+	defer upstream.Close()
+	session := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := session.Login(context.Background(), &authrefresh.Token{AccessToken: "the-session-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(upstream.URL)
+	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer proxy.Close()
+	otherHost := strings.TrimPrefix(other.URL, "http://")
+
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirects.Get(proxy.URL + "/redirect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), other.URL) {
+		t.Fatalf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, raw := range []string{
+		"GET " + other.URL + "/absolute HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n", // absolute-form request line
+		"GET /spoofed HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n",                    // Host of another origin
+		"CONNECT " + otherHost + " HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n",      // tunnel attempt
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(proxy.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write([]byte(raw))
+		_, _ = io.Copy(io.Discard, conn)
+		conn.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(elsewhere) != 0 {
+		t.Fatalf("another origin was reached through the proxy: %q", elsewhere)
+	}
+	for _, seen := range upstreamSaw {
+		if !strings.HasPrefix(seen, strings.TrimPrefix(upstream.URL, "http://")+" ") || !strings.HasSuffix(seen, "Bearer the-session-secret") {
+			t.Errorf("upstream saw %q", seen)
+		}
+	}
+	if len(upstreamSaw) < 3 {
+		t.Fatalf("upstream saw %d requests, want the redirect and the two rewritten ones: %q", len(upstreamSaw), upstreamSaw)
 	}
 }

@@ -1,0 +1,138 @@
+package authrefresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// A whole session's life — login, refresh-ahead, a revocation refused and
+// replayed, a Refresher that panics quoting the token, one that returns an
+// error quoting it, the session's end and a logout — with both the client's
+// and the server's loggers at debug level. No token it ever held appears in
+// a log line, an error string, a panic message, or any URL the server saw.
+func TestSecretsNeverInLogsErrorsPanicsOrURLs(t *testing.T) {
+	clock := newFakeClock()
+	var logs lockedBuffer
+	debug := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: bcrypt.MinCost, Logger: debug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var urls []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		urls = append(urls, r.RequestURI)
+		mu.Unlock()
+		srv.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+
+	var secrets []string
+	keep := func(tok *authrefresh.Token) {
+		if tok != nil {
+			mu.Lock()
+			secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
+			mu.Unlock()
+		}
+	}
+	jr := &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", LogoutURL: hs.URL + "/auth/logout", Clock: clock.Now}
+	var misbehave atomic.Int32 // 1: panic quoting the token, 2: error quoting it
+	refresher := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		switch misbehave.Swap(0) {
+		case 1:
+			panic("cannot refresh " + tok.RefreshToken + " for " + tok.AccessToken)
+		case 2:
+			return nil, authrefresh.Transient(fmt.Errorf("upstream refused %q", tok.RefreshToken))
+		}
+		return jr.Refresh(ctx, tok)
+	})
+	renewed := make(chan struct{}, 16)
+	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{Clock: clock.Now, Logger: debug, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
+		OnTokenChange: func(_, tok *authrefresh.Token) { keep(tok); renewed <- struct{}{} }})
+	login, err := authrefresh.PasswordLogin(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.IssuedAt, login.Expiry = clock.Now(), clock.Now().Add(2*time.Second)
+	if err := s.Login(context.Background(), login); err != nil {
+		t.Fatal(err)
+	}
+	<-renewed
+	c, err := authrefresh.NewClient(hs.URL+"/api/v1/", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	step := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		t.Logf("%s: %v", what, err)
+	}
+	step("plain request", c.Get(context.Background(), "me", nil))
+	clock.Advance(1600 * time.Millisecond) // refresh-ahead
+	step("request starting refresh-ahead", c.Get(context.Background(), "me", nil))
+	<-renewed
+	srv.RevokeAccessTokens() // refused, refreshed, replayed
+	step("request after revocation", c.Post(context.Background(), "data", map[string]any{"name": "p", "price": 1}, nil))
+	clock.Advance(3 * time.Second)
+	misbehave.Store(1)
+	_, err = s.Token(context.Background())
+	step("panicking refresher", err)
+	clock.Advance(time.Second)
+	misbehave.Store(2)
+	_, err = s.Token(context.Background())
+	step("refresher error quoting the token", err)
+	clock.Advance(time.Second)
+	step("recovered", c.Get(context.Background(), "me", nil))
+	cur, _ := s.Token(context.Background())
+	srv.RevokeRefreshToken(cur.RefreshToken)
+	clock.Advance(3 * time.Second)
+	step("session expired", c.Get(context.Background(), "me", nil))
+	step("logout", s.Logout(context.Background()))
+	step("after logout", c.Get(context.Background(), "me", nil))
+
+	if len(errs) < 4 || !errors.Is(errs[len(errs)-1], authrefresh.ErrNotLoggedIn) {
+		t.Fatalf("the scenario did not go as planned: %v", errs)
+	}
+	if !strings.Contains(logs.String(), "panic during refresh") || !strings.Contains(logs.String(), "level=DEBUG") {
+		t.Fatal("the logs lack the records this test relies on")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(secrets) < 8 {
+		t.Fatalf("only %d secrets collected", len(secrets))
+	}
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("a token appears in the logs")
+		}
+		for _, err := range errs {
+			if strings.Contains(err.Error(), secret) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), secret) {
+				t.Errorf("a token appears in the error %q", err)
+			}
+		}
+		for _, u := range urls {
+			if strings.Contains(u, secret) {
+				t.Errorf("a token appears in the URL %q", u)
+			}
+		}
+	}
+}
