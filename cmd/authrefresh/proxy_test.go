@@ -249,7 +249,7 @@ func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
 	}
 	for _, raw := range []string{
 		"GET " + other.URL + "/absolute HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n", // absolute-form request line
-		"GET /spoofed HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n",                    // Host of another origin
+		"GET /spoofed HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n",                   // Host of another origin
 		"CONNECT " + otherHost + " HTTP/1.1\r\nHost: " + otherHost + "\r\nConnection: close\r\n\r\n",      // tunnel attempt
 	} {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(proxy.URL, "http://"))
