@@ -30,6 +30,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxReplay := fs.Int64("max-replay-buffer", authrefresh.DefaultMaxReplayBuffer, "bytes of a streamed request body kept for a replay")
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
+	quiet := fs.Bool("quiet", false, "no log line per request; failed ones (401, 5xx) are still logged")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,7 +63,11 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	level := slog.LevelInfo
+	if *quiet {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	fmt.Fprintf(stdout, "authrefresh proxy on http://%s → %s (profile %q)\n", ln.Addr(), target, *name)
 	return serveUntilDone(ctx, ln, newProxy(session, target, *maxReplay, logger))
 }
@@ -122,7 +127,11 @@ func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, lo
 		began := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		rp.ServeHTTP(rec, r)
-		logger.Info("proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
+		level := slog.LevelInfo
+		if rec.status == http.StatusUnauthorized || rec.status >= 500 {
+			level = slog.LevelWarn
+		}
+		logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
 	})
 }
 

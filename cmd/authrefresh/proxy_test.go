@@ -274,3 +274,30 @@ func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
 		t.Fatalf("upstream saw %d requests, want the redirect and the two rewritten ones: %q", len(upstreamSaw), upstreamSaw)
 	}
 }
+
+// With --quiet (a Warn-level logger) a successful request logs nothing and a
+// failed one still logs its line.
+func TestProxyQuietLogsOnlyFailures(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/broken" {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer upstream.Close()
+	session := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	_ = session.Login(context.Background(), &authrefresh.Token{AccessToken: "quiet-secret"})
+	var logs syncBuffer
+	target, _ := url.Parse(upstream.URL)
+	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	defer proxy.Close()
+	for _, path := range []string{"/ok", "/broken"} {
+		resp, err := http.Get(proxy.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if got := logs.String(); strings.Contains(got, "/ok") || !strings.Contains(got, "path=/broken") || !strings.Contains(got, "status=502") {
+		t.Fatalf("quiet log: %q", got)
+	}
+}

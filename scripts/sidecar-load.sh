@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Whole-process sidecar measurement: the reference server (`authrefresh serve`),
+# the sidecar (`authrefresh proxy`) and a load generator (internal/loadgen) as
+# three separate processes on loopback. The same load generator runs straight
+# against the upstream (with the profile's token) and through the proxy, in
+# alternating rounds, for an upstream that answers at once and one that takes
+# 2 ms. Prints a Markdown table with medians, the ratio, and the proxy's CPU
+# time per request.
+#
+#   scripts/sidecar-load.sh                 # 3 rounds × 10 s per case
+#   ROUNDS=1 DURATION=1s scripts/sidecar-load.sh   # a smoke run (.ci/run)
+#   PIN=0 scripts/sidecar-load.sh           # no CPU pinning: all share every core
+#
+# PIN=1 (default on ≥ 2 cores) gives the proxy its own core and puts the
+# upstream and the load generator on the other — a sidecar with its own CPU
+# budget, as in a container. PIN=0 measures the worst case, where the proxy
+# competes with everything else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10s}
+CONC=${CONC:-32}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-1}
+[ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || PIN=0
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export AUTHREFRESH_CONFIG_DIR="$work/config"
+
+go build -o "$work/authrefresh" ./cmd/authrefresh
+go build -o "$work/loadgen" ./internal/loadgen
+
+pin() { # core command...
+  if [ "$PIN" = 1 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi
+}
+
+# start NAME CORE command... — runs it in the background and waits for the
+# "http://ADDR" it prints when it listens; sets $addr.
+start() {
+  local name=$1 core=$2
+  shift 2
+  local prefix=()
+  [ "$PIN" = 1 ] && prefix=(taskset -c "$core")
+  "${prefix[@]}" "$@" >"$work/$name.out" 2>"$work/$name.err" & # not through a function: $! must be the process itself
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    addr=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/$name.out" 2>/dev/null | head -1 || true)
+    [ -n "$addr" ] && return 0
+    sleep 0.1
+  done
+  echo "$name did not start:"; cat "$work/$name.err"; exit 1
+}
+
+start upstream 0 "$work/authrefresh" serve --addr 127.0.0.1:0 --access-ttl 1h --control
+upstream=$addr
+echo demo-password | "$work/authrefresh" login --url "$upstream" --username demo --password-stdin >/dev/null 2>&1
+start proxy 1 "$work/authrefresh" proxy --listen 127.0.0.1:0 --upstream "$upstream" --quiet
+proxy=$addr
+proxy_pid=${pids[-1]}
+
+# post_json URL BODY — a POST through bash's /dev/tcp, so curl is not needed.
+post_json() {
+  local hostport=${1#http://}
+  hostport=${hostport%%/*}
+  local path=/${1#http://*/}
+  exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
+  printf 'POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    "$path" "$hostport" "${#2}" "$2" >&3
+  local status
+  read -r _ status _ <&3
+  exec 3>&-
+  [ "$status" = 204 ] || { echo "POST $1 answered $status"; exit 1; }
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+field() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/"; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "| upstream | direct req/s | via proxy req/s | ratio | proxy p99 ms (direct) | proxy CPU µs/request |"
+echo "|---|---:|---:|---:|---:|---:|"
+for latency in 0 2; do
+  post_json "$upstream/_control/faults" "{\"api_latency_ms\":$latency}"
+  : >"$work/direct" ; : >"$work/proxied" ; : >"$work/cpu"; : >"$work/p99d"; : >"$work/p99p"
+  for _ in $(seq 1 "$ROUNDS"); do
+    "$work/authrefresh" token | pin 0 "$work/loadgen" -url "$upstream/api/v1/me" -auth-stdin -c "$CONC" -d "$DURATION" >"$work/r"
+    field req_per_s <"$work/r" >>"$work/direct"; field p99_ms <"$work/r" >>"$work/p99d"
+    before=$(cpu_ticks "$proxy_pid")
+    pin 0 "$work/loadgen" -url "$proxy/api/v1/me" -c "$CONC" -d "$DURATION" >"$work/r"
+    after=$(cpu_ticks "$proxy_pid")
+    field req_per_s <"$work/r" >>"$work/proxied"; field p99_ms <"$work/r" >>"$work/p99p"
+    awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$(field all_requests <"$work/r")" 'BEGIN {printf "%.1f\n", t * 1e6 / hz / n}' >>"$work/cpu"
+  done
+  d=$(median <"$work/direct"); p=$(median <"$work/proxied")
+  label=$([ "$latency" = 0 ] && echo "answers at once" || echo "${latency} ms per request")
+  printf "| %s | %.0f | %.0f | %.2f | %s (%s) | %s |\n" "$label" "$d" "$p" "$(awk -v a="$p" -v b="$d" 'BEGIN {print a / b}')" \
+    "$(median <"$work/p99p")" "$(median <"$work/p99d")" "$(median <"$work/cpu")"
+done
+echo
+echo "pinning: $([ "$PIN" = 1 ] && echo 'proxy on CPU 1; upstream and load generator on CPU 0' || echo 'none')," \
+  "$CONC concurrent keep-alive GETs of /api/v1/me, $ROUNDS × $DURATION per case, $(nproc) cores"
