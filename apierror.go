@@ -33,6 +33,9 @@ type APIError struct {
 	Body []byte
 	// Header is the response header.
 	Header http.Header
+	// Err is why the body could not be read to its end (the connection was
+	// lost mid-answer), or nil. errors.Is(apiErr, io.ErrUnexpectedEOF) sees it.
+	Err error
 }
 
 func (e *APIError) Error() string {
@@ -42,8 +45,14 @@ func (e *APIError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, " (answer cut short: %v)", e.Err)
+	}
 	return b.String()
 }
+
+// Unwrap returns Err.
+func (e *APIError) Unwrap() error { return e.Err }
 
 // NewAPIError builds the APIError of a non-2xx answer whose body the caller
 // has read (keep it short: Client reads at most 64 KiB), for code that uses

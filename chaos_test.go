@@ -250,7 +250,7 @@ func TestChaos(t *testing.T) {
 func classifyFailure(err error) string {
 	var refused *authrefresh.RefusedError
 	var apiErr *authrefresh.APIError
-	var netErr net.Error
+	var opErr *net.OpError // not net.Error: every *url.Error is one, whatever it wraps
 	switch {
 	case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
 		return "session-expired"
@@ -262,7 +262,7 @@ func classifyFailure(err error) string {
 		return "api-" + strconv.Itoa(apiErr.StatusCode)
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &netErr):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &opErr):
 		return "network"
 	}
 	return "unclassified"

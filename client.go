@@ -128,8 +128,10 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return NewAPIError(req, resp, data)
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		apiErr := NewAPIError(req, resp, data)
+		apiErr.Err = err
+		return apiErr
 	}
 	limit := c.MaxResponseBytes
 	if limit <= 0 {

@@ -3,7 +3,10 @@ package authrefresh_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +144,27 @@ func TestDeadAuthServerIsTransient(t *testing.T) {
 	r := &authrefresh.JSONRefresher{URL: "http://127.0.0.1:1/auth/refresh"}
 	_, err := r.Refresh(context.Background(), &authrefresh.Token{RefreshToken: "r"})
 	if !errors.Is(err, authrefresh.ErrRefreshTransient) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// An error answer cut mid-body is still an *APIError with its status, and
+// says so: errors.Is sees the lost connection.
+func TestClientErrorAnswerCutShort(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"inv`))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	defer hs.Close()
+	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	_ = s.Login(context.Background(), &authrefresh.Token{AccessToken: "t"})
+	c, _ := authrefresh.NewClient(hs.URL, s)
+	err := c.Post(context.Background(), "data", map[string]any{}, nil)
+	var apiErr *authrefresh.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "cut short") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -27,6 +27,17 @@ type demoConfig struct {
 	ttl            time.Duration
 	refreshLatency time.Duration
 	compareNaive   bool
+	chaos          bool
+}
+
+// demoChaos are the faults of `demo --chaos`, the rates of the chaos test.
+var demoChaos = authserver.Chaos{
+	RefreshLatencyMax: 100 * time.Millisecond,
+	RefreshFailRate:   0.10,
+	RefreshDropRate:   0.05,
+	RefreshLostRate:   0.05,
+	APICutRate:        0.01,
+	RevokeRate:        0.0002,
 }
 
 // demoReport is what one run measured, client side and server side.
@@ -34,8 +45,11 @@ type demoReport struct {
 	name             string
 	duration         time.Duration
 	requests         int64
-	failures         int64 // unexpected: anything but the deliberate 400s
+	failures         int64 // unexpected: anything but the deliberate 400s (and, under chaos, typed transient failures)
 	firstFailure     string
+	chaosFailures    map[string]int64 // under chaos: expected failures by class
+	faults           authserver.FaultCounts
+	createdButCut    int64 // products created whose answer chaos cut: the client reported a failure
 	rejected400      int64 // deliberately invalid products refused as expected
 	created          int64
 	server401s       uint64
@@ -56,6 +70,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", "Start the reference server in-process with short-lived tokens, run many concurrent\nworkers through ONE authrefresh Session across several token lifetimes, and report:\nrequests, failures, 401s, refreshes vs lifetimes, waits, latency, and a server-side\ncheck that every product created exists exactly once.", `  authrefresh demo
   authrefresh demo --workers 64 --duration 20s --ttl 1s
   authrefresh demo --compare-naive      # the same load through a seed-style axios interceptor
+  authrefresh demo --chaos              # random faults: nothing may be lost or duplicated
 `, stderr)
 	cfg := demoConfig{}
 	fs.IntVar(&cfg.workers, "workers", 32, "concurrent workers sharing one Session")
@@ -63,6 +78,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.ttl, "ttl", 2*time.Second, "access token lifetime")
 	fs.DurationVar(&cfg.refreshLatency, "refresh-latency", 20*time.Millisecond, "server-side delay of each refresh (a realistic auth server)")
 	fs.BoolVar(&cfg.compareNaive, "compare-naive", false, "rerun the load with a seed-style interceptor and print both")
+	fs.BoolVar(&cfg.chaos, "chaos", false, "inject random faults (refresh latency, 503s, dropped and lost refresh answers, API answers cut\nmid-body, random revocations); typed failures are expected, lost or duplicated products are not")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,7 +107,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // demoRun runs one load against a fresh in-process server.
 func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.Writer, tty bool) (*demoReport, error) {
-	srv, err := authserver.New(authserver.Config{AccessTTL: cfg.ttl, PasswordCost: 4})
+	srvCfg := authserver.Config{AccessTTL: cfg.ttl, PasswordCost: 4}
+	if cfg.chaos {
+		srvCfg.GracePeriod = 10 * time.Second // lost refresh answers are survivable only with one
+	}
+	srv, err := authserver.New(srvCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +151,13 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 		client.HTTPClient.Transport.(*authrefresh.Transport).Base = transport
 	}
 
-	r := &demoReport{name: name}
+	if cfg.chaos {
+		srv.SetChaos(demoChaos)
+	}
+
+	r := &demoReport{name: name, chaosFailures: map[string]int64{}}
 	created := make([]map[string]float64, cfg.workers)
+	unsure := make([]map[string]bool, cfg.workers) // POSTs that failed: created or not
 	latencies := make([][]time.Duration, cfg.workers)
 	var requests, failures, refused, loggedOut atomic.Int64
 	var failMu sync.Mutex
@@ -145,14 +170,14 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 	deadline := start.Add(cfg.duration)
 	var wg sync.WaitGroup
 	for w := 0; w < cfg.workers; w++ {
-		created[w] = map[string]float64{}
+		created[w], unsure[w] = map[string]float64{}, map[string]bool{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
 			for seq := 0; time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
 				began := time.Now()
-				err := demoRequest(ctx, client, rng, w, seq, created[w])
+				err := demoRequest(ctx, client, rng, w, seq, created[w], unsure[w])
 				if ctx.Err() != nil {
 					return // interrupted by the user
 				}
@@ -163,13 +188,17 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 				case err == nil:
 				case errors.Is(err, errExpected400):
 					refused.Add(1)
+				case cfg.chaos && chaosFailureClass(err) != "":
+					failMu.Lock()
+					r.chaosFailures[chaosFailureClass(err)]++
+					failMu.Unlock()
 				default:
 					if failures.Add(1) == 1 {
 						failMu.Lock()
 						r.firstFailure = err.Error()
 						failMu.Unlock()
 					}
-					if errors.Is(err, naive.ErrLoggedOut) || errors.Is(err, authrefresh.ErrSessionExpired) || (errors.As(err, &apiErr) && apiErr.StatusCode == 401) {
+					if errors.Is(err, naive.ErrLoggedOut) || errors.Is(err, authrefresh.ErrSessionExpired) || (errors.As(err, &apiErr) && apiErr.StatusCode == 401 && !cfg.chaos) {
 						loggedOut.Add(1)
 						return // the app would send the user to the login page
 					}
@@ -181,7 +210,9 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 	wg.Wait()
 	r.duration = time.Since(start)
 
+	srv.SetChaos(authserver.Chaos{})
 	counters := srv.Counters()
+	r.faults = counters.Faults
 	r.requests, r.failures, r.rejected400, r.loggedOutWorkers = requests.Load(), failures.Load(), refused.Load(), loggedOut.Load()
 	r.server401s = counters.Unauthorized401s()
 	r.serverRefreshes = counters.Refreshes
@@ -199,7 +230,7 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 		all = append(all, l...)
 	}
 	r.p50, r.p95, r.p99 = percentile(all, 0.50), percentile(all, 0.95), percentile(all, 0.99)
-	r.created, r.verified, r.verifyProblem = verifyProducts(created, srv.Products())
+	r.created, r.createdButCut, r.verified, r.verifyProblem = verifyProducts(created, unsure, srv.Products(), counters.Faults.APICut)
 	return r, nil
 }
 
@@ -207,7 +238,7 @@ var errExpected400 = errors.New("expected 400")
 
 // demoRequest is one step of a worker: mostly reads, some unique writes, and
 // a few deliberately invalid products that must be refused with details.
-func demoRequest(ctx context.Context, c *authrefresh.Client, rng *rand.Rand, worker, seq int, created map[string]float64) error {
+func demoRequest(ctx context.Context, c *authrefresh.Client, rng *rand.Rand, worker, seq int, created map[string]float64, unsure map[string]bool) error {
 	switch p := rng.IntN(100); {
 	case p < 2:
 		err := c.Post(ctx, "data", map[string]any{"name": "", "price": -1}, nil)
@@ -224,6 +255,7 @@ func demoRequest(ctx context.Context, c *authrefresh.Client, rng *rand.Rand, wor
 		price := float64(1+rng.IntN(99999)) / 100
 		var out authserver.Product
 		if err := c.Post(ctx, "data", map[string]any{"name": name, "price": price, "description": "demo"}, &out); err != nil {
+			unsure[name] = true
 			return err
 		}
 		if out.Name != name || out.Price != price {
@@ -240,29 +272,64 @@ func demoRequest(ctx context.Context, c *authrefresh.Client, rng *rand.Rand, wor
 }
 
 // verifyProducts checks that every product a worker saw created exists
-// exactly once on the server with the same price, and nothing else does.
-func verifyProducts(created []map[string]float64, server []authserver.Product) (int64, bool, string) {
+// exactly once on the server with the same price, and nothing else does —
+// except products whose POST failed after the server created them (their
+// answer was cut), of which there can be at most cut. It returns the number
+// created, the number created but reported failed, and whether all is well.
+func verifyProducts(created []map[string]float64, unsure []map[string]bool, server []authserver.Product, cut uint64) (int64, int64, bool, string) {
 	want := map[string]float64{}
-	for _, m := range created {
+	maybe := map[string]bool{}
+	for i, m := range created {
 		for k, v := range m {
 			want[k] = v
 		}
+		for k := range unsure[i] {
+			maybe[k] = true
+		}
 	}
 	seen := map[string]int{}
+	var createdButCut int64
 	for _, p := range server {
 		seen[p.Name]++
-		if price, ok := want[p.Name]; !ok {
-			return int64(len(want)), false, fmt.Sprintf("server has %q, which no worker saw created (a lost answer or a duplicate)", p.Name)
-		} else if price != p.Price {
-			return int64(len(want)), false, fmt.Sprintf("%q stored with price %.2f, sent %.2f", p.Name, p.Price, price)
+		price, ok := want[p.Name]
+		switch {
+		case !ok && maybe[p.Name] && seen[p.Name] == 1:
+			createdButCut++
+		case !ok:
+			return int64(len(want)), createdButCut, false, fmt.Sprintf("server has %q, which no worker saw created (a lost answer or a duplicate)", p.Name)
+		case price != p.Price:
+			return int64(len(want)), createdButCut, false, fmt.Sprintf("%q stored with price %.2f, sent %.2f", p.Name, p.Price, price)
 		}
 	}
 	for name := range want {
 		if seen[name] != 1 {
-			return int64(len(want)), false, fmt.Sprintf("%q stored %d times", name, seen[name])
+			return int64(len(want)), createdButCut, false, fmt.Sprintf("%q stored %d times", name, seen[name])
 		}
 	}
-	return int64(len(want)), true, ""
+	if uint64(createdButCut) > cut {
+		return int64(len(want)), createdButCut, false, fmt.Sprintf("%d failed POSTs created their product, but only %d answers were cut", createdButCut, cut)
+	}
+	return int64(len(want)), createdButCut, true, ""
+}
+
+// chaosFailureClass names a failure that random faults explain — a refresh
+// that failed transiently, a network error, a refusal the Session would not
+// loop on — or "" for one they do not (a logout, an unexplained error).
+func chaosFailureClass(err error) string {
+	var refused *authrefresh.RefusedError
+	var apiErr *authrefresh.APIError
+	var opErr *net.OpError // not net.Error: every *url.Error is one, whatever it wraps
+	switch {
+	case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn), errors.Is(err, naive.ErrLoggedOut):
+		return ""
+	case errors.Is(err, authrefresh.ErrRefreshTransient):
+		return "refresh unavailable"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &opErr):
+		return "connection lost"
+	case errors.As(err, &refused), errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized:
+		return "refused twice" // the replay's token was revoked too: replayed once, as promised
+	}
+	return ""
 }
 
 func percentile(d []time.Duration, q float64) time.Duration {
@@ -306,7 +373,11 @@ func progress(ctx context.Context, w io.Writer, tty bool, name string, total tim
 }
 
 func printReports(w io.Writer, cfg demoConfig, reports []*demoReport) {
-	fmt.Fprintf(w, "\n%d workers, %s, access tokens live %s, refresh takes %s server-side\n\n", cfg.workers, cfg.duration, cfg.ttl, cfg.refreshLatency)
+	faults := ""
+	if cfg.chaos {
+		faults = ", with random faults"
+	}
+	fmt.Fprintf(w, "\n%d workers, %s, access tokens live %s, refresh takes %s server-side%s\n\n", cfg.workers, cfg.duration, cfg.ttl, cfg.refreshLatency, faults)
 	row := func(label string, f func(r *demoReport) string) {
 		fmt.Fprintf(w, "  %-38s", label)
 		for _, r := range reports {
@@ -319,6 +390,22 @@ func printReports(w io.Writer, cfg demoConfig, reports []*demoReport) {
 		return fmt.Sprintf("%d (%.0f/s)", r.requests, float64(r.requests)/r.duration.Seconds())
 	})
 	row("failed unexpectedly", func(r *demoReport) string { return fmt.Sprint(r.failures) })
+	if cfg.chaos {
+		row("faults injected", func(r *demoReport) string {
+			f := r.faults
+			return fmt.Sprintf("%d (refresh 503 %d, dropped %d, lost %d; API cut %d; revoked %d)", f.Total()-f.RefreshDelayed, f.Refresh503, f.RefreshDropped, f.RefreshLost, f.APICut, f.AccessRevoked)
+		})
+		row("failed because of a fault (typed)", func(r *demoReport) string {
+			var parts []string
+			for _, class := range []string{"refresh unavailable", "connection lost", "refused twice"} {
+				if n := r.chaosFailures[class]; n > 0 {
+					parts = append(parts, fmt.Sprintf("%s %d", class, n))
+				}
+			}
+			return firstNonEmpty(strings.Join(parts, ", "), "0")
+		})
+		row("created, but the answer was cut", func(r *demoReport) string { return fmt.Sprint(r.createdButCut) })
+	}
 	row("invalid products refused (400)", func(r *demoReport) string { return fmt.Sprint(r.rejected400) })
 	row("401s seen by the server", func(r *demoReport) string { return fmt.Sprint(r.server401s) })
 	row("refreshes sent / succeeded", func(r *demoReport) string {

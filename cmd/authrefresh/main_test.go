@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authrefresh/authrefresh/authserver"
 	"go.uber.org/goleak"
 )
 
@@ -79,6 +80,42 @@ func TestDemoReportMatchesServer(t *testing.T) {
 	want := r.duration.Seconds() / 0.75 // one refresh per 3/4 lifetime
 	if math.Abs(float64(r.serverRefreshes)-want) > 1.5 || r.refreshCalls != int64(r.serverRefreshes) {
 		t.Fatalf("refreshes: server %d, client %d, want ≈ %.1f", r.serverRefreshes, r.refreshCalls, want)
+	}
+}
+
+// demo --chaos: faults are injected and cause only typed failures; nothing
+// is lost or duplicated, nobody is logged out.
+func TestDemoChaosLosesNothing(t *testing.T) {
+	cfg := demoConfig{workers: 8, duration: 2 * time.Second, ttl: time.Second, refreshLatency: 10 * time.Millisecond, chaos: true}
+	r, err := demoRun(context.Background(), cfg, false, io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.failures != 0 || !r.verified || r.created == 0 || r.reuseDetections != 0 || r.loggedOutWorkers != 0 {
+		t.Fatalf("failures=%d (%s) verified=%v (%s) created=%d reuse=%d logged out=%d", r.failures, r.firstFailure, r.verified, r.verifyProblem, r.created, r.reuseDetections, r.loggedOutWorkers)
+	}
+	if r.faults.Total() == 0 {
+		t.Fatal("no fault was injected; the run proves nothing")
+	}
+}
+
+// The verification accepts a failed POST's product only as many times as
+// answers were cut, and never twice.
+func TestVerifyProductsUnderChaos(t *testing.T) {
+	created := []map[string]float64{{"a": 1}}
+	unsure := []map[string]bool{{"b": true}}
+	server := []authserver.Product{{Name: "a", Price: 1}, {Name: "b", Price: 2}}
+	if _, cut, ok, why := verifyProducts(created, unsure, server, 1); !ok || cut != 1 {
+		t.Fatalf("one cut answer: ok=%v cut=%d %s", ok, cut, why)
+	}
+	if _, _, ok, _ := verifyProducts(created, unsure, server, 0); ok {
+		t.Fatal("a failed POST created its product without a cut answer, and that passed")
+	}
+	if _, _, ok, _ := verifyProducts(created, unsure, append(server, authserver.Product{Name: "b", Price: 2}), 5); ok {
+		t.Fatal("a duplicate passed")
+	}
+	if _, _, ok, _ := verifyProducts(created, []map[string]bool{{}}, server, 5); ok {
+		t.Fatal("a product nobody sent passed")
 	}
 }
 
