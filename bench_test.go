@@ -2,6 +2,7 @@ package authrefresh_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -26,13 +27,12 @@ func benchToken() *authrefresh.Token {
 }
 
 // BenchmarkRoundTrip is the per-request overhead of each way of attaching a
-// token, in front of a base that does nothing. Run with -benchmem.
+// token, in front of a base that does nothing, for a request with one header
+// (a typical client call) and with eight (a request passing through a
+// proxy). Run with -benchmem.
 func BenchmarkRoundTrip(b *testing.B) {
 	tok := benchToken()
 	base := newNoop()
-	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/api/v1/data", nil)
-	req.Header.Set("Accept", "application/json")
-
 	run := func(b *testing.B, rt http.RoundTripper, r *http.Request) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
@@ -41,25 +41,33 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		}
 	}
-	b.Run("floor-fixed-header", func(b *testing.B) {
-		fixed := req.Clone(context.Background())
-		fixed.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		run(b, base, fixed)
-	})
-	b.Run("x-oauth2", func(b *testing.B) {
-		src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}))
-		run(b, &oauth2.Transport{Source: src, Base: base}, req)
-	})
-	b.Run("seed-interceptor", func(b *testing.B) {
-		n := &naive.Interceptor{Base: base}
-		n.SetTokens(tok.AccessToken, tok.RefreshToken)
-		run(b, n, req)
-	})
-	b.Run("authrefresh", func(b *testing.B) {
-		s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
-		_ = s.Login(context.Background(), tok)
-		run(b, &authrefresh.Transport{Session: s, Base: base, Origins: []string{"https://api.example.com"}}, req)
-	})
+	for _, headers := range []int{1, 8} {
+		req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/api/v1/data", nil)
+		req.Header.Set("Accept", "application/json")
+		for _, h := range []string{"User-Agent", "Accept-Encoding", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "Traceparent", "Content-Type"}[:headers-1] {
+			req.Header.Set(h, "value-of-"+h)
+		}
+		prefix := fmt.Sprintf("headers-%d/", headers)
+		b.Run(prefix+"floor-fixed-header", func(b *testing.B) {
+			fixed := req.Clone(context.Background())
+			fixed.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			run(b, base, fixed)
+		})
+		b.Run(prefix+"x-oauth2", func(b *testing.B) {
+			src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}))
+			run(b, &oauth2.Transport{Source: src, Base: base}, req)
+		})
+		b.Run(prefix+"seed-interceptor", func(b *testing.B) {
+			n := &naive.Interceptor{Base: base}
+			n.SetTokens(tok.AccessToken, tok.RefreshToken)
+			run(b, n, req)
+		})
+		b.Run(prefix+"authrefresh", func(b *testing.B) {
+			s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+			_ = s.Login(context.Background(), tok)
+			run(b, &authrefresh.Transport{Session: s, Base: base, Origins: []string{"https://api.example.com"}}, req)
+		})
+	}
 }
 
 // BenchmarkTokenParallel is the fast path under contention: every goroutine
