@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,86 +120,27 @@ func TestChaos(t *testing.T) {
 		RevokeRate:        0.0005,
 	})
 
-	const workers = 32
-	deadline := time.Now().Add(duration)
-	outcomes := make([][]chaosOutcome, workers)
-	var heapEarly uint64
-	var requestsEarly int
-	var done atomic.Int64
-	var early sync.Once
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(w)))
-			for i := 0; time.Now().Before(deadline) && i < 1_000_000; i++ {
-				o := chaosOutcome{name: fmt.Sprintf("chaos-%d-%d", w, i), price: float64(1+rng.IntN(100000)) / 100}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				var p authserver.Product
-				o.err = client.Post(ctx, "data", map[string]any{"name": o.name, "price": o.price}, &p)
-				cancel()
-				if o.err == nil {
-					o.created = &p
-				}
-				outcomes[w] = append(outcomes[w], o)
-				done.Add(1)
-				if w == 0 && time.Until(deadline) < duration*2/3 {
-					early.Do(func() { requestsEarly = int(done.Load()); heapEarly = settledHeap() })
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	srv.SetChaos(authserver.Chaos{})
-	heapEnd, requests := settledHeap(), totalLen(outcomes)
-
-	// The judge: the server's records.
-	onServer := map[string][]authserver.Product{}
-	for _, p := range srv.Products() {
-		onServer[p.Name] = append(onServer[p.Name], p)
-	}
-	counters := srv.Counters()
+	// The run goes in rounds of at most 10 s. After each, the workers have
+	// stopped, the server's records of the round are taken (and forgotten)
+	// and checked, and the heap is measured: with both sides' per-request
+	// records gone, it must stay flat from round to round.
+	round := min(duration, 10*time.Second)
+	rounds := max(1, int(duration/round))
 	failures := map[string]int{}
-	var created, failedButCreated int
-	attempted := map[string]bool{}
-	for _, list := range outcomes {
-		for _, o := range list {
-			attempted[o.name] = true
-			got := onServer[o.name]
-			if len(got) > 1 {
-				t.Errorf("%s exists %d times", o.name, len(got))
-			}
-			if o.err == nil {
-				created++
-				if len(got) != 1 || got[0].Price != o.price || got[0].ID != o.created.ID || o.created.Name != o.name {
-					t.Errorf("%s reported created as %+v; the server has %+v", o.name, o.created, got)
-				}
-				continue
-			}
-			class := classifyFailure(o.err)
-			if failures[class] == 0 {
-				t.Logf("first %s failure: %v", class, o.err)
-			}
-			failures[class]++
-			if class == "unclassified" && failures[class] <= 3 {
-				t.Errorf("%s failed with an unclassified error: %v", o.name, o.err)
-			}
-			if len(got) == 1 {
-				failedButCreated++
-			}
-		}
+	var requests, created, failedButCreated int
+	var heaps []uint64
+	for r := 0; r < rounds; r++ {
+		cutBefore := srv.Faults().APICut
+		outcomes := chaosRound(client, seed, r, round)
+		products := srv.TakeProducts()
+		cut := srv.Faults().APICut - cutBefore
+		n, c, fbc := judgeChaosRound(t, outcomes, products, cut, failures)
+		requests, created, failedButCreated = requests+n, created+c, failedButCreated+fbc
+		heaps = append(heaps, settledHeap())
 	}
-	for name := range onServer {
-		if !attempted[name] {
-			t.Errorf("the server has %s, which nobody sent", name)
-		}
-	}
-	// A failed request whose product exists anyway must be one whose answer
-	// the server cut after creating it; nothing else may create silently.
-	if uint64(failedButCreated) > counters.Faults.APICut {
-		t.Errorf("%d failed requests created their product, but only %d answers were cut", failedButCreated, counters.Faults.APICut)
-	}
+	srv.SetChaos(authserver.Chaos{})
+
+	counters := srv.Counters()
 	stats := s.Stats()
 	if counters.ReuseDetections != 0 || stats.Rejections != 0 || failures["session-expired"] != 0 {
 		t.Errorf("logged out without cause: %d reuse detections, %d rejections, %d session-expired failures", counters.ReuseDetections, stats.Rejections, failures["session-expired"])
@@ -223,26 +163,113 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	tokensMu.Unlock()
-	// Memory: the server keeps every product (a few hundred bytes each), so
-	// growth is judged per request; a leak of a request, response or body
-	// buffer per call would be kilobytes.
-	var perRequest float64
-	if requests > requestsEarly {
-		perRequest = (float64(heapEnd) - float64(heapEarly)) / float64(requests-requestsEarly)
-	}
-	if perRequest > 1024 {
-		t.Errorf("heap grew %.0f B per request (%d → %d B)", perRequest, heapEarly, heapEnd)
+	// Flat: the last round ends within 25 % (plus 1 MiB of noise) of the
+	// first; a per-request leak of a request, response or buffer would add
+	// kilobytes per request, tens of megabytes per round.
+	first, last := heaps[0], heaps[len(heaps)-1]
+	if float64(last) > float64(first)*1.25+(1<<20) {
+		t.Errorf("heap after each round (KiB): %v — it grows", kib(heaps))
 	}
 
 	f := counters.Faults
-	t.Logf("chaos: %s, %d requests (%.0f/s), %d created, failures %s, %d created-but-cut; faults %d (refresh delayed %d, 503 %d, dropped %d, lost %d; API cut %d; access revoked %d); %d refreshes, %d grace replays, %d reuse detections, 0 duplicates; heap %d → %d KiB (%.0f B/request)",
+	t.Logf("chaos: %s, %d requests (%.0f/s), %d created, failures %s, %d created-but-cut; faults %d (refresh delayed %d, 503 %d, dropped %d, lost %d; API cut %d; access revoked %d); %d refreshes, %d grace replays, %d reuse detections, 0 lost, 0 duplicates; heap after each of %d rounds %v KiB",
 		duration, requests, float64(requests)/duration.Seconds(), created, formatCounts(failures), failedButCreated,
 		f.Total(), f.RefreshDelayed, f.Refresh503, f.RefreshDropped, f.RefreshLost, f.APICut, f.AccessRevoked,
-		stats.Refreshes, counters.GraceReplays, counters.ReuseDetections, heapEarly>>10, heapEnd>>10, perRequest)
+		stats.Refreshes, counters.GraceReplays, counters.ReuseDetections, rounds, kib(heaps))
 
 	hs.CloseClientConnections()
 	transport.CloseIdleConnections()
 	hs.Close()
+}
+
+// chaosRound runs 32 workers POSTing unique products for d and returns what
+// each request reported.
+func chaosRound(client *authrefresh.Client, seed uint64, round int, d time.Duration) []chaosOutcome {
+	const workers = 32
+	deadline := time.Now().Add(d)
+	outcomes := make([][]chaosOutcome, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed+uint64(round), uint64(w)))
+			for i := 0; time.Now().Before(deadline) && i < 1_000_000; i++ {
+				o := chaosOutcome{name: fmt.Sprintf("chaos-%d-%d-%d", round, w, i), price: float64(1+rng.IntN(100000)) / 100}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				var p authserver.Product
+				o.err = client.Post(ctx, "data", map[string]any{"name": o.name, "price": o.price}, &p)
+				cancel()
+				if o.err == nil {
+					o.created = &p
+				}
+				outcomes[w] = append(outcomes[w], o)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []chaosOutcome
+	for _, list := range outcomes {
+		all = append(all, list...)
+	}
+	return all
+}
+
+// judgeChaosRound checks one round's outcomes against the server's records
+// of that round, counts failures by class into failures, and returns the
+// number of requests, of products created, and of failed requests whose
+// product exists (their answer was cut: at most cut of them).
+func judgeChaosRound(t *testing.T, outcomes []chaosOutcome, products []authserver.Product, cut uint64, failures map[string]int) (requests, created, failedButCreated int) {
+	t.Helper()
+	onServer := map[string][]authserver.Product{}
+	for _, p := range products {
+		onServer[p.Name] = append(onServer[p.Name], p)
+	}
+	attempted := map[string]bool{}
+	for _, o := range outcomes {
+		attempted[o.name] = true
+		got := onServer[o.name]
+		if len(got) > 1 {
+			t.Errorf("%s exists %d times", o.name, len(got))
+		}
+		if o.err == nil {
+			created++
+			if len(got) != 1 || got[0].Price != o.price || got[0].ID != o.created.ID || o.created.Name != o.name {
+				t.Errorf("%s reported created as %+v; the server has %+v", o.name, o.created, got)
+			}
+			continue
+		}
+		class := classifyFailure(o.err)
+		if failures[class] == 0 {
+			t.Logf("first %s failure: %v", class, o.err)
+		}
+		failures[class]++
+		if class == "unclassified" && failures[class] <= 3 {
+			t.Errorf("%s failed with an unclassified error: %v", o.name, o.err)
+		}
+		if len(got) == 1 {
+			failedButCreated++
+		}
+	}
+	for name := range onServer {
+		if !attempted[name] {
+			t.Errorf("the server has %s, which nobody sent", name)
+		}
+	}
+	// A failed request whose product exists anyway must be one whose answer
+	// the server cut after creating it; nothing else may create silently.
+	if uint64(failedButCreated) > cut {
+		t.Errorf("%d failed requests created their product, but only %d answers were cut", failedButCreated, cut)
+	}
+	return len(outcomes), created, failedButCreated
+}
+
+func kib(heaps []uint64) []uint64 {
+	out := make([]uint64, len(heaps))
+	for i, h := range heaps {
+		out[i] = h >> 10
+	}
+	return out
 }
 
 // classifyFailure names the kind of a failed request; every kind is one a
@@ -293,14 +320,6 @@ func settledHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
-}
-
-func totalLen(outcomes [][]chaosOutcome) int {
-	n := 0
-	for _, list := range outcomes {
-		n += len(list)
-	}
-	return n
 }
 
 // lockedBuffer is a bytes.Buffer a logger may write from many goroutines.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +66,84 @@ func TestClientPersistent401IsAPIError(t *testing.T) {
 	}
 	if got := e.server.Counters().Refreshes; got != 1 {
 		t.Fatalf("%d refreshes, want 1: the refusal loop was not broken", got)
+	}
+}
+
+// A server that keeps refusing fresh tokens gets refreshes spaced like a
+// backoff (MinBackoff, doubling, capped), not one per request and not a
+// fixed lockout; once a token is accepted, a refusal refreshes at once again.
+func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
+	e := newEnv(t, authserver.Config{AccessTTL: time.Hour}) // no expiry-driven refresh in the way
+	s := e.session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
+	c := e.client(s)
+	var broken atomic.Bool
+	var revokeBefore atomic.Int32
+	broken.Store(true)
+	c.HTTPClient = &http.Client{Transport: &authrefresh.Transport{Session: s, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if revokeBefore.Load() > 0 && revokeBefore.Add(-1) == 0 {
+			e.server.RevokeAccessTokens()
+		}
+		if broken.Load() {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer garbage") // the server refuses every token
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}}
+	refreshes := func() uint64 { return e.server.Counters().Refreshes }
+	get := func() error { return c.Get(context.Background(), "me", nil) }
+	isRefused := func(err error) bool { var r *authrefresh.RefusedError; return errors.As(err, &r) }
+
+	if err := get(); isRefused(err) || refreshes() != 1 { // refused, refreshed, replayed, refused
+		t.Fatalf("first: %v, %d refreshes", err, refreshes())
+	}
+	prev := uint64(1)
+	for _, step := range []struct {
+		advance       time.Duration
+		wantRefreshes uint64
+	}{
+		{0, 1},               // held for MinBackoff = 1 s
+		{time.Second, 2},     // hold over: one more refresh; the next hold is 2 s
+		{time.Second, 2},     // still held
+		{time.Second, 3},     // over: refresh; next hold 4 s
+		{3 * time.Second, 3}, // held
+		{time.Second, 4},     // over
+	} {
+		e.clock.Advance(step.advance)
+		err := get()
+		if got := refreshes(); got != step.wantRefreshes {
+			t.Fatalf("after +%v: %d refreshes, want %d (%v)", step.advance, got, step.wantRefreshes, err)
+		}
+		if step.wantRefreshes == prev && !isRefused(err) {
+			t.Fatalf("after +%v a held request got %v, want a RefusedError", step.advance, err)
+		}
+		prev = step.wantRefreshes
+	}
+	// The server heals; a token is accepted; a later refusal (a revocation)
+	// refreshes at once, with no hold.
+	broken.Store(false)
+	e.clock.Advance(10 * time.Second)
+	if err := get(); err != nil {
+		t.Fatal(err)
+	}
+	before := refreshes()
+	e.server.RevokeAccessTokens()
+	if err := get(); err != nil || refreshes() != before+1 {
+		t.Fatalf("after a revocation: %v, %d refreshes (was %d)", err, refreshes(), before)
+	}
+	// Bad luck: the token a refusal brought is revoked before its replay.
+	// That one is held for MinBackoff only (an accepted token came before).
+	revokeBefore.Store(2) // before the second request from now: the replay
+	e.server.RevokeAccessTokens()
+	var apiErr *authrefresh.APIError
+	if err := get(); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Fatalf("replay revoked: %v", err)
+	}
+	if err := get(); !isRefused(err) {
+		t.Fatalf("during the hold: %v, want a RefusedError", err)
+	}
+	e.clock.Advance(time.Second)
+	if err := get(); err != nil {
+		t.Fatalf("after the hold: %v", err)
 	}
 }
 

@@ -70,7 +70,7 @@ func TestAuthServerDownThirtySecondsThenBack(t *testing.T) {
 	e := newEnv(t, authserver.Config{AccessTTL: 20 * time.Second})
 	auth := newRestartable(t, e.server)
 	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: auth.URL() + "/auth/refresh", Clock: e.clock.Now},
-		authrefresh.Options{Clock: e.clock.Now, MaxBackoff: 5 * time.Second})
+		authrefresh.Options{Clock: e.clock.Now, MaxBackoff: 5 * time.Second, BackoffWait: -1}) // fail fast: the outage is long
 	if err := s.Login(context.Background(), e.login()); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestBadRefreshAnswers(t *testing.T) {
 			}))
 			defer hs.Close()
 			clock := newFakeClock()
-			s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL, Clock: clock.Now}, authrefresh.Options{Clock: clock.Now})
+			s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL, Clock: clock.Now}, authrefresh.Options{Clock: clock.Now, BackoffWait: -1}) // each answer once: no waiting for a second attempt
 			old := &authrefresh.Token{AccessToken: "old-access-secret", RefreshToken: "old-refresh-secret", Expiry: clock.Now().Add(time.Second)}
 			if err := s.Login(context.Background(), old); err != nil {
 				t.Fatal(err)

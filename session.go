@@ -26,9 +26,17 @@ type Options struct {
 	// MinBackoff and MaxBackoff space out attempts after a transient failure:
 	// the n-th consecutive failure waits a jittered MinBackoff·2ⁿ⁻¹, capped at
 	// MaxBackoff, or the server's Retry-After if that is longer (still capped).
-	// Meanwhile calls that need a new token fail fast with the last error.
+	// Meanwhile calls that need a new token fail fast with the last error,
+	// unless the next attempt comes within BackoffWait.
 	// 0 means 200ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
+	// BackoffWait is how long a call that needs a new token waits for the
+	// next attempt when a backoff is running, instead of failing at once: a
+	// blip at the auth server (one 503, one dropped connection) then costs
+	// the callers a short wait, not an error, while a long outage still fails
+	// them fast. The call never waits past its context's deadline, and waits
+	// at most once. 0 means 1s; negative means never wait.
+	BackoffWait time.Duration
 	// Clock returns the current time; nil means time.Now. Tests inject one.
 	Clock func() time.Time
 	// Logger receives debug records about refreshes and warnings about store
@@ -84,6 +92,9 @@ type Session struct {
 	fails   int        // consecutive transient failures
 	retryAt time.Time  // no new refresh before this, after a transient failure
 	lastErr error      // the transient failure that set retryAt
+	// refusalStreak counts refusal-caused refreshes in a row whose
+	// predecessor was never accepted: see refusalHold.
+	refusalStreak int
 
 	hookMu sync.Mutex // keeps hook calls from overlapping
 
@@ -97,8 +108,8 @@ type state struct {
 	aheadAt atomic.Int64 // UnixNano after which a background refresh starts; never above staleAt
 	staleAt int64        // UnixNano after which the token is treated as expired; MaxInt64: unknown
 	// refusedAt is when a refresh caused by a refusal produced this token
-	// (monotonic, real time); zero otherwise. A server that refuses every
-	// token must not make each request refresh: see minRefusalInterval.
+	// (Session clock); zero otherwise. A server that refuses every token must
+	// not make each request refresh: see refusalHold.
 	refusedAt time.Time
 	accepted  atomic.Bool // a Transport saw a response to this token that was not a refusal
 }
@@ -110,12 +121,19 @@ func (st *state) markAccepted() {
 	}
 }
 
-// minRefusalInterval is how soon a token obtained because the server refused
-// its predecessor may itself cause a refresh when refused before the server
-// ever accepted it. That means the server refuses fresh tokens (wrong
-// audience, clock skew, a revoked client): refreshing again would only hammer
-// the auth server.
-const minRefusalInterval = time.Second
+// refusalHold is how soon a token obtained because the server refused its
+// predecessor may itself cause a refresh when it is refused before the server
+// ever accepted it. Once is bad luck (the new token was revoked at once); in a
+// row it means the server refuses fresh tokens (wrong audience, clock skew, a
+// revoked client), and refreshing on every request would only hammer the auth
+// server. So the hold grows like a backoff: MinBackoff, doubling with each
+// such refresh in a row, capped at MaxBackoff; an accepted token resets it.
+func (s *Session) refusalHold() time.Duration {
+	if s.refusalStreak >= 30 {
+		return s.opts.MaxBackoff
+	}
+	return min(s.opts.MinBackoff<<s.refusalStreak, s.opts.MaxBackoff)
+}
 
 // errRefusedAgain is returned when the token obtained because of a refusal is
 // refused again at once.
@@ -151,6 +169,9 @@ func NewSession(store Store, refresher Refresher, opts Options) *Session {
 	}
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = opts.MinBackoff
+	}
+	if opts.BackoffWait == 0 {
+		opts.BackoffWait = time.Second
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -251,13 +272,36 @@ func (s *Session) Refresh(ctx context.Context, rejected *Token) (*Token, error) 
 }
 
 // obtain is the slow path: return the current token if it is usable and not
-// the refused one, else wait for the single refresh.
+// the refused one, else wait for the single refresh. During a backoff it
+// waits (once, in real time) for the next attempt if that comes within
+// Options.BackoffWait and before ctx ends, else it fails fast.
 func (s *Session) obtain(ctx context.Context, refused *Token, force bool) (*state, error) {
+	st, backoff, err := s.obtainOnce(ctx, refused, force, true)
+	if backoff <= 0 {
+		return st, err
+	}
+	began := time.Now()
+	t := time.NewTimer(backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		s.stats.noteWait(time.Since(began))
+		return nil, fmt.Errorf("authrefresh: stopped waiting for the token refresh: %w", context.Cause(ctx))
+	}
+	s.stats.noteWait(time.Since(began))
+	st, _, err = s.obtainOnce(ctx, refused, force, false)
+	return st, err
+}
+
+// obtainOnce is one pass of obtain. If a backoff is running and mayWait
+// allows waiting for its end, it returns how long to wait instead.
+func (s *Session) obtainOnce(ctx context.Context, refused *Token, force, mayWait bool) (*state, time.Duration, error) {
 	s.mu.Lock()
 	if s.ended != nil {
 		err := s.ended
 		s.mu.Unlock()
-		return nil, err
+		return nil, 0, err
 	}
 	now := s.now()
 	cur := s.current.Load()
@@ -266,26 +310,55 @@ func (s *Session) obtain(ctx context.Context, refused *Token, force bool) (*stat
 		if refused != nil {
 			s.stats.staleRefusals.Add(1)
 		}
-		return cur, nil
+		return cur, 0, nil
 	}
 	f := s.flight
 	if f == nil {
 		if now.Before(s.retryAt) {
+			if d := s.backoffWaitLocked(ctx, now); mayWait && d > 0 {
+				s.mu.Unlock()
+				return nil, d, nil
+			}
 			err := &backoffError{last: s.lastErr, until: s.retryAt}
 			s.mu.Unlock()
 			s.stats.backoffRefusals.Add(1)
-			return nil, err
+			return nil, 0, err
 		}
-		if refused != nil && cur != nil && !force && !cur.refusedAt.IsZero() && !cur.accepted.Load() && time.Since(cur.refusedAt) < minRefusalInterval {
+		if refused != nil && cur != nil && !force && !cur.refusedAt.IsZero() && !cur.accepted.Load() && now.Sub(cur.refusedAt) < s.refusalHold() {
 			s.mu.Unlock()
 			s.log.Warn("authrefresh: fresh token refused again; not refreshing in a loop")
-			return nil, errRefusedAgain
+			return nil, 0, errRefusedAgain
 		}
 		f = s.start(ctx, cur)
 		f.refusal = refused != nil
 	}
 	s.mu.Unlock()
-	return s.wait(ctx, f)
+	st, err := s.wait(ctx, f)
+	if err != nil && mayWait && ctx.Err() == nil && errors.Is(err, ErrRefreshTransient) {
+		// The refresh we waited for failed: wait for the next attempt too,
+		// if it comes soon enough.
+		s.mu.Lock()
+		d := s.backoffWaitLocked(ctx, s.now())
+		s.mu.Unlock()
+		if d > 0 {
+			return nil, d, nil
+		}
+	}
+	return st, 0, err
+}
+
+// backoffWaitLocked is how long a call may wait for the end of the running
+// backoff: what remains of it, if that is within Options.BackoffWait and
+// before ctx's deadline; else 0. s.mu is held.
+func (s *Session) backoffWaitLocked(ctx context.Context, now time.Time) time.Duration {
+	remaining := s.retryAt.Sub(now)
+	if remaining <= 0 || remaining > s.opts.BackoffWait {
+		return 0
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= remaining {
+		return 0
+	}
+	return remaining
 }
 
 // wait blocks until f is done or ctx ends; the refresh goes on either way.
@@ -456,7 +529,12 @@ func (s *Session) finish(f *flight, old *state, tok *Token, adopted bool, err er
 	case err == nil:
 		f.st = s.newState(tok, now, !adopted)
 		if f.refusal && !adopted {
-			f.st.refusedAt = time.Now()
+			f.st.refusedAt = now
+			if old != nil && !old.refusedAt.IsZero() && !old.accepted.Load() {
+				s.refusalStreak++ // refused again, never accepted
+			} else {
+				s.refusalStreak = 0
+			}
 		}
 		s.current.Store(f.st)
 		s.fails, s.retryAt, s.lastErr = 0, time.Time{}, nil

@@ -173,7 +173,8 @@ func TestRejectedRefreshEndsSession(t *testing.T) {
 func TestTransientFailuresBackOffThenHeal(t *testing.T) {
 	e := newEnv(t, authserver.Config{})
 	var expired atomic.Int32
-	s := e.session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 4 * time.Second, OnSessionExpired: func(error) { expired.Add(1) }})
+	// BackoffWait -1: calls during the backoff fail fast (waiting is tested below).
+	s := e.session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 4 * time.Second, BackoffWait: -1, OnSessionExpired: func(error) { expired.Add(1) }})
 	e.server.FailNextRefreshes(3)
 	e.clock.Advance(3 * time.Second)
 	refreshCalls := func() uint64 { return e.server.Counters().Requests["/auth/refresh"] }
@@ -202,6 +203,45 @@ func TestTransientFailuresBackOffThenHeal(t *testing.T) {
 	}
 	if expired.Load() != 0 || s.Stats().TransientFailures != 3 || s.Stats().BackoffRefusals != 15 {
 		t.Fatalf("expired=%d stats=%+v", expired.Load(), s.Stats())
+	}
+}
+
+// A refresh that fails once (a 503) costs its callers a short wait for the
+// next attempt, not an error; a call whose deadline comes before the next
+// attempt fails fast. Real clock: the wait is real time.
+func TestShortBackoffIsWaitedOut(t *testing.T) {
+	e := newEnv(t, authserver.Config{AccessTTL: time.Hour})
+	expiredLogin := func(s *authrefresh.Session) {
+		tok := e.login()
+		tok.IssuedAt, tok.Expiry = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour) // expired by the Session's (real) clock
+		if err := s.Login(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.http.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	expiredLogin(s)
+	e.server.FailNextRefreshes(1)
+	errs := runParallel(20, func(int) error { _, err := s.Token(context.Background()); return err })
+	if n, first := countErrors(errs); n > 0 {
+		t.Fatalf("%d of 20 callers failed (%v); one 503 followed by a 40-ms backoff should cost them a wait", n, first)
+	}
+	if st := s.Stats(); st.BackoffRefusals != 0 || st.Refreshes != 1 || st.TransientFailures != 1 || e.server.Counters().InjectedFailures != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// A backoff longer than the caller's deadline: fail fast, no waiting.
+	slow := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.http.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: time.Hour, BackoffWait: 2 * time.Hour})
+	expiredLogin(slow)
+	e.server.FailNextRefreshes(1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := 0; i < 2; i++ { // the failed attempt, then a call during the backoff
+		if _, err := slow.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshTransient) || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d: %v, want the transient error at once", i, err)
+		}
+	}
+	if slow.Stats().BackoffRefusals != 1 {
+		t.Fatalf("stats %+v", slow.Stats())
 	}
 }
 

@@ -81,9 +81,13 @@ func (t *Transport) base() http.RoundTripper {
 }
 
 // RefusedError is returned by a Transport when the server refused a request's
-// token and the request could not be replayed, for example because its body
-// was a stream longer than the replay buffer. The refresh itself happened, so
-// the next request will carry the new token.
+// token and the request was not replayed: its body was a stream longer than
+// the replay buffer (the refresh itself happened, so the next request carries
+// the new token), or the refused token was itself obtained moments ago
+// because the server refused its predecessor, and the server has not accepted
+// it yet. Such refreshes are spaced like a backoff (Options.MinBackoff,
+// doubling, capped at MaxBackoff) so that a server refusing every token is
+// not asked for one per request.
 type RefusedError struct {
 	StatusCode int
 	Err        error

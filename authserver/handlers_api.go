@@ -22,8 +22,9 @@ type Product struct {
 }
 
 type productStore struct {
-	mu    sync.RWMutex
-	items []Product
+	mu     sync.RWMutex
+	items  []Product
+	lastID int64 // IDs stay unique after TakeProducts
 }
 
 // Products returns a copy of every product created, in order.
@@ -31,6 +32,17 @@ func (s *Server) Products() []Product {
 	s.products.mu.RLock()
 	defer s.products.mu.RUnlock()
 	return append([]Product(nil), s.products.items...)
+}
+
+// TakeProducts returns every product created since the last call and
+// forgets them (IDs keep counting), so that long test runs can check the
+// server's records in rounds with flat memory.
+func (s *Server) TakeProducts() []Product {
+	s.products.mu.Lock()
+	defer s.products.mu.Unlock()
+	items := s.products.items
+	s.products.items = nil
+	return items
 }
 
 // handleData: GET lists products (newest last; ?limit=, default 20, max
@@ -93,7 +105,8 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request) {
 	}
 	p.CreatedAt = s.now().UTC()
 	s.products.mu.Lock()
-	p.ID = int64(len(s.products.items) + 1)
+	s.products.lastID++
+	p.ID = s.products.lastID
 	s.products.items = append(s.products.items, p)
 	s.products.mu.Unlock()
 	s.counters.productsCreated.Add(1)
