@@ -557,8 +557,11 @@ func TestChaosFaults(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut: read %v, want unexpected EOF", err)
 	}
-	if p := s.Products(); len(p) != 1 || p[0].Name != "cut" {
+	if p := s.TakeProducts(); len(p) != 1 || p[0].Name != "cut" || p[0].ID != 1 {
 		t.Fatalf("cut POST did not create its product: %+v", p)
+	}
+	if p := s.Products(); len(p) != 0 {
+		t.Fatalf("TakeProducts left %+v", p)
 	}
 	s.SetChaos(Chaos{Seed: 1, RevokeRate: 1})
 	resp, err = post("/api/v1/data", access, `{"name":"revoked","price":3}`)
@@ -584,5 +587,14 @@ func TestChaosFaults(t *testing.T) {
 	_, fresh := login(t, hs.URL)
 	if status, _ := refresh(t, hs.URL, fresh); status != 200 {
 		t.Fatalf("chaos off: refresh %d", status)
+	}
+	access2, _ := login(t, hs.URL)
+	resp, err = post("/api/v1/data", access2, `{"name":"after-take","price":1}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if p := s.Products(); len(p) != 1 || p[0].ID != 2 {
+		t.Fatalf("IDs must keep counting after TakeProducts: %+v", p)
 	}
 }
