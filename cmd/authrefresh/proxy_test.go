@@ -222,6 +222,9 @@ func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
 	var upstreamSaw []string
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
+		if r.Header.Get("Cookie") != "" {
+			t.Errorf("the caller's cookie reached upstream: %q", r.Header.Get("Cookie"))
+		}
 		upstreamSaw = append(upstreamSaw, r.Host+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
 		mu.Unlock()
 		if r.URL.Path == "/redirect" {
@@ -239,7 +242,10 @@ func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
 	otherHost := strings.TrimPrefix(other.URL, "http://")
 
 	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirects.Get(proxy.URL + "/redirect")
+	req, _ := http.NewRequest("GET", proxy.URL+"/redirect", nil)
+	req.Header.Set("Authorization", "Bearer the-callers-own")
+	req.Header.Set("Cookie", "session=browser-state")
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
