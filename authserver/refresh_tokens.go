@@ -60,9 +60,19 @@ func (s *refreshStore) isRevoked(familyID string) bool {
 	return ok
 }
 
+// familyHistory is how many of a family's refresh tokens are remembered for
+// reuse detection. Older ones are forgotten (presenting one is then an
+// unknown token: refused, without revoking the family), so a session
+// refreshing every second for a day does not grow without bound.
+const familyHistory = 1024
+
 // addLocked registers a new refresh token for f. s.mu is held.
 func (s *refreshStore) addLocked(f *family, h tokenHash) {
 	s.byHash[h] = f
+	if len(f.hashes) >= familyHistory {
+		delete(s.byHash, f.hashes[0])
+		f.hashes = append(f.hashes[:0], f.hashes[1:]...)
+	}
 	f.hashes = append(f.hashes, h)
 	f.current = h
 	s.issued++

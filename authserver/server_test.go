@@ -598,3 +598,35 @@ func TestChaosFaults(t *testing.T) {
 		t.Fatalf("IDs must keep counting after TakeProducts: %+v", p)
 	}
 }
+
+// A family remembers its last familyHistory refresh tokens: the server's
+// memory does not grow with every rotation, a recent used token still trips
+// reuse detection, and a forgotten one is refused as unknown.
+func TestFamilyHistoryIsBounded(t *testing.T) {
+	s, hs, _ := newTestServer(t, Config{})
+	_, first := login(t, hs.URL)
+	rt := first
+	var recent string
+	for i := 0; i < familyHistory+10; i++ {
+		answer, gerr := s.refreshGrant(context.Background(), rt, "", "", false)
+		if gerr != nil {
+			t.Fatalf("rotation %d: %v", i, gerr.description)
+		}
+		if i == familyHistory {
+			recent = rt
+		}
+		rt = answer.RefreshToken
+	}
+	s.refresh.mu.Lock()
+	remembered := len(s.refresh.byHash)
+	s.refresh.mu.Unlock()
+	if remembered != familyHistory {
+		t.Fatalf("%d refresh tokens remembered, want %d", remembered, familyHistory)
+	}
+	if status, out := refresh(t, hs.URL, first); status != 401 || out["error_description"] != "unknown refresh token" || s.Counters().ReuseDetections != 0 {
+		t.Fatalf("a forgotten token: %d %v, reuse %d", status, out, s.Counters().ReuseDetections)
+	}
+	if status, _ := refresh(t, hs.URL, recent); status != 401 || s.Counters().ReuseDetections != 1 {
+		t.Fatalf("a recent used token: %d, reuse %d", status, s.Counters().ReuseDetections)
+	}
+}

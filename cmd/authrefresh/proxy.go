@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
@@ -107,7 +108,8 @@ func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, lo
 			pr.Out.Host = target.Host
 		},
 		Transport:     transport,
-		FlushInterval: -1, // stream answers as they come
+		FlushInterval: -1,             // stream answers as they come
+		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, code := http.StatusBadGateway, "upstream_unreachable"
 			switch {
@@ -145,3 +147,15 @@ func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWrit
 
 // Unwrap lets http.ResponseController reach the real writer (flushing).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// copyBuffers recycles ReverseProxy's 32-KiB copy buffers.
+type copyBuffers struct{ pool sync.Pool }
+
+func (c *copyBuffers) Get() []byte {
+	if b, ok := c.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (c *copyBuffers) Put(b []byte) { c.pool.Put(&b) }
