@@ -135,7 +135,7 @@ func TestRefreshEndpointHangs(t *testing.T) {
 		}()
 		return jr.Refresh(ctx, tok)
 	})
-	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{Clock: e.clock.Now, RefreshTimeout: 300 * time.Millisecond})
+	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{Clock: e.clock.Now, RefreshTimeout: time.Second})
 	if err := s.Login(context.Background(), e.login()); err != nil {
 		t.Fatal(err)
 	}
