@@ -75,8 +75,7 @@ func (s *Server) SetChaos(c Chaos) {
 	s.chaos.settings.Store(&c)
 }
 
-// roll reports whether an event of probability p happens, and draws a
-// fraction for latencies.
+// roll reports whether an event of probability p happens.
 func (c *chaos) roll(p float64) bool {
 	if p <= 0 {
 		return false
@@ -86,13 +85,15 @@ func (c *chaos) roll(p float64) bool {
 	return c.rng.Float64() < p
 }
 
+// fraction draws a uniform number in [0, 1) for latencies.
 func (c *chaos) fraction() float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rng.Float64()
 }
 
-// tokenEndpoint wraps a token endpoint with latency, 503s, drops and lost answers.
+// chaosTokenEndpoint wraps a token endpoint with latency, 503s, drops and
+// lost answers.
 func (s *Server) chaosTokenEndpoint(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := s.chaos.settings.Load()
