@@ -442,7 +442,7 @@ func printReports(w io.Writer, cfg demoConfig, reports []*demoReport) {
 		}
 	}
 	fmt.Fprintln(w)
-	if len(reports) == 1 {
+	if len(reports) == 1 && !cfg.chaos {
 		fmt.Fprintln(w, "\n(refresh-ahead renews at 3/4 of each lifetime, so expect about lifetimes × 4/3 refreshes and no waits)")
 	}
 }
