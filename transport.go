@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -208,11 +209,21 @@ func (t *Transport) mayAuthenticate(req *http.Request) bool {
 // the token and the given body.
 func withAuthorization(req *http.Request, body io.ReadCloser, header []string) *http.Request {
 	r := *req // the caller's request is never modified
-	// Sized for one more entry: maps.Clone copies the exact size, and adding
-	// Authorization to a clone of 8 headers (a proxied request) grows it.
-	r.Header = make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		r.Header[k] = v // values are shared, never modified: no deep copy
+	// The values are shared, never modified: no deep copy. Up to 7 headers,
+	// the map is one group (one bucket before Go 1.24) with room for
+	// Authorization, and the runtime clones it faster than a loop copies
+	// (~130 vs ~180 ns); from 8, a clone would grow when Authorization is
+	// added, so the copy is sized for it instead.
+	switch n := len(req.Header); {
+	case n == 0:
+		r.Header = make(http.Header, 1)
+	case n < 8:
+		r.Header = maps.Clone(req.Header)
+	default:
+		r.Header = make(http.Header, n+1)
+		for k, v := range req.Header {
+			r.Header[k] = v
+		}
 	}
 	r.Header["Authorization"] = header
 	r.Body = body

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +125,42 @@ func TestRoundTripLeavesCallerRequestAlone(t *testing.T) {
 	}
 	if !body.closed() {
 		t.Fatal("the request body was not closed")
+	}
+}
+
+// Whatever the number of headers (the copy is made differently below and
+// from eight), the request that goes out carries every header of the
+// caller's plus Authorization, and the caller's header map is unchanged.
+func TestRoundTripCopiesEveryHeaderCount(t *testing.T) {
+	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "access-token-for-header-test", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 6, 7, 8, 9, 20} {
+		var sent http.Header
+		rt := &authrefresh.Transport{Session: s, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			sent = r.Header
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+		})}
+		req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/x", nil)
+		for i := range n {
+			req.Header.Set(fmt.Sprintf("X-H%d", i), fmt.Sprint(i))
+		}
+		want := req.Header.Clone()
+		if _, err := rt.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(req.Header, want) {
+			t.Fatalf("%d headers: the caller's header map changed: %v", n, req.Header)
+		}
+		if len(sent) != n+1 || sent.Get("Authorization") != "Bearer access-token-for-header-test" {
+			t.Fatalf("%d headers: sent %d headers, Authorization %q", n, len(sent), sent.Get("Authorization"))
+		}
+		for k, v := range want {
+			if !reflect.DeepEqual(sent[k], v) {
+				t.Fatalf("%d headers: %s sent as %v, want %v", n, k, sent[k], v)
+			}
+		}
 	}
 }
 
