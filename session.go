@@ -103,8 +103,13 @@ type Session struct {
 
 // state is one published token with its precomputed deadlines and header.
 type state struct {
-	tok     *Token
-	header  []string     // {"Bearer <access>"}, shared read-only by all requests
+	tok    *Token
+	header []string // {"Bearer <access>"}, shared read-only by all requests
+	// The deadlines are wall-clock UnixNano, deliberately not monotonic
+	// readings: Linux's monotonic clock stops while the machine sleeps, so
+	// after a laptop's suspend a monotonic deadline would still call an
+	// expired token valid (x/oauth2 strips the monotonic reading for the
+	// same reason).
 	aheadAt atomic.Int64 // UnixNano after which a background refresh starts; never above staleAt
 	staleAt int64        // UnixNano after which the token is treated as expired; MaxInt64: unknown
 	// refusedAt is when a refresh caused by a refusal produced this token
