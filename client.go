@@ -36,9 +36,15 @@ type Client struct {
 	// Header is sent with every request (Accept: application/json by default).
 	Header http.Header
 	// HTTPClient sends the requests. NewClient sets one whose Transport is an
-	// authrefresh Transport limited to the base URL's origin, with
-	// DefaultClientTimeout.
+	// authrefresh Transport limited to the base URL's origin.
 	HTTPClient *http.Client
+	// Timeout bounds each call — sending, a refresh and a replay if needed,
+	// and reading the answer. 0 means DefaultClientTimeout; negative means
+	// none beyond the context's own deadline. It is applied as a context
+	// deadline, not as http.Client.Timeout: for any RoundTripper other than
+	// its own *http.Transport, net/http enforces Client.Timeout with an extra
+	// goroutine, two channels and a timer per request.
+	Timeout time.Duration
 	// MaxResponseBytes bounds a response body the Client reads; 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
@@ -51,7 +57,9 @@ func NewClient(baseURL string, session *Session) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("authrefresh: base URL %q is not an absolute http(s) URL", baseURL)
 	}
-	if !strings.HasSuffix(u.Path, "/") {
+	// The escaped path decides: "/a%2F" decodes to "/a/" but is one segment
+	// "a%2F", which resolving a path against would drop.
+	if !strings.HasSuffix(u.EscapedPath(), "/") {
 		u.Path += "/"
 		if u.RawPath != "" {
 			u.RawPath += "/"
@@ -64,8 +72,24 @@ func NewClient(baseURL string, session *Session) (*Client, error) {
 	return &Client{
 		BaseURL:    u,
 		Header:     http.Header{"Accept": {"application/json"}},
-		HTTPClient: &http.Client{Transport: t, Timeout: DefaultClientTimeout},
+		HTTPClient: &http.Client{Transport: t},
 	}, nil
+}
+
+// withTimeout bounds ctx by the Client's Timeout, unless ctx already ends
+// sooner; the returned cancel is never nil.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := c.Timeout
+	if d == 0 {
+		d = DefaultClientTimeout
+	}
+	if d < 0 {
+		return ctx, func() {}
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Get sends GET path and decodes the JSON answer into out (nil: discard it).
@@ -115,14 +139,16 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 		}
 		body = bytes.NewReader(data)
 	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	req, err := c.NewRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = []string{"application/json"}
 	}
-	resp, err := c.Do(req)
+	resp, err := c.HTTPClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -172,22 +198,55 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 		return nil, fmt.Errorf("authrefresh: %s %s: %w", method, path, err)
 	}
 	for k, v := range c.Header {
-		req.Header[k] = append([]string(nil), v...)
+		// Shared, not copied: capped at its length, so an Add on the request
+		// appends to a new array and never writes into c.Header.
+		req.Header[k] = v[:len(v):len(v)]
 	}
 	return req, nil
 }
 
-// Do sends a request through the Client's HTTP client and returns the answer
-// whatever its status; the caller closes its body.
+// Do sends a request through the Client's HTTP client, within the Client's
+// Timeout, and returns the answer whatever its status; the caller closes its
+// body, which must be read before the Timeout ends.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	return c.HTTPClient.Do(req)
+	ctx, cancel := c.withTimeout(req.Context())
+	if ctx != req.Context() {
+		req = req.WithContext(ctx)
+	}
+	resp, err := c.HTTPClient.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
 }
 
+// cancelOnClose releases a call's timeout when its answer is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// resolve makes path absolute, as BaseURL documents. A plain relative path
+// (no dot segment, no scheme-like first segment) is appended to the base URL
+// as text, which is what ResolveReference would give, without parsing it
+// twice: http.NewRequest parses the result anyway.
 func (c *Client) resolve(path string) (string, error) {
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		return path, nil
 	}
-	ref, err := url.Parse(strings.TrimLeft(path, "/"))
+	path = strings.TrimLeft(path, "/")
+	if plainBase(c.BaseURL) && plainPath(path) {
+		return c.BaseURL.String() + path, nil
+	}
+	ref, err := url.Parse(path)
 	if err != nil {
 		return "", fmt.Errorf("authrefresh: invalid path %q", path)
 	}
@@ -195,4 +254,48 @@ func (c *Client) resolve(path string) (string, error) {
 		return "", fmt.Errorf("authrefresh: invalid path %q", path)
 	}
 	return c.BaseURL.ResolveReference(ref).String(), nil
+}
+
+// plainBase reports whether a path can be appended to u's text: u's path
+// ends in "/" and is itself plain (see plainPath), and nothing follows it
+// (query, fragment) nor is there an opaque part.
+func plainBase(u *url.URL) bool {
+	p := u.EscapedPath()
+	return u.Opaque == "" && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" &&
+		strings.HasPrefix(p, "/") && strings.HasSuffix(p, "/") && plainPath(strings.TrimSuffix(p[1:], "/"))
+}
+
+// plainPath reports whether p, appended to a base URL ending in "/", means
+// exactly what resolving it gives: its path part is made only of RFC 3986
+// path characters without percent-encoding (so nothing is decoded or
+// re-encoded differently), has no "." or ".." segment to remove, and no ":"
+// in its first segment (which would read as a scheme). Anything else takes
+// url.ResolveReference.
+func plainPath(p string) bool {
+	end := strings.IndexAny(p, "?#")
+	if end < 0 {
+		end = len(p)
+	}
+	segStart, colonInFirst := 0, false
+	for i := 0; i <= end; i++ {
+		if i == end || p[i] == '/' {
+			if seg := p[segStart:i]; seg == "." || seg == ".." {
+				return false
+			}
+			if segStart == 0 && colonInFirst {
+				return false
+			}
+			segStart = i + 1
+			continue
+		}
+		switch c := p[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=@", c) >= 0:
+		case c == ':':
+			colonInFirst = colonInFirst || segStart == 0
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -247,3 +247,111 @@ func TestClientErrorAnswerCutShort(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Client.Timeout bounds a JSON call and the body of a Do, as a context
+// deadline; the server sees the call end. Negative means no timeout of its
+// own.
+func TestClientTimeout(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	s := e.session(nil, authrefresh.Options{})
+	stalled := make(chan struct{}, 4)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/hang", func(w http.ResponseWriter, r *http.Request) {
+		stalled <- struct{}{}
+		<-r.Context().Done() // until the client gives up
+	})
+	mux.HandleFunc("/api/v1/slow-body", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"partial":`))
+		w.(http.Flusher).Flush()
+		stalled <- struct{}{}
+		<-r.Context().Done()
+	})
+	api := httptest.NewServer(mux)
+	defer api.Close()
+	c, err := authrefresh.NewClient(api.URL+"/api/v1/", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Timeout = 100 * time.Millisecond
+
+	if err := c.Get(context.Background(), "hang", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("JSON call past its Timeout: %v, want context.DeadlineExceeded", err)
+	}
+	<-stalled
+
+	req, err := c.NewRequest(context.Background(), http.MethodGet, "slow-body", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("Do: the headers came in time: %v", err)
+	}
+	<-stalled
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("reading a body past the Timeout: %v, want context.DeadlineExceeded", err)
+	}
+	resp.Body.Close()
+
+	// A caller's own, shorter deadline wins; a negative Timeout leaves only it.
+	c.Timeout = -1
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Get(ctx, "hang", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("caller's deadline: %v", err)
+	}
+	<-stalled
+}
+
+// The Client's default headers are shared with its requests, never copied,
+// and never changed through them.
+func TestClientDefaultHeadersStayPut(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	c := e.client(e.session(nil, authrefresh.Options{}))
+	c.Header["X-Tags"] = make([]string, 1, 8) // spare capacity an Add could write into
+	c.Header["X-Tags"][0] = "a"
+	req, err := c.NewRequest(context.Background(), http.MethodGet, "me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Add("X-Tags", "b")
+	req.Header.Add("Accept", "text/plain")
+	req.Header.Set("X-Other", "1")
+	if got := c.Header["X-Tags"]; len(got) != 1 || got[:2][1] != "" {
+		t.Fatalf("Client.Header X-Tags changed through a request: %q", got[:2])
+	}
+	if got := c.Header.Values("Accept"); len(got) != 1 || got[0] != "application/json" || c.Header.Get("X-Other") != "" {
+		t.Fatalf("Client.Header changed through a request: %v", c.Header)
+	}
+	if got := req.Header.Values("X-Tags"); len(got) != 2 || got[1] != "b" {
+		t.Fatalf("request header: %q", got)
+	}
+}
+
+// Paths resolve like axios: appended to the base URL's path, whatever the
+// leading slash; dot segments, queries and absolute URLs as url.ResolveReference.
+func TestClientResolvesPaths(t *testing.T) {
+	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	for _, tc := range []struct{ base, path, want string }{
+		{"https://api.example.com/api/v1", "data", "https://api.example.com/api/v1/data"},
+		{"https://api.example.com/api/v1/", "/data", "https://api.example.com/api/v1/data"},
+		{"https://api.example.com/api/v1/", "data/42?fields=name&x=a+b", "https://api.example.com/api/v1/data/42?fields=name&x=a+b"},
+		{"https://api.example.com/api/v1/", "../v2/data", "https://api.example.com/api/v2/data"},
+		{"https://api.example.com/api/v1/", "./data", "https://api.example.com/api/v1/data"},
+		{"https://api.example.com/api/v1/", "a%2Fb", "https://api.example.com/api/v1/a%2Fb"},
+		{"https://api.example.com/a%2F", "c", "https://api.example.com/a%2F/c"},
+		{"https://api.example.com/api/v1/", "https://other.example.com/x", "https://other.example.com/x"},
+	} {
+		c, err := authrefresh.NewClient(tc.base, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := c.NewRequest(context.Background(), http.MethodGet, tc.path, nil)
+		if err != nil {
+			t.Fatalf("%s + %s: %v", tc.base, tc.path, err)
+		}
+		if got := req.URL.String(); got != tc.want {
+			t.Fatalf("%s + %s = %s, want %s", tc.base, tc.path, got, tc.want)
+		}
+	}
+}
