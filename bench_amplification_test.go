@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
-	"github.com/authrefresh/authrefresh/internal/amplify"
+	"github.com/authrefresh/authrefresh/internal/scenario"
 	"github.com/authrefresh/authrefresh/internal/naive"
 	"golang.org/x/oauth2"
 )
@@ -40,7 +40,7 @@ func BenchmarkRefreshAmplification(b *testing.B) {
 }
 
 func amplification(b *testing.B, n int, peer string) {
-	sc := amplify.New(b)
+	sc := scenario.NewAmplification(b)
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: sc.Base})
 	var rt http.RoundTripper
 	switch peer {
@@ -64,6 +64,6 @@ func amplification(b *testing.B, n int, peer string) {
 	client := &http.Client{Transport: rt, Timeout: time.Minute}
 	sc.WaitForExpiry()
 	sc.Measure(func() int {
-		return amplify.Fire(n, func() error { return sc.Get(client) })
+		return scenario.Fire(n, func() error { return scenario.GetMe(client, sc.URL) })
 	}).Report(b)
 }

@@ -1,11 +1,10 @@
-// Package amplify is the refresh-amplification scenario, shared by the
-// benchmarks of the root package and of the peers module so that every
-// client is measured in exactly the same situation: N requests sent at the
-// same instant just after the access token expired, against the reference
-// server with rotation and reuse detection on (real clock, 1-s tokens). What
-// each client did is read from the server's own counters, not from the
-// client's account of itself.
-package amplify
+// Package scenario holds the measured situations shared by the benchmarks
+// of the root package and of the peers module, so that every client is
+// measured in exactly the same one: Amplification (N requests at one expiry)
+// and Steady (tail latency across expiries under steady traffic). What each
+// client did is read from the reference server's own counters and clocks, not
+// from the client's account of itself.
+package scenario
 
 import (
 	"context"
@@ -22,9 +21,12 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Scenario is a reference server on loopback and one login whose access
-// token is about to expire. Go peers send through Base; others use URL.
-type Scenario struct {
+// Amplification is N requests sent at the same instant just after the access
+// token expired, against the reference server with rotation and reuse
+// detection on (real clock, 1-s tokens): a reference server on loopback and
+// one login whose access token is about to expire. Go peers send through
+// Base; others use URL.
+type Amplification struct {
 	Server *authserver.Server
 	// URL is the server's base URL ("http://127.0.0.1:PORT").
 	URL string
@@ -39,9 +41,9 @@ type Scenario struct {
 	Expiry          time.Time
 }
 
-// New starts the server and logs in as the demo user. Everything stops when
-// tb ends.
-func New(tb testing.TB) *Scenario {
+// NewAmplification starts the server and logs in as the demo user.
+// Everything stops when tb ends.
+func NewAmplification(tb testing.TB) *Amplification {
 	tb.Helper()
 	srv, err := authserver.New(authserver.Config{AccessTTL: time.Second, PasswordCost: 4})
 	if err != nil {
@@ -63,24 +65,24 @@ func New(tb testing.TB) *Scenario {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Scenario{Server: srv, URL: hs.URL, Base: base, OAuth2: cfg, Access: first.AccessToken, Refresh: first.RefreshToken, Expiry: claims.ExpiresAt}
+	return &Amplification{Server: srv, URL: hs.URL, Base: base, OAuth2: cfg, Access: first.AccessToken, Refresh: first.RefreshToken, Expiry: claims.ExpiresAt}
 }
 
 // Token is the login as an authrefresh.Token, with the expiry the server
 // announced.
-func (s *Scenario) Token() *authrefresh.Token {
+func (s *Amplification) Token() *authrefresh.Token {
 	return &authrefresh.Token{AccessToken: s.Access, RefreshToken: s.Refresh, Expiry: s.Expiry}
 }
 
 // WaitForExpiry returns once the access token has expired on the server (its
 // exp is whole seconds, rounded up). Waiting is the scenario here, not
 // synchronisation: the test is what happens at a real expiry.
-func (s *Scenario) WaitForExpiry() {
+func (s *Amplification) WaitForExpiry() {
 	time.Sleep(time.Until(s.Expiry) + 50*time.Millisecond)
 }
 
-// Result is what the server saw while a client ran, per expiry.
-type Result struct {
+// AmplificationResult is what the server saw while a client ran, per expiry.
+type AmplificationResult struct {
 	RefreshCalls  uint64 // refresh requests received (successful or not)
 	Refreshes     uint64 // successful refreshes (rotations)
 	Unauthorized  uint64 // API requests refused with 401
@@ -90,11 +92,11 @@ type Result struct {
 
 // Measure runs send (which returns how many requests failed) and reports the
 // server's counters for that run.
-func (s *Scenario) Measure(send func() (failed int)) Result {
+func (s *Amplification) Measure(send func() (failed int)) AmplificationResult {
 	before := s.Server.Counters()
 	failed := send()
 	after := s.Server.Counters()
-	return Result{
+	return AmplificationResult{
 		RefreshCalls:  after.Refreshes + after.RefreshFailures - before.Refreshes - before.RefreshFailures,
 		Refreshes:     after.Refreshes - before.Refreshes,
 		Unauthorized:  after.Unauthorized401s() - before.Unauthorized401s(),
@@ -127,10 +129,10 @@ func Fire(n int, do func() error) int {
 	return failed
 }
 
-// Get is one request to the protected API through c; a status other than
-// 200 is a failure.
-func (s *Scenario) Get(c *http.Client) error {
-	resp, err := c.Get(s.URL + "/api/v1/me")
+// GetMe is one request to the protected API of the server at baseURL
+// through c; a status other than 200 is a failure.
+func GetMe(c *http.Client, baseURL string) error {
+	resp, err := c.Get(baseURL + "/api/v1/me")
 	if err != nil {
 		return err
 	}
@@ -143,7 +145,7 @@ func (s *Scenario) Get(c *http.Client) error {
 }
 
 // Report records r as the benchmark's custom metrics.
-func (r Result) Report(b *testing.B) {
+func (r AmplificationResult) Report(b *testing.B) {
 	b.ReportMetric(float64(r.RefreshCalls), "refresh-calls")
 	b.ReportMetric(float64(r.Refreshes), "refreshes")
 	b.ReportMetric(float64(r.Unauthorized), "401s")
