@@ -47,42 +47,13 @@ func BenchmarkClientGet(b *testing.B) {
 	access := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJkZW1vIn0.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU"
 	expiry := time.Now().Add(time.Hour)
 	ctx := context.Background()
-	check := func(b *testing.B, p product, err error) {
-		if err != nil || p.ID != 42 {
-			b.Fatalf("%+v %v", p, err)
-		}
-	}
 	b.Run("floor-net-http-fixed-header", func(b *testing.B) {
-		c := &http.Client{Transport: jsonBase{}}
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"me", nil)
-			req.Header.Set("Authorization", "Bearer "+access)
-			req.Header.Set("Accept", "application/json")
-			resp, err := c.Do(req)
-			var p product
-			if err == nil {
-				err = json.NewDecoder(resp.Body).Decode(&p)
-				resp.Body.Close()
-			}
-			check(b, p, err)
-		}
+		getDecode(b, &http.Client{Transport: jsonBase{}}, api+"me", "Bearer "+access)
 	})
 	b.Run("x-oauth2-NewClient", func(b *testing.B) {
 		src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: access, Expiry: expiry}))
 		c := &http.Client{Transport: &oauth2.Transport{Source: src, Base: jsonBase{}}}
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"me", nil)
-			req.Header.Set("Accept", "application/json")
-			resp, err := c.Do(req)
-			var p product
-			if err == nil {
-				err = json.NewDecoder(resp.Body).Decode(&p)
-				resp.Body.Close()
-			}
-			check(b, p, err)
-		}
+		getDecode(b, c, api+"me", "")
 	})
 	b.Run("resty", func(b *testing.B) {
 		p := NewResty(api, api+"refresh", access, "r", jsonBase{})
@@ -90,7 +61,7 @@ func BenchmarkClientGet(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var out product
 			_, err := p.client.R().SetContext(ctx).SetResult(&out).Get("me")
-			check(b, out, err)
+			checkProduct(b, out, err)
 		}
 	})
 	// The same Transport in an http.Client with Timeout set: net/http then
@@ -103,18 +74,7 @@ func BenchmarkClientGet(b *testing.B) {
 			b.Fatal(err)
 		}
 		c := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: jsonBase{}}, Timeout: authrefresh.DefaultClientTimeout}
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"me", nil)
-			req.Header.Set("Accept", "application/json")
-			resp, err := c.Do(req)
-			var p product
-			if err == nil {
-				err = json.NewDecoder(resp.Body).Decode(&p)
-				resp.Body.Close()
-			}
-			check(b, p, err)
-		}
+		getDecode(b, c, api+"me", "")
 	})
 	b.Run("authrefresh-Client", func(b *testing.B) {
 		s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
@@ -130,7 +90,34 @@ func BenchmarkClientGet(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var out product
 			err := c.Get(ctx, "me", &out)
-			check(b, out, err)
+			checkProduct(b, out, err)
 		}
 	})
+}
+
+// getDecode is the plain net/http way: GET url through c (with authorization
+// set by hand, if given) and decode the JSON answer, b.N times.
+func getDecode(b *testing.B, c *http.Client, url, authorization string) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := c.Do(req)
+		var p product
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+		}
+		checkProduct(b, p, err)
+	}
+}
+
+func checkProduct(b *testing.B, p product, err error) {
+	if err != nil || p.ID != 42 {
+		b.Fatalf("%+v %v", p, err)
+	}
 }
