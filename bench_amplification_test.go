@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
-	"github.com/authrefresh/authrefresh/internal/scenario"
 	"github.com/authrefresh/authrefresh/internal/naive"
+	"github.com/authrefresh/authrefresh/internal/scenario"
 	"golang.org/x/oauth2"
 )
 
