@@ -210,10 +210,10 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 // body, which must be read before the Timeout ends.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	ctx, cancel := c.withTimeout(req.Context())
-	if ctx != req.Context() {
-		req = req.WithContext(ctx)
+	if ctx == req.Context() { // no deadline of ours to release
+		return c.HTTPClient.Do(req)
 	}
-	resp, err := c.HTTPClient.Do(req)
+	resp, err := c.HTTPClient.Do(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		return nil, err
