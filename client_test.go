@@ -273,13 +273,18 @@ func TestClientTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Timeout = 100 * time.Millisecond
+	// A backstop, so that a Timeout not applied fails the test instead of
+	// hanging it: while it is alive, a deadline error can only be the
+	// Client's own.
+	outer, cancelOuter := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelOuter()
 
-	if err := c.Get(context.Background(), "hang", nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("JSON call past its Timeout: %v, want context.DeadlineExceeded", err)
+	if err := c.Get(outer, "hang", nil); !errors.Is(err, context.DeadlineExceeded) || outer.Err() != nil {
+		t.Fatalf("JSON call past its Timeout: %v (backstop: %v), want the Client's context.DeadlineExceeded", err, outer.Err())
 	}
 	<-stalled
 
-	req, err := c.NewRequest(context.Background(), http.MethodGet, "slow-body", nil)
+	req, err := c.NewRequest(outer, http.MethodGet, "slow-body", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +293,8 @@ func TestClientTimeout(t *testing.T) {
 		t.Fatalf("Do: the headers came in time: %v", err)
 	}
 	<-stalled
-	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("reading a body past the Timeout: %v, want context.DeadlineExceeded", err)
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.DeadlineExceeded) || outer.Err() != nil {
+		t.Fatalf("reading a body past the Timeout: %v (backstop: %v), want the Client's context.DeadlineExceeded", err, outer.Err())
 	}
 	resp.Body.Close()
 
