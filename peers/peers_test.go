@@ -87,11 +87,14 @@ func TestEachPeerSurvivesOneExpiry(t *testing.T) {
 }
 
 // Many concurrent requests at an expiry: authrefresh refreshes once, before
-// sending, so the server refuses nothing. The peers' counts depend on timing
-// and are what the benchmark reports; here only that none of them trips
-// reuse detection, and that the peers which claim to retry every 401 lose
-// nothing. (axios-auth-refresh with its defaults rejects the 401s that arrive
-// during its refresh — its #307 — so its failures are logged, not judged.)
+// sending, so the server refuses nothing. resty, as wired here (refreshes
+// serialised, each with the newest refresh token), never trips reuse
+// detection and loses nothing. axios-auth-refresh's counts are its own
+// behaviour, not our wiring's, and depend on timing: with its defaults it
+// rejects the 401s that arrive during its refresh (its #307), and with
+// deduplicateRefresh: false it was seen to present one refresh token twice
+// when its refresh cycles overlapped (a forced logout; BENCHMARKS.md). They
+// are logged here and measured by the benchmarks, not judged.
 func TestConcurrentExpiry(t *testing.T) {
 	for _, name := range peerOrder {
 		t.Run(name, func(t *testing.T) {
@@ -99,11 +102,15 @@ func TestConcurrentExpiry(t *testing.T) {
 			sc.WaitForExpiry()
 			res := sc.Measure(func() int { return peersByName[name](t, sc, 50) })
 			t.Logf("%s, 50 requests: %+v", name, res)
-			if res.ForcedLogouts != 0 || (res.Failed != 0 && name != "axios-auth-refresh") {
-				t.Fatalf("%s: %+v", name, res)
-			}
-			if name == "authrefresh" && (res.RefreshCalls != 1 || res.Unauthorized != 0) {
-				t.Fatalf("authrefresh: %+v, want 1 refresh and no 401", res)
+			switch name {
+			case "authrefresh":
+				if res.RefreshCalls != 1 || res.Unauthorized != 0 || res.ForcedLogouts != 0 || res.Failed != 0 {
+					t.Fatalf("authrefresh: %+v, want 1 refresh, no 401, nothing failed", res)
+				}
+			case "resty":
+				if res.ForcedLogouts != 0 || res.Failed != 0 {
+					t.Fatalf("resty: %+v, want no reuse detection and nothing failed", res)
+				}
 			}
 		})
 	}
