@@ -19,24 +19,33 @@ const DefaultClientTimeout = 30 * time.Second
 // DefaultMaxResponseBytes bounds the body a Client decodes.
 const DefaultMaxResponseBytes = 32 << 20
 
-// Client is the "axios instance" of the seeds: a base URL, default headers,
-// a timeout, and JSON verbs, on top of a Transport that keeps the token fresh.
+// Client is an API client in the style of an axios instance: a base URL,
+// default headers, a timeout, and JSON verbs, on top of a Transport that keeps
+// the token fresh.
 //
 //	c, _ := authrefresh.NewClient("https://api.example.com/api/v1/", session)
 //	err := c.Post(ctx, "data", product, &created)
 //
 // A non-2xx answer is an *APIError; a dead session is ErrSessionExpired.
-// Fields may be changed after NewClient and before first use.
+// Fields may be changed after NewClient and before first use. The zero
+// Client is not usable, but says so: its calls return an error naming the
+// missing field.
 type Client struct {
 	// BaseURL is what paths are resolved against. As with axios, a path is
 	// appended to the base URL's path ("data" and "/data" both give
-	// .../api/v1/data); an absolute URL ("https://…") is used as is, and gets
-	// the token only if it has the base URL's origin.
+	// .../api/v1/data); an absolute URL ("https://…") is used as is. Only
+	// BaseURL's origin (scheme, host and port), as it is at each call,
+	// receives the token.
 	BaseURL *url.URL
 	// Header is sent with every request (Accept: application/json by default).
 	Header http.Header
-	// HTTPClient sends the requests. NewClient sets one whose Transport is an
-	// authrefresh Transport limited to the base URL's origin.
+	// Transport adds the Session's token and refreshes it; its settings
+	// (RetryStatuses, ShouldRefresh, MaxReplayBuffer, Base) are the Client's.
+	// NewClient sets one.
+	Transport *Transport
+	// HTTPClient sends the requests; nil means a plain http.Client around
+	// Transport. NewClient sets one around Transport; replace it to put a
+	// RoundTripper of your own in front.
 	HTTPClient *http.Client
 	// Timeout bounds each call — sending, a refresh and a replay if needed,
 	// and reading the answer. 0 means DefaultClientTimeout; negative means
@@ -68,10 +77,11 @@ func NewClient(baseURL string, session *Session) (*Client, error) {
 	if session == nil {
 		return nil, errors.New("authrefresh: NewClient needs a Session")
 	}
-	t := &Transport{Session: session, Origins: []string{u.Scheme + "://" + u.Host}}
+	t := &Transport{Session: session}
 	return &Client{
 		BaseURL:    u,
 		Header:     http.Header{"Accept": {"application/json"}},
+		Transport:  t,
 		HTTPClient: &http.Client{Transport: t},
 	}, nil
 }
@@ -148,7 +158,7 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 	if in != nil {
 		req.Header["Content-Type"] = []string{"application/json"}
 	}
-	resp, err := c.HTTPClient.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return err
 	}
@@ -211,15 +221,31 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	ctx, cancel := c.withTimeout(req.Context())
 	if ctx == req.Context() { // no deadline of ours to release
-		return c.HTTPClient.Do(req)
+		return c.send(req)
 	}
-	resp, err := c.HTTPClient.Do(req.WithContext(ctx))
+	resp, err := c.send(req.WithContext(ctx))
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// send sends req through HTTPClient (or a plain client around Transport), the
+// token going only to BaseURL's origin.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.BaseURL == nil || req.URL == nil || !sameOrigin(req.URL, c.BaseURL) {
+		req = req.WithContext(WithoutAuth(req.Context()))
+	}
+	if c.HTTPClient != nil {
+		return c.HTTPClient.Do(req)
+	}
+	if c.Transport == nil {
+		closeBody(req)
+		return nil, errors.New("authrefresh: Client has neither HTTPClient nor Transport; create it with NewClient")
+	}
+	return (&http.Client{Transport: c.Transport}).Do(req)
 }
 
 // cancelOnClose releases a call's timeout when its answer is closed.
@@ -241,6 +267,9 @@ func (b *cancelOnClose) Close() error {
 func (c *Client) resolve(path string) (string, error) {
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 		return path, nil
+	}
+	if c.BaseURL == nil {
+		return "", errors.New("authrefresh: Client.BaseURL is not set; create the Client with NewClient")
 	}
 	path = strings.TrimLeft(path, "/")
 	if plainBase(c.BaseURL) && plainPath(path) {

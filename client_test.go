@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
-	"golang.org/x/oauth2"
 )
 
 // A 400 becomes an *APIError with the server's message and details.
@@ -52,8 +52,8 @@ func TestClientPersistent401IsAPIError(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || apiErr.Code != "invalid_token" {
 		t.Fatalf("got %v", err)
 	}
-	if errors.Is(err, authrefresh.ErrSessionExpired) || s.Stats().Retries != 1 {
-		t.Fatalf("retries=%d err=%v", s.Stats().Retries, err)
+	if errors.Is(err, authrefresh.ErrSessionExpired) || s.Stats().Refusals != 1 {
+		t.Fatalf("retries=%d err=%v", s.Stats().Refusals, err)
 	}
 	// The next refusal of that brand-new token does not refresh again: a
 	// server that refuses every token must not turn each request into a refresh.
@@ -150,73 +150,6 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// x/oauth2 interop both ways: a Config as our Refresher, a Session as its TokenSource.
-func TestOAuth2Interop(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	cfg := &oauth2.Config{ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret,
-		Endpoint: oauth2.Endpoint{TokenURL: e.http.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
-	ctx := context.Background()
-	first, err := cfg.PasswordCredentialsToken(ctx, authserver.DemoUser, authserver.DemoPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := authrefresh.NewSession(nil, authrefresh.OAuth2ConfigRefresher(cfg, nil), authrefresh.Options{Clock: e.clock.Now})
-	if err := s.Login(ctx, &authrefresh.Token{AccessToken: first.AccessToken, RefreshToken: first.RefreshToken, IssuedAt: e.clock.Now(), Expiry: e.clock.Now().Add(2 * time.Second)}); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(3 * time.Second)
-	tok, err := s.TokenSource(ctx).Token()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.AccessToken == first.AccessToken || tok.RefreshToken != "" {
-		t.Fatal("TokenSource must give the refreshed token and never the refresh token")
-	}
-	// An SDK built on x/oauth2 uses the Session's token.
-	hc := oauth2.NewClient(ctx, s.TokenSource(ctx))
-	resp, err := hc.Get(e.http.URL + "/api/v1/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || e.server.Counters().Refreshes != 1 {
-		t.Fatalf("status %d refreshes %d", resp.StatusCode, e.server.Counters().Refreshes)
-	}
-	// A revoked refresh token is classified as rejected.
-	e.server.RevokeRefreshToken(func() string { t, _ := s.Token(ctx); return t.RefreshToken }())
-	if _, err := s.Refresh(ctx, nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
-		t.Fatalf("after revocation: %v", err)
-	}
-}
-
-// The RFC 6749 refresher against /oauth/token, with Basic and body client auth.
-func TestOAuth2RefresherBothClientAuths(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	ctx := context.Background()
-	for _, auth := range []authrefresh.ClientAuth{authrefresh.ClientAuthBasic, authrefresh.ClientAuthBody} {
-		r := &authrefresh.OAuth2Refresher{TokenURL: e.http.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret, ClientAuth: auth, RevocationURL: e.http.URL + "/oauth/revoke"}
-		cfg := &oauth2.Config{ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret, Endpoint: oauth2.Endpoint{TokenURL: r.TokenURL}}
-		first, err := cfg.PasswordCredentialsToken(ctx, authserver.DemoUser, authserver.DemoPassword)
-		if err != nil {
-			t.Fatal(err)
-		}
-		next, err := r.Refresh(ctx, &authrefresh.Token{AccessToken: first.AccessToken, RefreshToken: first.RefreshToken})
-		if err != nil || next.RefreshToken == first.RefreshToken {
-			t.Fatalf("auth %d: %v (rotation expected)", auth, err)
-		}
-		if err := r.Revoke(ctx, next); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.Refresh(ctx, next); !errors.Is(err, authrefresh.ErrRefreshRejected) {
-			t.Fatalf("after revoke: %v", err)
-		}
-	}
-	bad := &authrefresh.OAuth2Refresher{TokenURL: e.http.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: "wrong"}
-	if _, err := bad.Refresh(ctx, &authrefresh.Token{RefreshToken: "x"}); !errors.Is(err, authrefresh.ErrRefreshRejected) {
-		t.Fatalf("bad client: %v", err)
-	}
-}
 
 // A dead auth server is a transient error, not a logout.
 func TestDeadAuthServerIsTransient(t *testing.T) {
@@ -358,5 +291,64 @@ func TestClientResolvesPaths(t *testing.T) {
 		if got := req.URL.String(); got != tc.want {
 			t.Fatalf("%s + %s = %s, want %s", tc.base, tc.path, got, tc.want)
 		}
+	}
+}
+
+// The token goes to BaseURL's origin as it is at each call, also after
+// BaseURL was changed, and never to another origin.
+func TestClientOriginFollowsBaseURL(t *testing.T) {
+	var got atomic.Value
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("Authorization"))
+		w.Write([]byte(`{}`))
+	}))
+	defer api.Close()
+	s := authrefresh.NewSession(authrefresh.NewMemoryStore(&authrefresh.Token{AccessToken: "the-access-token", Expiry: time.Now().Add(time.Hour)}), nil, authrefresh.Options{})
+	c, err := authrefresh.NewClient("https://placeholder.invalid/api/", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BaseURL, _ = url.Parse(api.URL + "/api/")
+	if err := c.Get(context.Background(), "x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != "Bearer the-access-token" {
+		t.Fatalf("Authorization %q after changing BaseURL", got.Load())
+	}
+}
+
+// A zero Client, or one with only a BaseURL, returns an error that says
+// what is missing; it never panics.
+func TestZeroClientIsAnError(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:1/")
+	for _, c := range []*authrefresh.Client{{}, {BaseURL: u}} {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Errorf("zero Client panicked: %v", v)
+				}
+			}()
+			if err := c.Get(context.Background(), "x", nil); err == nil {
+				t.Error("zero Client: no error")
+			}
+		}()
+	}
+}
+
+// The Transport's settings are the Client's: an API that answers an expired
+// token with 403 is configured on the Client, without a type assertion.
+func TestClientTransportSettings(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	e.server.SetExpiredStatus(http.StatusForbidden)
+	s := e.session(nil, authrefresh.Options{})
+	c := e.client(s)
+	c.Transport.RetryStatuses = []int{http.StatusForbidden}
+	e.server.RevokeAccessTokens()
+	var me map[string]any
+	if err := c.Get(context.Background(), "me", &me); err != nil {
+		t.Fatalf("403 with RetryStatuses {403} on the Client: %v", err)
+	}
+	if st := s.Stats(); st.Refreshes != 1 || st.Refusals != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }

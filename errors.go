@@ -11,6 +11,7 @@ import (
 // ended elsewhere): nothing but a new Login helps. Every caller waiting on the
 // failed refresh, and every later call until Login, gets an error for which
 // errors.Is(err, ErrSessionExpired) holds, without any network traffic.
+// errors.As(err, **RefreshError) gives the server's answer that ended it.
 var ErrSessionExpired = errors.New("authrefresh: session expired, log in again")
 
 // ErrNotLoggedIn means the Session has no token: its store is empty and Login
@@ -18,42 +19,67 @@ var ErrSessionExpired = errors.New("authrefresh: session expired, log in again")
 var ErrNotLoggedIn = errors.New("authrefresh: not logged in")
 
 // ErrRefreshRejected matches (with errors.Is) a RefreshError of kind
-// RefreshRejected: the server refused the refresh token itself.
+// RefreshRejected: the server refused the refresh token (or the login).
 var ErrRefreshRejected = errors.New("authrefresh: refresh token rejected")
 
 // ErrRefreshTransient matches (with errors.Is) a RefreshError of kind
 // RefreshTransient: the refresh failed for a reason that may pass.
 var ErrRefreshTransient = errors.New("authrefresh: refresh failed transiently")
 
+// ErrRefreshCancelled matches (with errors.Is) a RefreshError of kind
+// RefreshCancelled: the caller's context ended while it waited for a refresh.
+// The refresh itself goes on for the other callers.
+var ErrRefreshCancelled = errors.New("authrefresh: stopped waiting for the token refresh")
+
 // ErrBodyNotReplayable is wrapped by the error a Transport returns when a
 // request was refused but its body could not be sent a second time.
 var ErrBodyNotReplayable = errors.New("authrefresh: request body cannot be replayed")
+
+// ErrFreshTokenRefused is wrapped by the *RefusedError of a refusal of a
+// token that was obtained moments ago because the server refused its
+// predecessor, and that the server has not accepted since. The Session does
+// not refresh again at once: a server that refuses every fresh token (wrong
+// audience or scopes, a skewed clock, a revoked client) would otherwise be
+// asked for a new token on every request.
+var ErrFreshTokenRefused = errors.New("authrefresh: the server refused a token issued moments ago in place of a refused one; not refreshing again yet (check the token's audience and scopes, and the clocks)")
 
 // RefreshKind tells apart the outcomes of a failed refresh.
 type RefreshKind int
 
 const (
 	// RefreshTransient failures (network errors, timeouts, 5xx, 429, malformed
-	// answers) keep the session; the next attempt waits for a backoff.
+	// answers, errors a custom Refresher did not classify) keep the session;
+	// the next attempt waits for a backoff.
 	RefreshTransient RefreshKind = iota
 	// RefreshRejected failures (400/401/403, invalid_grant) end the session.
 	RefreshRejected
+	// RefreshCancelled means the caller stopped waiting (its context ended);
+	// the session and the refresh in flight are unaffected.
+	RefreshCancelled
 )
 
+// String returns "transient", "rejected" or "cancelled".
 func (k RefreshKind) String() string {
-	if k == RefreshRejected {
+	switch k {
+	case RefreshRejected:
 		return "rejected"
+	case RefreshCancelled:
+		return "cancelled"
 	}
 	return "transient"
 }
 
-// RefreshError is the error of a failed refresh. Refreshers return it so the
-// Session can tell a dead refresh token from a passing failure; a plain error
-// from a RefreshFunc counts as transient, so that nobody is logged out by an
-// unclassified hiccup.
+// RefreshError is the error of every failed refresh, and of the login calls
+// of this package. Its Kind is decided in one place, from the table in
+// classify.go, for every refresher; a custom Refresher may return one (see
+// Rejected and Transient), and any other error it returns is wrapped as a
+// RefreshTransient one, so that nobody is logged out by an unclassified
+// hiccup.
 type RefreshError struct {
 	Kind RefreshKind
-	// StatusCode is the refresh endpoint's HTTP status, 0 if none was received.
+	// Op is what failed: "refresh" (the zero value), "login" or "revoke".
+	Op string
+	// StatusCode is the endpoint's HTTP status, 0 if none was received.
 	StatusCode int
 	// Code is the RFC 6749 §5.2 error code ("invalid_grant"), if any.
 	Code string
@@ -65,31 +91,57 @@ type RefreshError struct {
 	Err error
 }
 
+// Error says what failed and why, never quoting a token.
 func (e *RefreshError) Error() string {
-	msg := "authrefresh: refresh " + e.Kind.String()
+	op := e.Op
+	if op == "" {
+		op = "refresh"
+	}
+	var b strings.Builder
+	b.WriteString("authrefresh: ")
+	switch e.Kind {
+	case RefreshRejected:
+		b.WriteString(op + " rejected by the auth server")
+	case RefreshCancelled:
+		b.WriteString("stopped waiting for the token " + op)
+	default:
+		b.WriteString(op + " failed, may pass")
+	}
+	var why []string
 	if e.StatusCode != 0 {
-		msg += fmt.Sprintf(" [%d]", e.StatusCode)
+		why = append(why, fmt.Sprintf("status %d", e.StatusCode))
 	}
 	if e.Code != "" {
-		msg += ": " + e.Code
+		why = append(why, e.Code)
 	}
 	if e.Description != "" {
-		msg += ": " + e.Description
+		why = append(why, e.Description)
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		why = append(why, e.Err.Error())
 	}
-	return msg
+	if len(why) > 0 {
+		b.WriteString(": ")
+		b.WriteString(strings.Join(why, ": "))
+	}
+	return b.String()
 }
 
 // Unwrap returns the cause.
 func (e *RefreshError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, ErrRefreshRejected) and
-// errors.Is(err, ErrRefreshTransient) work.
+// Is makes errors.Is(err, ErrRefreshRejected), ErrRefreshTransient and
+// ErrRefreshCancelled answer by Kind.
 func (e *RefreshError) Is(target error) bool {
-	return (target == ErrRefreshRejected && e.Kind == RefreshRejected) ||
-		(target == ErrRefreshTransient && e.Kind == RefreshTransient)
+	switch target {
+	case ErrRefreshRejected:
+		return e.Kind == RefreshRejected
+	case ErrRefreshTransient:
+		return e.Kind == RefreshTransient
+	case ErrRefreshCancelled:
+		return e.Kind == RefreshCancelled
+	}
+	return false
 }
 
 // Rejected wraps err as a RefreshRejected error, for use in a RefreshFunc.
@@ -98,14 +150,30 @@ func Rejected(err error) error { return &RefreshError{Kind: RefreshRejected, Err
 // Transient wraps err as a RefreshTransient error, for use in a RefreshFunc.
 func Transient(err error) error { return &RefreshError{Kind: RefreshTransient, Err: err} }
 
-// refreshKind classifies any error a Refresher returned.
-func refreshKind(err error) RefreshKind {
-	var re *RefreshError
-	if errors.As(err, &re) {
-		return re.Kind
-	}
-	return RefreshTransient
+// RefusedError is returned when the server refused a request's token and the
+// request was not replayed: its body was a stream longer than the replay
+// buffer (the refresh itself happened, so the next request carries the new
+// token; Err wraps ErrBodyNotReplayable), or the refused token was itself
+// issued moments ago in place of a refused one (Err wraps
+// ErrFreshTokenRefused; such refreshes are spaced like a backoff:
+// Options.MinBackoff, doubling, capped at MaxBackoff).
+type RefusedError struct {
+	// StatusCode is the refusing response's status; 0 when the refusal was
+	// reported to Session.Refresh by other code than a Transport.
+	StatusCode int
+	Err        error
 }
+
+// Error says that the request was refused and why it was not replayed.
+func (e *RefusedError) Error() string {
+	if e.StatusCode == 0 {
+		return fmt.Sprintf("authrefresh: token refused: %v", e.Err)
+	}
+	return fmt.Sprintf("authrefresh: request refused with status %d and not replayed: %v", e.StatusCode, e.Err)
+}
+
+// Unwrap returns the cause, ErrBodyNotReplayable or ErrFreshTokenRefused.
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // sessionExpiredError carries the rejection that ended a session while
 // matching ErrSessionExpired.
@@ -115,19 +183,20 @@ func (e *sessionExpiredError) Error() string {
 	if e.cause == nil {
 		return ErrSessionExpired.Error()
 	}
-	return ErrSessionExpired.Error() + ": " + e.cause.Error()
+	return ErrSessionExpired.Error() + ": " + strings.TrimPrefix(e.cause.Error(), "authrefresh: ")
 }
 
 func (e *sessionExpiredError) Unwrap() []error { return []error{ErrSessionExpired, e.cause} }
 
-// backoffError is returned while a transient failure's backoff lasts.
+// backoffError is returned while a transient failure's backoff lasts. It
+// unwraps to that failure, a *RefreshError of kind RefreshTransient.
 type backoffError struct {
 	last  error
 	until time.Time
 }
 
 func (e *backoffError) Error() string {
-	return fmt.Sprintf("authrefresh: refresh backing off until %s after: %v", e.until.Format(time.RFC3339Nano), e.last)
+	return fmt.Sprintf("authrefresh: not retrying the token refresh before %s, after: %s", e.until.Format(time.RFC3339Nano), strings.TrimPrefix(e.last.Error(), "authrefresh: "))
 }
 
 func (e *backoffError) Unwrap() error { return e.last }

@@ -39,7 +39,7 @@ func Example() {
 	}
 	server.RevokeAccessTokens() // the next request is refused once, refreshed, replayed
 	err = client.Post(ctx, "data", map[string]any{"name": "Widget", "price": 9.99}, &created)
-	fmt.Println(created.ID, created.Name, err, session.Stats().Retries)
+	fmt.Println(created.ID, created.Name, err, session.Stats().Refusals)
 
 	err = client.Post(ctx, "data", map[string]any{"name": "", "price": -1}, nil)
 	var apiErr *authrefresh.APIError

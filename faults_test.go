@@ -69,7 +69,7 @@ func (r *restartable) up() {
 func TestAuthServerDownThirtySecondsThenBack(t *testing.T) {
 	e := newEnv(t, authserver.Config{AccessTTL: 20 * time.Second})
 	auth := newRestartable(t, e.server)
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: auth.URL() + "/auth/refresh", Clock: e.clock.Now},
+	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: auth.URL() + "/auth/refresh"},
 		authrefresh.Options{Clock: e.clock.Now, MaxBackoff: 5 * time.Second, BackoffWait: -1}) // fail fast: the outage is long
 	if err := s.Login(context.Background(), e.login()); err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestBadRefreshAnswers(t *testing.T) {
 			}))
 			defer hs.Close()
 			clock := newFakeClock()
-			s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL, Clock: clock.Now}, authrefresh.Options{Clock: clock.Now, BackoffWait: -1}) // each answer once: no waiting for a second attempt
+			s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL}, authrefresh.Options{Clock: clock.Now, BackoffWait: -1}) // each answer once: no waiting for a second attempt
 			old := &authrefresh.Token{AccessToken: "old-access-secret", RefreshToken: "old-refresh-secret", Expiry: clock.Now().Add(time.Second)}
 			if err := s.Login(context.Background(), old); err != nil {
 				t.Fatal(err)
@@ -278,7 +278,7 @@ func TestClockSkewFiveMinutes(t *testing.T) {
 			t.Run(fmt.Sprintf("client %+v, expires_in %v", skew, withExpiresIn), func(t *testing.T) {
 				e := newEnv(t, authserver.Config{AccessTTL: 2 * time.Second})
 				clientNow := func() time.Time { return e.clock.Now().Add(skew) }
-				jr := &authrefresh.JSONRefresher{URL: e.http.URL + "/auth/refresh", Clock: clientNow}
+				jr := &authrefresh.JSONRefresher{URL: e.URL + "/auth/refresh"}
 				if !withExpiresIn {
 					jr.Fields.ExpiresIn = "not_sent" // the answer's expires_in is ignored: JWT claims only
 				}
@@ -366,7 +366,7 @@ func TestRefreshRetriesALostConnectionOnce(t *testing.T) {
 	})
 	hs := httptest.NewServer(wrapped)
 	defer hs.Close()
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", Clock: e.clock.Now}, authrefresh.Options{Clock: e.clock.Now})
+	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{Clock: e.clock.Now})
 	if err := s.Login(context.Background(), e.login()); err != nil {
 		t.Fatal(err)
 	}

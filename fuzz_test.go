@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 func FuzzDecodeClaims(f *testing.F) {
@@ -28,7 +27,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 	f.Add([]byte(`access_token=a&expires_in=1`), "application/x-www-form-urlencoded")
 	f.Add([]byte(`{"accessToken":"a","expiresIn":"1e9"}`), "")
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
-		tok, err := parseTokenResponse(body, ct, TokenFields{}, time.Unix(1_800_000_000, 0))
+		tok, err := parseTokenResponse(body, ct, TokenFields{})
 		if err == nil && tok.AccessToken == "" {
 			t.Fatal("accepted a response without an access token")
 		}
@@ -45,7 +44,7 @@ func FuzzParseErrorBody(f *testing.F) {
 			t.Fatalf("message not cleaned: %q", msg)
 		}
 		_, _ = bearerChallenge(string(body))
-		_ = classifyRefusal(&http.Response{StatusCode: 400, Header: http.Header{}}, body)
+		_ = refusalError("refresh", 400, http.Header{}, body)
 	})
 }
 

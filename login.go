@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 )
 
-// PasswordLogin posts {"username", "password"} as JSON to a seed-style login
-// endpoint and returns the token of its answer, ready for Session.Login. A
-// refused login is a *RefreshError of kind RefreshRejected carrying the
-// server's message; client nil means a private client with a 30s timeout.
+// PasswordLogin posts {"username", "password"} as JSON to a login endpoint
+// (the reference server's /auth/login, and many hand-written APIs) and returns
+// the token of its answer, ready for Session.Login, which dates it. A refused
+// login is a *RefreshError with Op "login" and kind RefreshRejected carrying
+// the server's message. client nil means a private client with a 30s
+// timeout; redirects are never followed.
 func PasswordLogin(ctx context.Context, client *http.Client, loginURL, username, password string) (*Token, error) {
 	body, err := json.Marshal(map[string]string{"username": username, "password": password})
 	if err != nil {
@@ -20,9 +21,9 @@ func PasswordLogin(ctx context.Context, client *http.Client, loginURL, username,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, loginURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("authrefresh: invalid login URL")
+		return nil, &RefreshError{Kind: RefreshTransient, Op: "login", Err: fmt.Errorf("invalid login URL %q", loginURL)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	return postForToken(ctx, client, req, TokenFields{}, time.Now)
+	return postForToken(ctx, "login", client, req, TokenFields{})
 }

@@ -10,8 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -19,41 +17,42 @@ import (
 // maxTokenResponse bounds what a refresher reads from the auth server.
 const maxTokenResponse = 1 << 20
 
-// refreshHTTPClient is the refreshers' own client: never the refreshing
-// Transport (behaviour 8), and never following a redirect, which would carry
-// the refresh token to wherever the redirect points.
-var refreshHTTPClient = &http.Client{
-	Timeout:       30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+// refreshHTTPClient is the token endpoints' default client: never the
+// refreshing Transport, and never following a redirect, which would carry the
+// refresh token or the client secret to wherever the redirect points.
+var refreshHTTPClient = &http.Client{Timeout: 30 * time.Second, CheckRedirect: refuseRedirect}
 
-func httpClientOrDefault(c *http.Client) (*http.Client, error) {
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// tokenEndpointClient is c made safe for a token endpoint: nil means
+// refreshHTTPClient; a client of the caller's is copied (never modified) with
+// redirects refused, whatever its CheckRedirect said.
+func tokenEndpointClient(c *http.Client) (*http.Client, error) {
 	if c == nil {
 		return refreshHTTPClient, nil
 	}
 	if _, loops := c.Transport.(*Transport); loops {
-		return nil, errors.New("authrefresh: a refresher's HTTPClient must not use the refreshing Transport")
+		return nil, errors.New("a token endpoint's HTTPClient must not use the refreshing Transport")
 	}
-	return c, nil
+	safe := *c
+	safe.CheckRedirect = refuseRedirect
+	return &safe, nil
 }
 
-// postForToken sends a refresh request and turns the answer into a Token or
-// a classified *RefreshError.
-func postForToken(ctx context.Context, hc *http.Client, req *http.Request, fields TokenFields, now func() time.Time) (*Token, error) {
-	client, err := httpClientOrDefault(hc)
-	if err != nil {
-		return nil, &RefreshError{Kind: RefreshTransient, Err: err}
-	}
-	data, resp, err := send(ctx, client, req)
+// postForToken sends a token request (op: "refresh" or "login") and turns
+// the answer into an undated Token (the Session dates it) or a classified
+// *RefreshError.
+func postForToken(ctx context.Context, op string, hc *http.Client, req *http.Request, fields TokenFields) (*Token, error) {
+	data, resp, err := send(ctx, op, hc, req)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, classifyRefusal(resp, data)
+		return nil, refusalError(op, resp.StatusCode, resp.Header, data)
 	}
-	tok, err := parseTokenResponse(data, resp.Header.Get("Content-Type"), fields, now())
+	tok, err := parseTokenResponse(data, resp.Header.Get("Content-Type"), fields)
 	if err != nil {
-		return nil, &RefreshError{Kind: RefreshTransient, StatusCode: resp.StatusCode, Err: err}
+		return nil, &RefreshError{Kind: RefreshTransient, Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("%s: %w", endpointOf(req.URL), err)}
 	}
 	return tok, nil
 }
@@ -67,7 +66,11 @@ func postForToken(ctx context.Context, hc *http.Client, req *http.Request, field
 // If the server did process the first attempt, the second presents a used
 // refresh token — exactly what a later retry would do, so the immediate one
 // adds no risk (a server grace period makes both safe).
-func send(ctx context.Context, client *http.Client, req *http.Request) ([]byte, *http.Response, error) {
+func send(ctx context.Context, op string, hc *http.Client, req *http.Request) ([]byte, *http.Response, error) {
+	client, err := tokenEndpointClient(hc)
+	if err != nil {
+		return nil, nil, &RefreshError{Kind: RefreshTransient, Op: op, Err: err}
+	}
 	resp, err := client.Do(req.WithContext(WithoutAuth(ctx)))
 	if err != nil && connectionLost(err) && ctx.Err() == nil && req.GetBody != nil {
 		retry := req.WithContext(WithoutAuth(ctx))
@@ -76,17 +79,33 @@ func send(ctx context.Context, client *http.Client, req *http.Request) ([]byte, 
 		}
 	}
 	if err != nil {
-		return nil, nil, &RefreshError{Kind: RefreshTransient, Err: describeURLError(err)}
+		return nil, nil, &RefreshError{Kind: RefreshTransient, Op: op, Err: describeURLError(err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 3 {
+		return nil, nil, redirectError(op, resp)
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
 	if err != nil {
-		return nil, nil, &RefreshError{Kind: RefreshTransient, StatusCode: resp.StatusCode, Err: fmt.Errorf("reading the answer: %w", err)}
+		return nil, nil, &RefreshError{Kind: RefreshTransient, Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("reading the answer of %s: %w", endpointOf(req.URL), err)}
 	}
 	if len(data) > maxTokenResponse {
-		return nil, nil, &RefreshError{Kind: RefreshTransient, StatusCode: resp.StatusCode, Err: fmt.Errorf("answer larger than %d bytes", maxTokenResponse)}
+		return nil, nil, &RefreshError{Kind: RefreshTransient, Op: op, StatusCode: resp.StatusCode, Err: fmt.Errorf("the answer of %s is larger than %d bytes", endpointOf(req.URL), maxTokenResponse)}
 	}
 	return data, resp, nil
+}
+
+// redirectError is the error of a token endpoint that answered a redirect.
+func redirectError(op string, resp *http.Response) *RefreshError {
+	where, from := "elsewhere", "the token endpoint"
+	if loc, err := resp.Location(); err == nil {
+		where = "to " + endpointOf(loc)
+	}
+	if resp.Request != nil && resp.Request.URL != nil {
+		from = endpointOf(resp.Request.URL)
+	}
+	return &RefreshError{Kind: RefreshTransient, Op: op, StatusCode: resp.StatusCode,
+		Err: fmt.Errorf("%s redirected %s; a token endpoint is never followed across a redirect (it would carry the credentials along): configure the final URL", from, where)}
 }
 
 // connectionLost reports a connection that closed or was reset before an
@@ -105,52 +124,14 @@ func describeURLError(err error) error {
 	}
 	where := "the auth server"
 	if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
-		where = u.Scheme + "://" + u.Host + u.Path
+		where = endpointOf(u)
 	}
 	return fmt.Errorf("%s %s: %w", ue.Op, where, ue.Err)
 }
 
-// classifyRefusal turns a non-2xx answer into a RefreshError: 400, 401 and
-// 403 mean the refresh token (or the client) is refused, so the session ends;
-// anything else (429, 5xx, an odd 404 from a misrouted proxy) may pass.
-func classifyRefusal(resp *http.Response, body []byte) error {
-	e := &RefreshError{Kind: RefreshTransient, StatusCode: resp.StatusCode}
-	switch resp.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		e.Kind = RefreshRejected
-	}
-	var oauthErr struct {
-		Error       any    `json:"error"`
-		Description string `json:"error_description"`
-		Message     string `json:"message"`
-	}
-	if json.Unmarshal(body, &oauthErr) == nil {
-		if code, ok := oauthErr.Error.(string); ok {
-			e.Code = truncate(code, 100)
-		}
-		e.Description = truncate(firstNonEmpty(oauthErr.Description, oauthErr.Message), 300)
-	}
-	// A 400 that is plainly not about the grant (a malformed request we
-	// sent, a temporarily unavailable server) does not end the session.
-	if e.Kind == RefreshRejected && e.Code == "temporarily_unavailable" {
-		e.Kind = RefreshTransient
-	}
-	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	return e
-}
-
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs > 0 {
-		return time.Duration(min(secs, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), 24*time.Hour)
-	}
-	return 0
-}
+// endpointOf names an endpoint in an error: scheme, host and path, without
+// the query or user info (a user-configured URL might carry a key there).
+func endpointOf(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
 
 // TokenFields names the fields of a token response. An empty field means
 // the usual spellings: access_token/accessToken, refresh_token/refreshToken,
@@ -159,9 +140,9 @@ type TokenFields struct {
 	AccessToken, RefreshToken, ExpiresIn, TokenType string
 }
 
-// parseTokenResponse reads a token endpoint's answer: JSON, or the
-// form-encoded answer some OAuth servers still send.
-func parseTokenResponse(data []byte, contentType string, f TokenFields, now time.Time) (*Token, error) {
+// parseTokenResponse reads a token endpoint's answer, JSON or the
+// form-encoded answer some OAuth servers still send, into an undated Token.
+func parseTokenResponse(data []byte, contentType string, f TokenFields) (*Token, error) {
 	fields := map[string]json.RawMessage{}
 	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" || mt == "text/plain" && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
 		vals, err := url.ParseQuery(string(data))
@@ -194,7 +175,7 @@ func parseTokenResponse(data []byte, contentType string, f TokenFields, now time
 	if err != nil {
 		return nil, err
 	}
-	return TokenFromResponse(access, refresh, tokenType, expiresIn, now), nil
+	return &Token{AccessToken: access, RefreshToken: refresh, TokenType: tokenType, ExpiresIn: expiresIn}, nil
 }
 
 func lookup(fields map[string]json.RawMessage, name string, defaults ...string) (json.RawMessage, string) {
@@ -241,20 +222,4 @@ func secondsField(fields map[string]json.RawMessage, name string, defaults ...st
 		return 0, fmt.Errorf("token response field %q is not a sensible number of seconds", key)
 	}
 	return time.Duration(f * float64(time.Second)), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 )
 
-// JSONRefresher refreshes against an endpoint like the seeds' /auth/refresh:
+// JSONRefresher refreshes against a JSON refresh endpoint (the reference
+// server's /auth/refresh, and many hand-written APIs):
 // it POSTs {"refresh_token": "..."} as JSON and reads access_token (or
 // accessToken), refresh_token (or refreshToken) and expires_in from the answer.
 type JSONRefresher struct {
@@ -22,13 +22,12 @@ type JSONRefresher struct {
 	// Header is added to the refresh request (an API key, say).
 	Header http.Header
 	// HTTPClient sends the request; nil means a private client with a 30s
-	// timeout that follows no redirects. It must not use the refreshing Transport.
+	// timeout. Redirects are never followed, whatever its CheckRedirect says.
+	// It must not use the refreshing Transport.
 	HTTPClient *http.Client
 	// LogoutURL, if set, is POSTed the same body by Session.Logout to revoke
-	// the refresh token (seed-style /auth/logout).
+	// the refresh token (an endpoint like /auth/logout).
 	LogoutURL string
-	// Clock is the time source for expiry; nil means time.Now.
-	Clock func() time.Time
 }
 
 // Refresh implements Refresher.
@@ -38,9 +37,9 @@ func (r *JSONRefresher) Refresh(ctx context.Context, tok *Token) (*Token, error)
 	}
 	req, err := r.request(ctx, r.URL, tok.RefreshToken)
 	if err != nil {
-		return nil, &RefreshError{Kind: RefreshTransient, Err: err}
+		return nil, Transient(err)
 	}
-	return postForToken(ctx, r.HTTPClient, req, r.Fields, clockOrNow(r.Clock))
+	return postForToken(ctx, "refresh", r.HTTPClient, req, r.Fields)
 }
 
 // Revoke implements Revoker when LogoutURL is set.
@@ -78,23 +77,12 @@ func (r *JSONRefresher) request(ctx context.Context, url, refreshToken string) (
 
 // postForAck sends a revocation and accepts any 2xx.
 func postForAck(ctx context.Context, hc *http.Client, req *http.Request) error {
-	client, err := httpClientOrDefault(hc)
-	if err != nil {
-		return err
-	}
-	data, resp, err := send(ctx, client, req)
+	data, resp, err := send(ctx, "revoke", hc, req)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return classifyRefusal(resp, data)
+		return refusalError("revoke", resp.StatusCode, resp.Header, data)
 	}
 	return nil
-}
-
-func clockOrNow(c func() time.Time) func() time.Time {
-	if c == nil {
-		return time.Now
-	}
-	return c
 }

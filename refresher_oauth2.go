@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // ClientAuth says how an OAuth2Refresher authenticates its client.
@@ -36,10 +35,9 @@ type OAuth2Refresher struct {
 	// RevocationURL, if set, is used by Session.Logout (RFC 7009).
 	RevocationURL string
 	// HTTPClient sends the request; nil means a private client with a 30s
-	// timeout that follows no redirects. It must not use the refreshing Transport.
+	// timeout. Redirects are never followed, whatever its CheckRedirect says.
+	// It must not use the refreshing Transport.
 	HTTPClient *http.Client
-	// Clock is the time source for expiry; nil means time.Now.
-	Clock func() time.Time
 }
 
 // Refresh implements Refresher.
@@ -53,9 +51,9 @@ func (r *OAuth2Refresher) Refresh(ctx context.Context, tok *Token) (*Token, erro
 	}
 	req, err := r.request(ctx, r.TokenURL, form)
 	if err != nil {
-		return nil, &RefreshError{Kind: RefreshTransient, Err: err}
+		return nil, Transient(err)
 	}
-	return postForToken(ctx, r.HTTPClient, req, TokenFields{}, clockOrNow(r.Clock))
+	return postForToken(ctx, "refresh", r.HTTPClient, req, TokenFields{})
 }
 
 // Revoke implements Revoker (RFC 7009) when RevocationURL is set.

@@ -49,7 +49,7 @@ func TestSecretsNeverInLogsErrorsPanicsOrURLs(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	jr := &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", LogoutURL: hs.URL + "/auth/logout", Clock: clock.Now}
+	jr := &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", LogoutURL: hs.URL + "/auth/logout"}
 	var misbehave atomic.Int32 // 1: panic quoting the token, 2: error quoting it
 	refresher := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 		switch misbehave.Swap(0) {

@@ -55,8 +55,8 @@ func TestThousandRefusalsOneRefresh(t *testing.T) {
 	if got.Unauthorized["revoked"] == 0 {
 		t.Fatal("no request was refused; the test did not exercise the 401 path")
 	}
-	if st := s.Stats(); st.Retries != got.Unauthorized["revoked"] {
-		t.Fatalf("replays=%d, refusals=%d: every refused request must be replayed once", st.Retries, got.Unauthorized["revoked"])
+	if st := s.Stats(); st.Refusals != got.Unauthorized["revoked"] {
+		t.Fatalf("replays=%d, refusals=%d: every refused request must be replayed once", st.Refusals, got.Unauthorized["revoked"])
 	}
 }
 
@@ -218,7 +218,7 @@ func TestShortBackoffIsWaitedOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.http.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 	expiredLogin(s)
 	e.server.FailNextRefreshes(1)
 	errs := runParallel(20, func(int) error { _, err := s.Token(context.Background()); return err })
@@ -230,7 +230,7 @@ func TestShortBackoffIsWaitedOut(t *testing.T) {
 	}
 
 	// A backoff longer than the caller's deadline: fail fast, no waiting.
-	slow := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.http.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: time.Hour, BackoffWait: 2 * time.Hour})
+	slow := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: time.Hour, BackoffWait: 2 * time.Hour})
 	expiredLogin(slow)
 	e.server.FailNextRefreshes(1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -347,5 +347,72 @@ func TestRefresherPanicAndNilRefresher(t *testing.T) {
 	_ = none.Login(context.Background(), tok)
 	if _, err := none.Token(context.Background()); !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("nil refresher: %v", err)
+	}
+}
+
+// A plain error from a custom Refresher is a transient failure: the caller
+// waits for the next attempt (two Refresher calls), and errors.Is sees
+// ErrRefreshTransient.
+func TestPlainRefresherErrorIsTransient(t *testing.T) {
+	var calls atomic.Int32
+	ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("connection refused by my custom client")
+		}
+		return &authrefresh.Token{AccessToken: "new-access-token", RefreshToken: "r2", Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	s := authrefresh.NewSession(authrefresh.NewMemoryStore(&authrefresh.Token{AccessToken: "old-access-token", RefreshToken: "r1", Expiry: time.Now().Add(-time.Minute), IssuedAt: time.Now().Add(-time.Hour)}), ref, authrefresh.Options{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	tok, err := s.Token(context.Background())
+	if err != nil || tok.AccessToken != "new-access-token" || calls.Load() != 2 {
+		t.Fatalf("got %v, %v after %d refresher calls; want the new token after 2", tok, err, calls.Load())
+	}
+	bad := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) { return nil, errors.New("plain") })
+	s2 := authrefresh.NewSession(authrefresh.NewMemoryStore(&authrefresh.Token{AccessToken: "old-access-token", RefreshToken: "r1", Expiry: time.Now().Add(-time.Minute)}), bad, authrefresh.Options{BackoffWait: -1})
+	if _, err := s2.Token(context.Background()); !errors.Is(err, authrefresh.ErrRefreshTransient) {
+		t.Fatalf("plain error: errors.Is(err, ErrRefreshTransient) is false: %v", err)
+	}
+}
+
+// A stored token with an Expiry but no IssuedAt is dated on adoption: an
+// hour left means no refresh, not a refresh-ahead deadline overflowed into
+// the past.
+func TestStoredTokenWithoutIssuedAt(t *testing.T) {
+	var calls atomic.Int32
+	ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		calls.Add(1)
+		return &authrefresh.Token{AccessToken: "new-access-token", Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	s := authrefresh.NewSession(authrefresh.NewMemoryStore(&authrefresh.Token{AccessToken: "opaque-access-token", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}), ref, authrefresh.Options{})
+	for i := 0; i < 3; i++ {
+		if _, err := s.Token(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.RefreshAheadStarts != 0 || st.Refreshes != 0 {
+		t.Fatalf("a token with an hour left was refreshed: %+v", st)
+	}
+}
+
+// Session.Refresh reports a fresh token refused again as a *RefusedError
+// wrapping ErrFreshTokenRefused, not as an unexported error.
+func TestRefreshRefusedAgainIsRefusedError(t *testing.T) {
+	var n atomic.Int32
+	ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		n.Add(1)
+		return &authrefresh.Token{AccessToken: "access-token-" + string(rune('a'+n.Load())), RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	s := authrefresh.NewSession(nil, ref, authrefresh.Options{})
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "first-access-token", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.Token(context.Background())
+	second, err := s.Refresh(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Refresh(context.Background(), second)
+	var refused *authrefresh.RefusedError
+	if !errors.As(err, &refused) || !errors.Is(err, authrefresh.ErrFreshTokenRefused) {
+		t.Fatalf("refused again: %T %v; want a *RefusedError", err, err)
 	}
 }

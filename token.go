@@ -30,60 +30,70 @@ type Token struct {
 	// IssuedAt is the start of the token's lifetime, used to refresh ahead at a
 	// fraction of that lifetime. Zero means "when it was received".
 	IssuedAt time.Time `json:"issued_at,omitempty"`
+	// ExpiresIn is the lifetime the server announced ("expires_in"), counted
+	// from when the token was received. A Refresher or login call returns
+	// it, with Expiry zero, rather than dating the token itself: the Session
+	// dates every token it takes in (refreshed, logged in, read from the
+	// store) by its own clock, Options.Clock, setting IssuedAt and Expiry
+	// and clearing ExpiresIn. A non-zero Expiry takes precedence. Not stored.
+	ExpiresIn time.Duration `json:"-"`
 }
 
-// TokenFromResponse builds a Token from the fields of a token endpoint response
-// received at now. IssuedAt is now: refresh-ahead counts the part of the
-// lifetime this machine saw. Expiry comes from expiresIn when it is positive
-// (both then come from this machine's clock, which makes refresh-ahead immune
-// to clock skew), else from the access token's JWT claims, else it stays
-// unknown and the token is refreshed when the server refuses it.
+// dated returns a copy of t whose lifetime is worked out on the Session's
+// clock (now): the one place where a token's IssuedAt and Expiry are decided.
 //
-// A JWT "exp" is the issuer's clock. A fresh token cannot already be expired
-// nor issued in the future, so when it looks like either the clocks disagree:
-// the token's lifetime (exp − iat) is then counted from now. Without that, a
-// client whose clock runs ahead of the issuer's by more than a token lifetime
-// would see every new token as expired and refresh on every request.
-func TokenFromResponse(accessToken, refreshToken, tokenType string, expiresIn time.Duration, now time.Time) *Token {
-	t := &Token{AccessToken: accessToken, RefreshToken: refreshToken, TokenType: tokenType, IssuedAt: now}
-	if expiresIn > 0 {
-		t.Expiry = now.Add(expiresIn)
-		return t
+//   - A known Expiry stands.
+//   - Else ExpiresIn, what the server said, counts from now: both ends then
+//     come from this machine's clock, which makes refresh-ahead immune to skew.
+//   - Else the access token's JWT "exp" (the issuer's clock). A token just
+//     received (fresh) cannot already be expired nor issued in the future, so
+//     when it looks like either, the clocks disagree: its JWT lifetime
+//     (exp − iat) is counted from now. Without that, a client whose clock
+//     runs ahead of the issuer's by more than a lifetime would see every new
+//     token as expired and refresh on every request.
+//   - Else the expiry stays unknown: refreshed when the server refuses it.
+//
+// A missing or impossible IssuedAt (after Expiry, or in the future) is the
+// JWT's "iat" for a stored token when that is plausible, else now: the part
+// of the lifetime this machine saw.
+func (t *Token) dated(now time.Time, fresh bool) *Token {
+	d := *t
+	if d.ExpiresIn > 0 && d.Expiry.IsZero() {
+		d.IssuedAt, d.Expiry, d.ExpiresIn = now, now.Add(d.ExpiresIn), 0
+		return &d
 	}
-	c, err := DecodeClaims(accessToken)
-	if err != nil || c.ExpiresAt.IsZero() {
-		return t
-	}
-	t.Expiry = c.ExpiresAt
-	if c.ExpiresAt.After(now) && !c.IssuedAt.After(now) {
-		return t
-	}
-	if life := c.ExpiresAt.Sub(c.IssuedAt); !c.IssuedAt.IsZero() && life > 0 {
-		// Whole-second claims: "iat" may be up to a second before the real
-		// issue time, so the lifetime left is up to a second shorter.
-		t.Expiry = now.Add(life - min(time.Second, life/2))
-	} else {
-		t.Expiry = time.Time{} // dead on arrival by our clock, lifetime unknown: rely on refusals
-	}
-	return t
-}
-
-// fillFromJWT completes a missing Expiry and IssuedAt from the JWT claims of
-// the access token, and IssuedAt from now as a last resort.
-func (t *Token) fillFromJWT(now time.Time) {
-	if t.Expiry.IsZero() || t.IssuedAt.IsZero() {
-		if c, err := DecodeClaims(t.AccessToken); err == nil {
-			if t.Expiry.IsZero() {
-				t.Expiry = c.ExpiresAt
-			}
-			if t.IssuedAt.IsZero() && !c.IssuedAt.IsZero() && (t.Expiry.IsZero() || c.IssuedAt.Before(t.Expiry)) {
-				t.IssuedAt = c.IssuedAt
-			}
+	d.ExpiresIn = 0
+	c, _ := DecodeClaims(d.AccessToken) // zero claims for an opaque token
+	if d.Expiry.IsZero() && !c.ExpiresAt.IsZero() {
+		switch life := c.ExpiresAt.Sub(c.IssuedAt); {
+		case !fresh || (c.ExpiresAt.After(now) && !c.IssuedAt.After(now)):
+			d.Expiry = c.ExpiresAt
+		case !c.IssuedAt.IsZero() && life > 0:
+			// Whole-second claims: "iat" may be up to a second before the
+			// real issue time, so the lifetime left is up to a second shorter.
+			d.IssuedAt, d.Expiry = now, now.Add(life-min(time.Second, life/2))
+		default:
+			// Dead on arrival by our clock, lifetime unknown: rely on refusals.
 		}
 	}
-	if t.IssuedAt.IsZero() {
-		t.IssuedAt = now
+	if d.IssuedAt.IsZero() || d.IssuedAt.After(now) || (!d.Expiry.IsZero() && !d.IssuedAt.Before(d.Expiry)) {
+		d.IssuedAt = now
+		if iat := c.IssuedAt; !fresh && !iat.IsZero() && !iat.After(now) && (d.Expiry.IsZero() || iat.Before(d.Expiry)) {
+			d.IssuedAt = iat
+		}
 	}
+	return &d
+}
+
+// staleAt is when the token is treated as expired: a little before Expiry (a
+// twentieth of its lifetime, at most 5 s), so that a request sent just
+// before the expiry does not arrive just after it. Zero if Expiry is unknown.
+func (t *Token) staleAt() time.Time {
+	if t.Expiry.IsZero() {
+		return time.Time{}
+	}
+	margin := min(t.Expiry.Sub(t.IssuedAt)/20, 5*time.Second)
+	return t.Expiry.Add(-max(margin, 0))
 }
 
 // scheme is the Authorization scheme, "Bearer" unless the server said otherwise.

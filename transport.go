@@ -1,14 +1,13 @@
 package authrefresh
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 )
 
 // Transport is an http.RoundTripper that authenticates requests with a
@@ -39,7 +38,7 @@ type Transport struct {
 
 	// RetryStatuses are the statuses that mean "token refused": the token is
 	// refreshed (unless it was already replaced) and the request replayed once.
-	// nil means {401}. Seed-004 style APIs answer an expired token with 403.
+	// nil means {401}. Some APIs answer an expired token with 403 instead.
 	RetryStatuses []int
 
 	// ShouldRefresh, if set, decides instead of RetryStatuses whether a
@@ -51,34 +50,8 @@ type Transport struct {
 	// not replayed: the refusal returns an error wrapping ErrBodyNotReplayable.
 	// 0 means DefaultMaxReplayBuffer; negative means never buffer.
 	MaxReplayBuffer int64
-}
 
-// skipKey marks a context with a per-request opt-out; one key, so a request
-// costs one context lookup.
-type skipKey struct{}
-
-type skip int
-
-const (
-	skipRefresh skip = 1 << iota
-	skipAuth
-)
-
-// WithoutAuth returns a context under which a Transport sends the request
-// untouched: no token, no refresh, no replay.
-func WithoutAuth(ctx context.Context) context.Context {
-	return context.WithValue(ctx, skipKey{}, skipOf(ctx)|skipAuth)
-}
-
-// WithoutRefresh returns a context under which a Transport attaches the
-// token but returns a refusal as it is, without refreshing or replaying.
-func WithoutRefresh(ctx context.Context) context.Context {
-	return context.WithValue(ctx, skipKey{}, skipOf(ctx)|skipRefresh)
-}
-
-func skipOf(ctx context.Context) skip {
-	s, _ := ctx.Value(skipKey{}).(skip)
-	return s
+	auth atomic.Pointer[authHeader] // the last token's header
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -87,26 +60,6 @@ func (t *Transport) base() http.RoundTripper {
 	}
 	return http.DefaultTransport
 }
-
-// RefusedError is returned by a Transport when the server refused a request's
-// token and the request was not replayed: its body was a stream longer than
-// the replay buffer (the refresh itself happened, so the next request carries
-// the new token), or the refused token was itself obtained moments ago
-// because the server refused its predecessor, and the server has not accepted
-// it yet. Such refreshes are spaced like a backoff (Options.MinBackoff,
-// doubling, capped at MaxBackoff) so that a server refusing every token is
-// not asked for one per request.
-type RefusedError struct {
-	StatusCode int
-	Err        error
-}
-
-func (e *RefusedError) Error() string {
-	return fmt.Sprintf("authrefresh: request refused with status %d and not replayed: %v", e.StatusCode, e.Err)
-}
-
-// Unwrap returns the cause, such as ErrBodyNotReplayable.
-func (e *RefusedError) Unwrap() error { return e.Err }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -119,24 +72,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if opt&skipAuth != 0 || !t.mayAuthenticate(req) {
 		return t.base().RoundTrip(req)
 	}
-	st, err := t.Session.active(ctx)
+	tok, err := t.Session.Token(ctx)
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	if opt&skipRefresh != 0 {
-		return t.base().RoundTrip(withAuthorization(req, req.Body, st.header))
+		return t.base().RoundTrip(withAuthorization(req, req.Body, t.header(tok)))
 	}
 
 	body := newReplayer(req, t.replayLimit())
-	first := withAuthorization(req, body.first, st.header)
+	first := withAuthorization(req, body.first, t.header(tok))
 	if body.guard != nil {
 		first.GetBody = nil // only we can replay this body
 	}
 	resp, err := t.base().RoundTrip(first)
 	if err != nil || !t.refused(resp) {
 		if err == nil {
-			st.markAccepted()
+			t.Session.Accepted(tok)
 		}
 		body.release()
 		return resp, err
@@ -144,11 +97,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	status := resp.StatusCode
 	discard(resp)
 
-	fresh, err := t.Session.obtain(ctx, st.tok, false)
+	fresh, err := t.Session.Refresh(ctx, tok)
 	if err != nil {
 		body.release()
-		if errors.Is(err, errRefusedAgain) {
-			err = &RefusedError{StatusCode: status, Err: err}
+		if re, ok := err.(*RefusedError); ok {
+			re.StatusCode = status
 		}
 		return nil, err
 	}
@@ -156,12 +109,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, &RefusedError{StatusCode: status, Err: err}
 	}
-	t.Session.noteRetry()
-	resp, err = t.base().RoundTrip(withAuthorization(req, again, fresh.header))
+	resp, err = t.base().RoundTrip(withAuthorization(req, again, t.header(fresh)))
 	if err == nil && !t.refused(resp) {
-		fresh.markAccepted()
+		t.Session.Accepted(fresh)
 	}
 	return resp, err
+}
+
+// authHeader is the Authorization value of one token, built once.
+type authHeader struct {
+	tok   *Token
+	value []string // shared read-only by every request that carries tok
+}
+
+// header returns tok's Authorization value, from the one-token cache: a
+// Session hands out the same *Token until it is replaced, so the string is
+// built once per token, not per request.
+func (t *Transport) header(tok *Token) []string {
+	if h := t.auth.Load(); h != nil && h.tok == tok {
+		return h.value
+	}
+	h := &authHeader{tok: tok, value: []string{tok.AuthorizationHeader()}}
+	t.auth.Store(h)
+	return h.value
 }
 
 func (t *Transport) replayLimit() int64 {

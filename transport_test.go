@@ -56,9 +56,9 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(e.server.Products())
 			e.server.RevokeAccessTokens() // the first attempt is refused
-			req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/api/v1/data", nil)
+			req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", nil)
 			if tc.body != nil {
-				req, _ = http.NewRequest(http.MethodPost, e.http.URL+"/api/v1/data", tc.body())
+				req, _ = http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", tc.body())
 			} else {
 				f, err := os.Open(tmp)
 				if err != nil {
@@ -89,7 +89,7 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 		before := len(e.server.Products())
 		refreshesBefore := e.server.Counters().Refreshes
 		e.server.RevokeAccessTokens()
-		req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/api/v1/data", onlyReader{bytes.NewReader(product("too-big", 8000))})
+		req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", onlyReader{bytes.NewReader(product("too-big", 8000))})
 		_, err := hc.Do(req)
 		if !errors.Is(err, authrefresh.ErrBodyNotReplayable) {
 			t.Fatalf("got %v, want ErrBodyNotReplayable", err)
@@ -112,7 +112,7 @@ func TestRoundTripLeavesCallerRequestAlone(t *testing.T) {
 	e := newEnv(t, authserver.Config{})
 	hc := &http.Client{Transport: &authrefresh.Transport{Session: e.session(nil, authrefresh.Options{})}}
 	body := &closeRecorder{Reader: strings.NewReader(`{"name":"n","price":1}`)}
-	req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/api/v1/data", body)
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", body)
 	req.Header.Set("X-Caller", "1")
 	e.server.RevokeAccessTokens()
 	resp, err := hc.Do(req)
@@ -296,13 +296,13 @@ func TestRetryOn403(t *testing.T) {
 	s := e.session(nil, authrefresh.Options{})
 	hc := &http.Client{Transport: &authrefresh.Transport{Session: s, RetryStatuses: []int{401, 403}}}
 	e.server.RevokeAccessTokens()
-	resp, err := hc.Get(e.http.URL + "/api/v1/me")
+	resp, err := hc.Get(e.URL + "/api/v1/me")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || s.Stats().Retries != 1 {
-		t.Fatalf("status %d retries %d", resp.StatusCode, s.Stats().Retries)
+	if resp.StatusCode != 200 || s.Stats().Refusals != 1 {
+		t.Fatalf("status %d retries %d", resp.StatusCode, s.Stats().Refusals)
 	}
 }
 
@@ -312,7 +312,7 @@ func TestPerRequestOptOuts(t *testing.T) {
 	e := newEnv(t, authserver.Config{})
 	s := e.session(nil, authrefresh.Options{})
 	hc := &http.Client{Transport: &authrefresh.Transport{Session: s}}
-	req, _ := http.NewRequestWithContext(authrefresh.WithoutAuth(context.Background()), http.MethodGet, e.http.URL+"/api/v1/me", nil)
+	req, _ := http.NewRequestWithContext(authrefresh.WithoutAuth(context.Background()), http.MethodGet, e.URL+"/api/v1/me", nil)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +322,7 @@ func TestPerRequestOptOuts(t *testing.T) {
 		t.Fatalf("WithoutAuth: status %d challenge %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 	e.server.RevokeAccessTokens()
-	req, _ = http.NewRequestWithContext(authrefresh.WithoutRefresh(context.Background()), http.MethodGet, e.http.URL+"/api/v1/me", nil)
+	req, _ = http.NewRequestWithContext(authrefresh.WithoutRefresh(context.Background()), http.MethodGet, e.URL+"/api/v1/me", nil)
 	resp, err = hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

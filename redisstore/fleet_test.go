@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -104,12 +104,8 @@ func TestFleetOfProcesses(t *testing.T) {
 	}
 	for _, kind := range []string{"redis", "file"} {
 		t.Run(kind, func(t *testing.T) {
-			srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, PasswordCost: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs := httptest.NewServer(srv)
-			defer hs.Close()
+			as := authtest.StartRealClock(t, authserver.Config{AccessTTL: 2 * time.Second})
+			srv, hs := as.Auth, as.HTTP
 			var store authrefresh.Store
 			where := filepath.Join(t.TempDir(), "token.json")
 			if kind == "redis" {
@@ -119,10 +115,7 @@ func TestFleetOfProcesses(t *testing.T) {
 			} else {
 				store = authrefresh.NewFileStore(where)
 			}
-			tok, err := authrefresh.PasswordLogin(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := as.Login()
 			if err := authrefresh.NewSession(store, nil, authrefresh.Options{}).Login(context.Background(), tok); err != nil {
 				t.Fatal(err)
 			}
@@ -182,16 +175,9 @@ func TestLockHolderKilledMidRefresh(t *testing.T) {
 		t.Skip("real processes and a 2-s refresh")
 	}
 	r := startRedis(t)
-	srv, err := authserver.New(authserver.Config{AccessTTL: time.Minute, PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	tok, err := authrefresh.PasswordLogin(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	as := authtest.StartRealClock(t, authserver.Config{AccessTTL: time.Minute})
+	srv, hs := as.Auth, as.HTTP
+	tok := as.Login()
 	tok.Expiry = time.Now().Add(-time.Second) // already expired: the first request must refresh
 	store := redisstore.New(r.Client(t), "fleet-processes")
 	if err := authrefresh.NewSession(store, nil, authrefresh.Options{}).Login(context.Background(), tok); err != nil {

@@ -73,8 +73,12 @@ func (s *Store) Load(ctx context.Context) (*authrefresh.Token, error) {
 	return &tok, nil
 }
 
-// Save implements authrefresh.Store.
+// Save implements authrefresh.Store. Saving nil clears the store, as
+// FileStore and MemoryStore do.
 func (s *Store) Save(ctx context.Context, tok *authrefresh.Token) error {
+	if tok == nil {
+		return s.Clear(ctx)
+	}
 	data, err := json.Marshal(tok)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/redisstore"
 )
@@ -43,6 +43,28 @@ func TestStoreAndStaleSaveRefused(t *testing.T) {
 	}
 	if tok, _ := s.Load(ctx); tok != nil {
 		t.Fatal("Clear left the token")
+	}
+}
+
+// Saving nil clears, as in every other Store: it never stores "null".
+func TestSaveNilClears(t *testing.T) {
+	r := startRedis(t)
+	ctx := context.Background()
+	stores := map[string]authrefresh.Store{
+		"redis":  redisstore.New(r.Client(t), "nil"),
+		"file":   authrefresh.NewFileStore(t.TempDir() + "/tok.json"),
+		"memory": authrefresh.NewMemoryStore(nil),
+	}
+	for name, s := range stores {
+		if err := s.Save(ctx, &authrefresh.Token{AccessToken: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(ctx, nil); err != nil {
+			t.Fatalf("%s: Save(nil): %v", name, err)
+		}
+		if tok, err := s.Load(ctx); tok != nil || err != nil {
+			t.Errorf("%s: after Save(nil), Load = %v, %v; want an empty store", name, tok, err)
+		}
 	}
 }
 
@@ -92,6 +114,7 @@ func TestLockExcludesWakesAndExpires(t *testing.T) {
 
 // env is the reference server on a fake clock.
 type env struct {
+	*authtest.Server
 	clock  *fakeclock.Clock
 	server *authserver.Server
 	url    string
@@ -99,28 +122,15 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	clock := fakeclock.New()
-	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
-	return &env{clock: clock, server: srv, url: hs.URL}
+	s := authtest.Start(t, authserver.Config{})
+	return &env{Server: s, clock: s.Clock, server: s.Auth, url: s.URL}
 }
 
-func (e *env) login(t testing.TB) *authrefresh.Token {
-	tok, err := authrefresh.PasswordLogin(context.Background(), nil, e.url+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok.IssuedAt, tok.Expiry = e.clock.Now(), e.clock.Now().Add(2*time.Second)
-	return tok
-}
+// login is the demo user's token pair, undated (Session.Login dates it).
+func (e *env) login(testing.TB) *authrefresh.Token { return e.Login() }
 
 func (e *env) session(store authrefresh.Store, onChange func()) *authrefresh.Session {
-	return authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: e.url + "/auth/refresh", Clock: e.clock.Now},
-		authrefresh.Options{Clock: e.clock.Now, OnTokenChange: func(_, _ *authrefresh.Token) { onChange() }})
+	return e.NewSession(store, authrefresh.Options{OnTokenChange: func(_, _ *authrefresh.Token) { onChange() }})
 }
 
 // Eight Sessions, each with its own Redis connection (as separate processes

@@ -48,7 +48,7 @@ func TestProxyAcrossLifetimes(t *testing.T) {
 	}
 	tok.IssuedAt, tok.Expiry = clock.Now(), clock.Now().Add(2*time.Second)
 	renewed := make(chan struct{}, 64)
-	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: upstream.URL + "/auth/refresh", Clock: clock.Now},
+	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: upstream.URL + "/auth/refresh"},
 		authrefresh.Options{Clock: clock.Now, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
 	if err := session.Login(context.Background(), tok); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,154 @@
+// Package authtest is the test harness every package of this module shares:
+// the reference auth server on a loopback port, on a fake clock shared with
+// the Sessions under test so that tests cross token expiries without
+// sleeping, and helpers to log in and build Sessions and Clients against it.
+package authtest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Server is a reference server on 127.0.0.1, stopped when the test ends.
+type Server struct {
+	tb    testing.TB
+	Clock *fakeclock.Clock // the server's and the Sessions' clock; nil with StartRealClock
+	Auth  *authserver.Server
+	HTTP  *httptest.Server
+	URL   string // base URL, no trailing slash
+}
+
+// Start starts a reference server on a fake clock. A zero cfg.AccessTTL
+// means 2 s; the password hash cost is the minimum.
+func Start(tb testing.TB, cfg authserver.Config) *Server {
+	tb.Helper()
+	clock := fakeclock.New()
+	cfg.Clock = clock.Now
+	s := start(tb, cfg)
+	s.Clock = clock
+	return s
+}
+
+// StartRealClock starts a reference server on the real clock, for tests of
+// several processes or of peers that cannot share a fake clock.
+func StartRealClock(tb testing.TB, cfg authserver.Config) *Server {
+	tb.Helper()
+	return start(tb, cfg)
+}
+
+func start(tb testing.TB, cfg authserver.Config) *Server {
+	if cfg.AccessTTL == 0 {
+		cfg.AccessTTL = 2 * time.Second
+	}
+	cfg.PasswordCost = bcrypt.MinCost
+	srv, err := authserver.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	tb.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	})
+	return &Server{tb: tb, Auth: srv, HTTP: hs, URL: hs.URL}
+}
+
+// Now is the server's clock.
+func (s *Server) Now() time.Time {
+	if s.Clock == nil {
+		return time.Now()
+	}
+	return s.Clock.Now()
+}
+
+// Login obtains a token pair from /auth/login as the demo user. It is
+// undated: Session.Login dates it by the Session's clock.
+func (s *Server) Login() *authrefresh.Token {
+	s.tb.Helper()
+	tok, err := authrefresh.PasswordLogin(context.Background(), nil, s.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return tok
+}
+
+// Refresher is the JSON refresher for /auth/refresh, revoking at /auth/logout.
+func (s *Server) Refresher() *authrefresh.JSONRefresher {
+	return &authrefresh.JSONRefresher{URL: s.URL + "/auth/refresh", LogoutURL: s.URL + "/auth/logout"}
+}
+
+// Options returns opts on the server's clock.
+func (s *Server) Options(opts authrefresh.Options) authrefresh.Options {
+	if s.Clock != nil {
+		opts.Clock = s.Clock.Now
+	}
+	return opts
+}
+
+// NewSession returns a Session on store (nil: memory) against the server,
+// not logged in.
+func (s *Server) NewSession(store authrefresh.Store, opts authrefresh.Options) *authrefresh.Session {
+	return authrefresh.NewSession(store, s.Refresher(), s.Options(opts))
+}
+
+// Session returns a Session on store (nil: memory), logged in.
+func (s *Server) Session(store authrefresh.Store, opts authrefresh.Options) *authrefresh.Session {
+	s.tb.Helper()
+	sess := s.NewSession(store, opts)
+	if err := sess.Login(context.Background(), s.Login()); err != nil {
+		s.tb.Fatal(err)
+	}
+	return sess
+}
+
+// Client returns a Client for the server's /api/v1/ with sess's token.
+func (s *Server) Client(sess *authrefresh.Session) *authrefresh.Client {
+	s.tb.Helper()
+	c, err := authrefresh.NewClient(s.URL+"/api/v1/", sess)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return c
+}
+
+// RunParallel runs n copies of fn at once (released together) and returns
+// their errors.
+func RunParallel(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// CountErrors returns how many of errs are not nil, and the first of them.
+func CountErrors(errs []error) (n int, first error) {
+	for _, err := range errs {
+		if err != nil {
+			if n == 0 {
+				first = err
+			}
+			n++
+		}
+	}
+	return n, first
+}

@@ -1,0 +1,100 @@
+package authrefresh
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func jwtWith(payload string) string {
+	return "eyJhbGciOiJFZERTQSJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
+}
+
+func TestDecodeClaims(t *testing.T) {
+	c, err := DecodeClaims(jwtWith(`{"exp":1800000002,"iat":1800000000.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ExpiresAt.Unix() != 1800000002 || c.IssuedAt.UnixMilli() != 1800000000500 {
+		t.Fatalf("claims %+v", c)
+	}
+	for _, bad := range []string{"", "abc", "a.b", "a.b.c.d", jwtWith(`[1]`), jwtWith(`{"exp":"soon"}`), jwtWith(`{"exp":-1}`), "a.!!!.c", strings.Repeat("a", maxJWTLength+1)} {
+		if _, err := DecodeClaims(bad); err == nil {
+			t.Errorf("DecodeClaims(%.20q) accepted garbage", bad)
+		} else if len(bad) > 8 && strings.Contains(err.Error(), bad) {
+			t.Errorf("error quotes the token: %v", err)
+		}
+	}
+}
+
+func TestDatedExpirySources(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	if tok := (&Token{AccessToken: "opaque", ExpiresIn: time.Minute}).dated(now, true); !tok.Expiry.Equal(now.Add(time.Minute)) || !tok.IssuedAt.Equal(now) || tok.ExpiresIn != 0 {
+		t.Fatalf("expires_in: %v %v", tok, tok.IssuedAt)
+	}
+	jwt := jwtWith(`{"exp":1800000100,"iat":1799999990}`)
+	if tok := (&Token{AccessToken: jwt}).dated(now, true); tok.Expiry.Unix() != 1800000100 || !tok.IssuedAt.Equal(now) {
+		t.Fatalf("jwt: %v %v", tok.Expiry, tok.IssuedAt)
+	}
+	// Clock skew without expires_in: a token that looks issued in the future
+	// (issuer ahead) or already expired (issuer behind) lives exp−iat from now.
+	for _, skew := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
+		issuer := now.Add(skew)
+		jwt := jwtWith(fmt.Sprintf(`{"iat":%d,"exp":%d}`, issuer.Unix(), issuer.Add(2*time.Minute).Unix()))
+		if tok := (&Token{AccessToken: jwt}).dated(now, true); !tok.Expiry.Equal(now.Add(2*time.Minute-time.Second)) || !tok.IssuedAt.Equal(now) {
+			t.Errorf("issuer clock %v: expiry %v, issued %v", skew, tok.Expiry.Sub(now), tok.IssuedAt.Sub(now))
+		}
+	}
+	if tok := (&Token{AccessToken: jwtWith(`{"exp":1700000000}`)}).dated(now, true); !tok.Expiry.IsZero() {
+		t.Errorf("a token dead on arrival with no iat got expiry %v; want unknown (refresh on refusal)", tok.Expiry)
+	}
+	if tok := (&Token{AccessToken: "opaque"}).dated(now, true); !tok.Expiry.IsZero() || !tok.IssuedAt.Equal(now) {
+		t.Fatalf("unknown: %v", tok)
+	}
+}
+
+// A stored token (not fresh) keeps its expiry; a missing or impossible
+// IssuedAt becomes the JWT's iat when plausible, else now, never the zero
+// time (whose "lifetime" would overflow the refresh-ahead deadline).
+func TestDatedStoredToken(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	hour := now.Add(time.Hour)
+	cases := []struct {
+		name   string
+		tok    Token
+		issued time.Time
+	}{
+		{"opaque, no IssuedAt", Token{AccessToken: "opaque", Expiry: hour}, now},
+		{"IssuedAt after Expiry", Token{AccessToken: "opaque", Expiry: hour, IssuedAt: hour.Add(time.Second)}, now},
+		{"IssuedAt in the future", Token{AccessToken: "opaque", Expiry: hour.Add(time.Hour), IssuedAt: hour}, now},
+		{"JWT iat", Token{AccessToken: jwtWith(`{"iat":1799999000,"exp":1800003600}`), Expiry: hour}, time.Unix(1799999000, 0)},
+		{"kept", Token{AccessToken: "opaque", Expiry: hour, IssuedAt: now.Add(-time.Minute)}, now.Add(-time.Minute)},
+	}
+	for _, c := range cases {
+		d := c.tok.dated(now, false)
+		if !d.Expiry.Equal(hour) && c.name != "IssuedAt in the future" || !d.IssuedAt.Equal(c.issued) {
+			t.Errorf("%s: expiry %v issued %v, want issued %v", c.name, d.Expiry, d.IssuedAt, c.issued)
+		}
+		if st := d.staleAt(); st.Before(now) || st.After(d.Expiry) {
+			t.Errorf("%s: stale at %v", c.name, st)
+		}
+	}
+	// An expired stored JWT stays expired (no skew correction for what was not just received).
+	if d := (&Token{AccessToken: jwtWith(`{"iat":1700000000,"exp":1700000060}`)}).dated(now, false); d.Expiry.Unix() != 1700000060 {
+		t.Errorf("expired stored JWT: expiry %v", d.Expiry)
+	}
+}
+
+func TestTokenPrintsRedacted(t *testing.T) {
+	tok := &Token{AccessToken: "secret-access-token-0123456789", RefreshToken: "secret-refresh-token"}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "tok", tok)
+	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %+v %#v %s", tok, *tok, tok, tok), tok.String(), buf.String()} {
+		if strings.Contains(s, "secret") {
+			t.Fatalf("token printed in the clear: %s", s)
+		}
+	}
+}
