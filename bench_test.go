@@ -57,7 +57,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, Expiry: tok.Expiry}))
 			run(b, &oauth2.Transport{Source: src, Base: base}, req)
 		})
-		b.Run(prefix+"seed-interceptor", func(b *testing.B) {
+		b.Run(prefix+"hand-written-interceptor", func(b *testing.B) {
 			n := &naive.Interceptor{Base: base}
 			n.SetTokens(tok.AccessToken, tok.RefreshToken)
 			run(b, n, req)

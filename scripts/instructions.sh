@@ -13,11 +13,16 @@
 #
 # Each sub-benchmark runs twice, for N1 and N2 iterations; instructions per
 # call are (I(N2) − I(N1)) / (N2 − N1), which cancels start-up and the
-# benchmark's own set-up. What it does not see: time spent in the kernel or
+# benchmark's own set-up. The garbage collector is off (GOGC=off: at most a
+# few hundred MB for these iterations), because a collection landing in one
+# run and not the other moved the difference by up to 12 %; each figure is
+# the median of REPEATS (default 3) such pairs, with their spread
+# ((max − min) / median) so that a reader sees how far to trust it. What it does not see: time spent in the kernel or
 # the vDSO (time.Now), which callgrind does not count as user instructions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
+REPEATS=${REPEATS:-3}
 if ! command -v valgrind >/dev/null; then
   echo "valgrind is needed (apt-get install valgrind)" >&2
   exit 1
@@ -31,6 +36,7 @@ go test -c -o "$work/root.test" .
 # callgrind asserts on the runtime's asynchronous preemption signal (SIGURG);
 # one benchmark goroutine needs no preemption.
 export GODEBUG=asyncpreemptoff=1
+export GOGC=off
 count() { # binary, benchmark, sub-benchmark, iterations → instructions
   for _ in 1 2 3; do
     if valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
@@ -48,23 +54,29 @@ count() { # binary, benchmark, sub-benchmark, iterations → instructions
 table() { # binary, benchmark, N1, N2, reference peer, peers...
   local bin=$1 bench=$2 n1=$(($3 / SCALE)) n2=$(($4 / SCALE)) ref=$5
   shift 5
-  declare -A per=()
+  declare -A per=() spread=()
   for peer in "$@"; do
-    a=$(count "$bin" "$bench" "$peer" "$n1")
-    b=$(count "$bin" "$bench" "$peer" "$n2")
-    per[$peer]=$(((b - a) / (n2 - n1)))
+    runs=()
+    for _ in $(seq "$REPEATS"); do
+      a=$(count "$bin" "$bench" "$peer" "$n1")
+      b=$(count "$bin" "$bench" "$peer" "$n2")
+      runs+=($(((b - a) / (n2 - n1))))
+    done
+    sorted=($(printf '%s\n' "${runs[@]}" | sort -n))
+    per[$peer]=${sorted[$((${#sorted[@]} / 2))]}
+    spread[$peer]=$(awk -v lo="${sorted[0]}" -v hi="${sorted[-1]}" -v m="${per[$peer]}" 'BEGIN { printf "%.1f %%", 100 * (hi - lo) / m }')
   done
   for peer in "$@"; do
     ratio=$(awk -v a="${per[$peer]}" -v b="${per[$ref]}" 'BEGIN { printf "%.2f", a / b }')
-    echo "| $bench/$peer | ${per[$peer]} | $ratio |"
+    echo "| $bench/$peer | ${per[$peer]} | ${spread[$peer]} | $ratio |"
   done
 }
 
-echo "| benchmark/peer | instructions per call | vs x/oauth2 |"
-echo "|---|---:|---:|"
+echo "| benchmark/peer | instructions per call (median of $REPEATS) | spread | vs x/oauth2 |"
+echo "|---|---:|---:|---:|"
 for h in 1 8; do
   table root.test BenchmarkRoundTrip 100000 300000 "headers-$h/x-oauth2" \
-    "headers-$h/x-oauth2" "headers-$h/seed-interceptor" "headers-$h/authrefresh"
+    "headers-$h/x-oauth2" "headers-$h/hand-written-interceptor" "headers-$h/authrefresh"
 done
 # Not the authrefresh-Transport-in-http.Client-with-Timeout case: it starts a
 # goroutine and a timer per request, and under callgrind (one thread at a

@@ -69,7 +69,7 @@ type demoReport struct {
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "Start the reference server in-process with short-lived tokens, run many concurrent\nworkers through ONE authrefresh Session across several token lifetimes, and report:\nrequests, failures, 401s, refreshes vs lifetimes, waits, latency, and a server-side\ncheck that every product created exists exactly once.", `  authrefresh demo
   authrefresh demo --workers 64 --duration 20s --ttl 1s
-  authrefresh demo --compare-naive      # the same load through a seed-style axios interceptor
+  authrefresh demo --compare-naive      # the same load through a hand-written axios-style interceptor
   authrefresh demo --chaos              # random faults: nothing may be lost or duplicated
 `, stderr)
 	cfg := demoConfig{}
@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to run")
 	fs.DurationVar(&cfg.ttl, "ttl", 2*time.Second, "access token lifetime")
 	fs.DurationVar(&cfg.refreshLatency, "refresh-latency", 20*time.Millisecond, "server-side delay of each refresh (a realistic auth server)")
-	fs.BoolVar(&cfg.compareNaive, "compare-naive", false, "rerun the load with a seed-style interceptor and print both")
+	fs.BoolVar(&cfg.compareNaive, "compare-naive", false, "rerun the load through a hand-written axios-style interceptor (token in a variable, refresh on each 401) and print both")
 	fs.BoolVar(&cfg.chaos, "chaos", false, "inject random faults (refresh latency, 503s, dropped and lost refresh answers, API answers cut\nmid-body, random revocations); typed failures are expected, lost or duplicated products are not")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -143,7 +143,7 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 	}
 	name := "authrefresh"
 	if useNaive {
-		name = "seed-style interceptor"
+		name = "hand-written interceptor"
 		n := &naive.Interceptor{RefreshURL: base + "/auth/refresh", Base: transport}
 		n.SetTokens(tok.AccessToken, tok.RefreshToken)
 		client.HTTPClient = &http.Client{Transport: n, Timeout: authrefresh.DefaultClientTimeout}
@@ -340,9 +340,10 @@ func percentile(d []time.Duration, q float64) time.Duration {
 	return d[min(len(d)-1, int(q*float64(len(d))))]
 }
 
-// progress shows a live bar on a terminal, a line a second otherwise.
+// progress shows a live bar on a terminal; into a file or a pipe, a plain
+// line every 5 seconds.
 func progress(ctx context.Context, w io.Writer, tty bool, name string, total time.Duration, start time.Time, requests, failures *atomic.Int64, srv *authserver.Server) {
-	every := time.Second
+	every := 5 * time.Second
 	if tty {
 		every = 200 * time.Millisecond
 	}
@@ -351,8 +352,11 @@ func progress(ctx context.Context, w io.Writer, tty bool, name string, total tim
 	line := func() string {
 		el := time.Since(start)
 		frac := min(1, float64(el)/float64(total))
-		bar := strings.Repeat("█", int(frac*24)) + strings.Repeat("░", 24-int(frac*24))
-		return fmt.Sprintf("%-22s %s %4.1fs/%s  %6.0f req/s  refreshes %d  errors %d",
+		bar := ""
+		if tty {
+			bar = strings.Repeat("█", int(frac*24)) + strings.Repeat("░", 24-int(frac*24)) + " "
+		}
+		return fmt.Sprintf("%-22s %s%4.1fs/%s  %6.0f req/s  refreshes %d  errors %d",
 			name, bar, el.Seconds(), total, float64(requests.Load())/max(el.Seconds(), 0.001), srv.Counters().Refreshes, failures.Load())
 	}
 	for {
@@ -456,11 +460,3 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}

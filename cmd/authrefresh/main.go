@@ -1,8 +1,13 @@
-// Command authrefresh runs the reference auth server (serve) and a load demo
-// of one shared, refreshing Session (demo).
+// Command authrefresh calls OAuth2/JWT-protected HTTP APIs with a token that
+// is refreshed before it expires: log in once, then request, print a token,
+// or run a sidecar proxy that authenticates any program's requests. It also
+// runs the reference auth server and a load demo.
 //
-//	authrefresh serve [flags]   run the reference auth server
-//	authrefresh demo [flags]    many workers, one Session, several token lifetimes
+//	authrefresh login --url URL     log in and keep the session in a profile
+//	authrefresh request [METHOD] PATH
+//	authrefresh proxy --upstream URL
+//	authrefresh serve [flags]       run the reference auth server
+//	authrefresh demo [flags]        many workers, one Session, several token lifetimes
 //	authrefresh version
 package main
 
@@ -12,16 +17,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"runtime/debug"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/authrefresh/authrefresh"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, if set at build time with -ldflags "-X main.version=...", is
+// printed by "authrefresh version"; else the build information is.
+var version = ""
 
 // Exit codes, documented in --help.
 const (
@@ -29,11 +34,12 @@ const (
 	exitFailure = 1 // the command failed (a demo request failed, the server could not start)
 	exitUsage   = 2 // bad flags or arguments
 	exitHTTP    = 3 // the API answered with an error status (4xx/5xx)
-	exitLogin   = 4 // not logged in, or the session expired: run authrefresh login
-	exitNetwork = 5 // the API or the auth server could not be reached (or the refresh failed transiently)
+	exitLogin   = 4 // not logged in, wrong credentials, or the session expired: run authrefresh login
+	exitNetwork = 5 // the API or the auth server could not be reached, or is failing for now
+	exitConfig  = 6 // something local to fix: a URL that is no login endpoint, a token file's permissions
 )
 
-const usage = `authrefresh — call JWT-protected HTTP APIs without thinking about token expiry.
+const usage = `authrefresh — call OAuth2/JWT-protected HTTP APIs without thinking about token expiry.
 
 Usage:
   authrefresh serve [flags]                  run the reference auth server (127.0.0.1:8080)
@@ -48,7 +54,8 @@ Usage:
 Run 'authrefresh COMMAND --help' for a command's flags and examples.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 the API answered an error status,
-4 not logged in or session expired (run login), 5 network error or auth server unavailable.
+4 not logged in, wrong credentials or session expired (run login), 5 a server could
+not be reached or is failing for now, 6 a local setting to fix (a URL, a token file).
 Profiles live in $AUTHREFRESH_CONFIG_DIR, else the user config directory (authrefresh/).
 `
 
@@ -82,47 +89,67 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "proxy":
 		err = runProxy(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "authrefresh", version)
+		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
-		fmt.Fprintf(stderr, "authrefresh: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "authrefresh: unknown command %q\nRun 'authrefresh --help' for the commands.\n", args[0])
 		return exitUsage
 	}
-	switch {
-	case err == nil:
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.As(err, new(usageError)):
-		fmt.Fprintln(stderr, "authrefresh:", err)
-		return exitUsage
-	case errors.As(err, new(*httpFailure)):
-		fmt.Fprintln(stderr, err)
-		return exitHTTP
-	case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
-		fmt.Fprintln(stderr, err)
-		fmt.Fprintln(stderr, "log in again: authrefresh login --url URL")
-		return exitLogin
-	case errors.Is(err, authrefresh.ErrRefreshTransient), isNetworkError(err):
-		fmt.Fprintln(stderr, err)
-		return exitNetwork
-	default:
-		fmt.Fprintln(stderr, "authrefresh:", err)
-		return exitFailure
 	}
+	code, msg := explain(err)
+	fmt.Fprintln(stderr, msg)
+	return code
 }
 
-// usageError is a mistake in the command line.
+// versionString is the -ldflags version, else the module version, the VCS
+// revision and the Go version of the build.
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "authrefresh " + firstNonEmpty(version, "(no build information)")
+	}
+	v := firstNonEmpty(version, info.Main.Version)
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, modified, when string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		case "vcs.time":
+			when = " " + s.Value
+		}
+	}
+	out := "authrefresh " + v
+	if rev != "" {
+		out += fmt.Sprintf(" (revision %.12s%s%s)", rev, when, modified)
+	}
+	return out + " built with " + info.GoVersion
+}
+
+// usageError is a mistake in the command line; cmd names the command whose
+// --help explains it.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-// newFlagSet returns a FlagSet that prints its help with examples.
+// newFlagSet returns a FlagSet whose --help prints the synopsis, the flags
+// and examples. Parse errors are not printed by the flag package: parseFlags
+// returns them, and run prints each once, with a one-line hint.
 func newFlagSet(name, synopsis, examples string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
+		fs.SetOutput(stderr) // PrintDefaults writes there
+		defer fs.SetOutput(io.Discard)
 		fmt.Fprintf(stderr, "Usage: authrefresh %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nExamples:\n%s", examples)
@@ -132,21 +159,40 @@ func newFlagSet(name, synopsis, examples string, stderr io.Writer) *flag.FlagSet
 
 // parseFlags turns flag errors into usage errors.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+		return flagError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	return nil
 }
 
-// isNetworkError reports a failure to reach a server.
-func isNetworkError(err error) bool {
-	var netErr net.Error
-	var opErr *net.OpError
-	return errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout())
+// parse is fs.Parse with its errors as usage errors. The flag package
+// prints the usage on any error; only --help should.
+func parse(fs *flag.FlagSet, args []string) error {
+	help := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = help
+	if errors.Is(err, flag.ErrHelp) {
+		help()
+	}
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return flagError(fs, err.Error())
+}
+
+func flagError(fs *flag.FlagSet, msg string) error {
+	return usageError{fmt.Sprintf("%s: %s\nRun 'authrefresh %s --help' for its flags and examples.", fs.Name(), msg, fs.Name())}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -143,6 +143,9 @@ func TestDemoCommandExitCodeAndReport(t *testing.T) {
 			t.Fatalf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+	if strings.ContainsAny(out.String(), "█░\r") {
+		t.Fatalf("progress bars written into a pipe:\n%s", out.String())
+	}
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,14 +80,14 @@ func loadProfile(name string) (*profile, error) {
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: no profile %q; run: authrefresh login --url URL --profile %s", authrefresh.ErrNotLoggedIn, name, name)
+		return nil, &profileError{name: name, url: "URL", err: fmt.Errorf("%w: no profile %q", authrefresh.ErrNotLoggedIn, name)}
 	}
 	if err != nil {
 		return nil, err
 	}
 	var p profile
 	if err := json.Unmarshal(data, &p); err != nil || p.URL == "" || p.TokenFile == "" {
-		return nil, fmt.Errorf("profile file %s is corrupted; run authrefresh login again", path)
+		return nil, &profileError{name: name, url: "URL", err: fmt.Errorf("%w: the profile file %s is corrupted", authrefresh.ErrNotLoggedIn, path)}
 	}
 	return &p, nil
 }
@@ -118,6 +119,7 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 		if err != nil {
 			return nil, nil, usageError{fmt.Sprintf("redis URL: %v", err)}
 		}
+		redis.SetLogger(quietRedis{}) // its pool logs every failed dial; our errors say it once
 		rdb := redis.NewClient(opts)
 		store, closeStore = redisstore.New(rdb, p.RedisSession), func() { rdb.Close() }
 	}
@@ -156,3 +158,9 @@ func openProfile(name string) (*profile, *authrefresh.Session, func(), error) {
 	}
 	return p, s, closeStore, nil
 }
+
+// quietRedis drops go-redis's internal log lines (a dead Redis is reported
+// once, through the error of the call that needed it).
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}

@@ -42,6 +42,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	hint := "log in again: " + (&profileError{name: *name, url: p.URL}).loginCommand()
 	if err := p.useRedis(*redisURL, *redisSession); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeStore()
 	if _, err := session.Token(ctx); err != nil {
-		return err
+		return inProfile(*name, p, err)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -70,7 +71,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	fmt.Fprintf(stdout, "authrefresh proxy on http://%s → %s (profile %q)\n", ln.Addr(), target, *name)
-	return serveUntilDone(ctx, ln, newProxy(session, target, *maxReplay, logger))
+	return serveUntilDone(ctx, ln, newProxy(session, target, *maxReplay, logger, hint))
 }
 
 // checkLoopback refuses a non-loopback listen address unless allowed.
@@ -93,7 +94,10 @@ func checkLoopback(addr string, allowRemote bool) error {
 
 // newProxy is the sidecar's handler: httputil.ReverseProxy with the
 // authrefresh Transport limited to the upstream's origin.
-func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, logger *slog.Logger) http.Handler {
+//
+// loginHint says how to log in again, in the answer and the log line of a
+// request refused because the session ended.
+func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, logger *slog.Logger, loginHint string) http.Handler {
 	// A sidecar talks to one upstream from many client connections: keep as
 	// many upstream connections idle as it serves (the default keeps 2, so a
 	// busy proxy would open a new connection for most requests).
@@ -111,18 +115,13 @@ func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, lo
 		FlushInterval: -1,             // stream answers as they come
 		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status, code := http.StatusBadGateway, "upstream_unreachable"
-			switch {
-			case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
-				status, code = http.StatusUnauthorized, "session_expired"
-			case errors.Is(err, authrefresh.ErrRefreshTransient):
-				status, code = http.StatusServiceUnavailable, "refresh_unavailable"
-			case errors.Is(err, authrefresh.ErrBodyNotReplayable):
-				status, code = http.StatusUnauthorized, "body_not_replayable"
+			status, code, desc := proxyStatus(err, loginHint)
+			if status == http.StatusUnauthorized {
+				logger.Warn("proxy: "+code, "error", err, "fix", loginHint)
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": err.Error()})
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,6 +134,25 @@ func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, lo
 		}
 		logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
 	})
+}
+
+// proxyStatus derives the sidecar's answer to a request it could not
+// forward from the library's error kinds.
+func proxyStatus(err error, loginHint string) (status int, code, description string) {
+	msg := clean(err)
+	switch {
+	case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
+		return http.StatusUnauthorized, "session_expired", msg + "; " + loginHint
+	case errors.Is(err, authrefresh.ErrBodyNotReplayable):
+		return http.StatusUnauthorized, "body_not_replayable", msg
+	case errors.Is(err, authrefresh.ErrFreshTokenRefused):
+		return http.StatusUnauthorized, "token_refused", msg
+	case errors.Is(err, authrefresh.ErrRefreshTransient):
+		return http.StatusServiceUnavailable, "refresh_unavailable", msg
+	case errors.Is(err, authrefresh.ErrRefreshCancelled), errors.Is(err, context.Canceled):
+		return http.StatusBadGateway, "request_cancelled", msg
+	}
+	return http.StatusBadGateway, "upstream_unreachable", msg
 }
 
 // statusRecorder remembers the status for the log line.

@@ -56,7 +56,7 @@ func TestProxyAcrossLifetimes(t *testing.T) {
 	<-renewed
 	var logs syncBuffer
 	target, _ := url.Parse(upstream.URL)
-	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(&logs, nil))))
+	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(&logs, nil)), "log in: authrefresh login --url URL"))
 	defer proxy.Close()
 
 	for i := 0; i < 40; i++ { // 40 × 250ms = 10 s = 5 lifetimes
@@ -173,7 +173,7 @@ func TestSidecarsShareSessionThroughRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer closeStore()
-		px := httptest.NewServer(newProxy(s, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil))))
+		px := httptest.NewServer(newProxy(s, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)), "log in: authrefresh login --url URL"))
 		defer px.Close()
 		proxies = append(proxies, px)
 	}
@@ -237,7 +237,7 @@ func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	target, _ := url.Parse(upstream.URL)
-	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)), "log in: authrefresh login --url URL"))
 	defer proxy.Close()
 	otherHost := strings.TrimPrefix(other.URL, "http://")
 
@@ -294,7 +294,7 @@ func TestProxyQuietLogsOnlyFailures(t *testing.T) {
 	_ = session.Login(context.Background(), &authrefresh.Token{AccessToken: "quiet-secret"})
 	var logs syncBuffer
 	target, _ := url.Parse(upstream.URL)
-	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})), "log in: authrefresh login --url URL"))
 	defer proxy.Close()
 	for _, path := range []string{"/ok", "/broken"} {
 		resp, err := http.Get(proxy.URL + path)

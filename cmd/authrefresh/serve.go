@@ -65,6 +65,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if host, _, _ := net.SplitHostPort(*addr); host == "" || net.ParseIP(host).IsUnspecified() {
+		fmt.Fprintf(stderr, "warning: --addr %s listens on every network interface: anyone who can reach this machine can log in to this test server. Use 127.0.0.1:PORT to stay local.\n", *addr)
+	}
 	cfg := authserver.Config{
 		Issuer: "http://" + ln.Addr().String(), AccessTTL: *accessTTL, RefreshTTL: *refreshTTL,
 		DisableRotation: *noRotation, GracePeriod: *grace, ExpiredStatus: *expiredStatus, Algorithm: *alg,

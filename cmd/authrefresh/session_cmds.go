@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -23,7 +23,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
   echo "$PASSWORD" | authrefresh login --url https://auth.example.com --username me --password-stdin --profile prod
 `, stderr)
 	server := fs.String("url", "", "auth server base URL (required); /auth/login, /auth/refresh, /auth/logout are under it")
-	api := fs.String("api", "", "API base URL for `request` (default: URL/api/v1/)")
+	api := fs.String("api", "", "API base URL that request paths are relative to (default: URL/api/v1/)")
 	user := fs.String("username", "", "user name (prompted if empty)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
 	name := fs.String("profile", "default", "profile name")
@@ -54,7 +54,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	tok, err := authrefresh.PasswordLogin(ctx, nil, p.URL+"/auth/login", *user, password)
 	if err != nil {
-		return fmt.Errorf("could not log in: %w", err)
+		return &loginError{url: p.URL + "/auth/login", err: err}
 	}
 	p.Username = *user
 	if err := saveProfile(*name, p); err != nil {
@@ -102,7 +102,7 @@ func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	p, session, closeStore, err := openProfile(*name)
 	if err != nil {
-		return err
+		return inProfile(*name, p, err)
 	}
 	defer closeStore()
 	if err := session.Logout(ctx); err != nil {
@@ -120,14 +120,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	_, session, closeStore, err := openProfile(*name)
+	p, session, closeStore, err := openProfile(*name)
 	if err != nil {
-		return err
+		return inProfile(*name, p, err)
 	}
 	defer closeStore()
 	tok, err := session.Token(ctx)
 	if err != nil {
-		return err
+		return inProfile(*name, p, err)
 	}
 	fmt.Fprintln(stdout, tok.AccessToken)
 	return nil
@@ -149,9 +149,10 @@ func (h headerFlags) Set(v string) error {
 
 // runRequest: authrefresh request [METHOD] PATH [--data JSON|@file|@-] [-H 'K: V']...
 func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("request", "Send an authenticated request to the profile's API (paths are relative to its base\nURL) and print the answer. The token is refreshed and the request replayed as needed.\nMETHOD defaults to GET, or POST with --data.", `  authrefresh request data
+	fs := newFlagSet("request", "Send an authenticated request to the profile's API and print the answer. A PATH\nstarting with / is taken from the API's host, as curl and the proxy take it\n(/api/v1/me); any other PATH is relative to the profile's API base URL (me, data).\nThe token is refreshed and the request replayed as needed. METHOD defaults to GET,\nor POST with --data.", `  authrefresh request me
+  authrefresh request /api/v1/me
   authrefresh request POST data --data '{"name":"Widget","price":9.99}'
-  authrefresh request PUT data/1 --data @product.json -H 'X-Request-Id: 42'
+  authrefresh request POST data --data @product.json -H 'X-Request-Id: 42'
   cat product.json | authrefresh request POST data --data @-
 `, stderr)
 	data := fs.String("data", "", "request body: JSON, @file, or @- for stdin")
@@ -160,11 +161,8 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.Var(headers, "H", "extra header 'Name: value' (repeatable)")
 	var positional []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
+		if err := parse(fs, rest); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
 			break
@@ -176,13 +174,19 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	switch len(positional) {
 	case 1:
 		path = positional[0]
+		if isMethod(path) {
+			return flagError(fs, fmt.Sprintf("%s needs a PATH, as in: authrefresh request %s me", path, path))
+		}
 		if *data != "" {
 			method = http.MethodPost
 		}
 	case 2:
 		method, path = strings.ToUpper(positional[0]), positional[1]
+		if !isMethod(method) {
+			return flagError(fs, fmt.Sprintf("%q is not an HTTP method; want [METHOD] PATH", positional[0]))
+		}
 	default:
-		return usageError{"request: want [METHOD] PATH"}
+		return flagError(fs, "want [METHOD] PATH")
 	}
 	body, err := readData(*data, stdin)
 	if err != nil {
@@ -190,7 +194,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	p, session, closeStore, err := openProfile(*name)
 	if err != nil {
-		return err
+		return inProfile(*name, p, err)
 	}
 	defer closeStore()
 	client, err := authrefresh.NewClient(p.API, session)
@@ -201,7 +205,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if body != nil {
 		reader = strings.NewReader(string(body))
 	}
-	req, err := client.NewRequest(ctx, method, path, reader)
+	req, err := client.NewRequest(ctx, method, fromHost(client.BaseURL, path), reader)
 	if err != nil {
 		return err
 	}
@@ -216,7 +220,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	resp, err := client.Do(req)
 	stopSpinner()
 	if err != nil {
-		return fmt.Errorf("could not %s %s: %w", strings.ToLower(method), path, err)
+		return inProfile(*name, p, fmt.Errorf("could not %s %s: %w", strings.ToLower(method), path, err))
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, authrefresh.DefaultMaxResponseBytes))
@@ -231,6 +235,24 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "✓ %s %s: %s\n", method, path, resp.Status)
 	}
 	return nil
+}
+
+// isMethod reports an HTTP method name, in any case.
+func isMethod(s string) bool {
+	switch strings.ToUpper(s) {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// fromHost makes a PATH that starts with "/" absolute on base's host, as curl
+// and the proxy read it; any other PATH stays relative to base.
+func fromHost(base *url.URL, path string) string {
+	if strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "//") {
+		return base.Scheme + "://" + base.Host + path
+	}
+	return path
 }
 
 // readData resolves --data: inline JSON, @file or @- (stdin).
@@ -268,7 +290,8 @@ func writeBody(w io.Writer, body []byte, tty bool) {
 	}
 }
 
-// httpFailure is a non-2xx answer, printed like seed 000's toast.
+// httpFailure is a non-2xx answer, printed as one line with the server's
+// message and any field errors under it.
 type httpFailure struct {
 	method, path string
 	status       int

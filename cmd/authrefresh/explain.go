@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/authrefresh/authrefresh"
+)
+
+// explain is the CLI's one error boundary: the exit code of err, and the
+// sentence that says what happened to the user (not to the library), with
+// one hint of what to do. The codes derive from the library's error kinds.
+func explain(err error) (code int, msg string) {
+	var (
+		usage     usageError
+		failure   *httpFailure
+		login     *loginError
+		inProfile *profileError
+		fileErr   *authrefresh.FileStoreError
+		re        *authrefresh.RefreshError
+	)
+	loginCmd := "authrefresh login --url URL"
+	if errors.As(err, &inProfile) {
+		loginCmd = inProfile.loginCommand()
+	}
+	switch {
+	case errors.As(err, &usage):
+		return exitUsage, "authrefresh: " + usage.msg
+	case errors.As(err, &failure):
+		return exitHTTP, failure.Error()
+	case errors.As(err, &login) && errors.As(err, &re) && re.Kind == authrefresh.RefreshRejected:
+		return exitLogin, fmt.Sprintf("wrong username or password for %s%s", login.url, serverSaid(re))
+	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
+		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url (the login endpoint is URL/auth/login)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
+	case errors.Is(err, authrefresh.ErrSessionExpired):
+		return exitLogin, "the session expired" + expiredBecause(err) + "\nlog in again: " + loginCmd
+	case errors.Is(err, authrefresh.ErrNotLoggedIn):
+		return exitLogin, clean(err) + "\nlog in: " + loginCmd
+	case errors.As(err, &fileErr):
+		return exitConfig, "cannot use the token file: " + clean(fileErr)
+	case errors.Is(err, authrefresh.ErrRefreshTransient), isNetworkError(err):
+		return exitNetwork, "could not reach the server, or it is failing for now: " + clean(err) + "\nnothing was lost; try again later"
+	}
+	return exitFailure, "authrefresh: " + clean(err)
+}
+
+// loginError is a failed login call to url.
+type loginError struct {
+	url string
+	err error
+}
+
+func (e *loginError) Error() string { return "could not log in to " + e.url + ": " + e.err.Error() }
+func (e *loginError) Unwrap() error { return e.err }
+
+// profileError is a failure while using profile name (at URL).
+type profileError struct {
+	name, url string
+	err       error
+}
+
+func (e *profileError) Error() string { return e.err.Error() }
+func (e *profileError) Unwrap() error { return e.err }
+
+// loginCommand is the command that logs in to the profile again.
+func (e *profileError) loginCommand() string {
+	cmd := "authrefresh login --url " + e.url
+	if e.name != "default" {
+		cmd += " --profile " + e.name
+	}
+	return cmd
+}
+
+// inProfile attributes err (if any) to profile p called name.
+func inProfile(name string, p *profile, err error) error {
+	if err == nil || p == nil {
+		return err
+	}
+	return &profileError{name: name, url: p.URL, err: err}
+}
+
+// expiredBecause is the server's reason for ending the session, if it gave one.
+func expiredBecause(err error) string {
+	var re *authrefresh.RefreshError
+	if !errors.As(err, &re) {
+		return ""
+	}
+	return serverSaid(re)
+}
+
+func serverSaid(re *authrefresh.RefreshError) string {
+	if why := firstNonEmpty(re.Description, re.Code); why != "" {
+		return " (the server said: " + why + ")"
+	}
+	return ""
+}
+
+// httpWrapper matches net/http's `Get "http://…": ` prefix of a *url.Error.
+var httpWrapper = regexp.MustCompile(`\b(Get|Head|Post|Put|Patch|Delete|Options) "[^"]*": `)
+
+// clean is err's message without the library's "authrefresh: " prefixes
+// and net/http's method-and-URL wrappers, which say nothing to a user.
+func clean(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "authrefresh: ", "")
+	return httpWrapper.ReplaceAllString(msg, "")
+}
+
+// isNetworkError reports a failure to reach a server.
+func isNetworkError(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout())
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// What the user reads says what happened to them, once, with one hint that
+// names the profile's real URL, and an exit code that tells the kinds apart.
+func TestMessagesSayWhatHappened(t *testing.T) {
+	_, url := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+
+	check := func(name string, code, wantCode int, errOut string, want ...string) {
+		t.Helper()
+		if code != wantCode {
+			t.Errorf("%s: exit %d, want %d: %s", name, code, wantCode, errOut)
+		}
+		for _, w := range want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%s: %q lacks %q", name, errOut, w)
+			}
+		}
+		for _, bad := range []string{"authrefresh: authrefresh:", `Get "`, `Post "`, "--url URL", "refresh rejected"} {
+			if strings.Contains(errOut, bad) {
+				t.Errorf("%s: %q contains %q", name, errOut, bad)
+			}
+		}
+		if n := strings.Count(errOut, "authrefresh login"); n > 1 {
+			t.Errorf("%s: %d login hints in %q", name, n, errOut)
+		}
+	}
+	code, _, errOut := cli(t, "wrong-password\n", "login", "--url", url, "--username", "demo", "--password-stdin")
+	check("wrong password", code, exitLogin, errOut, "wrong username or password")
+	code, _, errOut = cli(t, "demo-password\n", "login", "--url", notFound.URL, "--username", "demo", "--password-stdin")
+	check("404 login URL", code, exitConfig, errOut, notFound.URL+"/auth/login", "404", "--url")
+
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--profile", "work"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	tokenFile := filepath.Join(os.Getenv("AUTHREFRESH_CONFIG_DIR"), "work.token.json")
+	if err := os.Chmod(tokenFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = cli(t, "", "request", "me", "--profile", "work")
+	check("token file readable by others", code, exitConfig, errOut, "token file", "chmod 600")
+	_ = os.Chmod(tokenFile, 0o600)
+
+	if err := os.Remove(tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = cli(t, "", "request", "me", "--profile", "work")
+	check("not logged in", code, exitLogin, errOut, "not logged in", "authrefresh login --url "+url+" --profile work")
+}
+
+// A flag error is printed once with a one-line hint, not around the whole
+// usage; --help shows the flags without misleading argument names.
+func TestFlagErrorsOnce(t *testing.T) {
+	code, _, errOut := cli(t, "", "login", "--nope")
+	if code != exitUsage || strings.Count(errOut, "flag provided but not defined") != 1 || strings.Contains(errOut, "Flags:") || !strings.Contains(errOut, "authrefresh login --help") {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+	code, _, errOut = cli(t, "", "login", "--help")
+	if code != exitOK || strings.Contains(errOut, "-api request") || !strings.Contains(errOut, "-api string") {
+		t.Fatalf("login --help: %d %q", code, errOut)
+	}
+}
+
+// request takes a path from the host as curl and the proxy do ("/api/v1/me"),
+// or relative to the API base ("me"); a lone method is a usage error.
+func TestRequestPaths(t *testing.T) {
+	_, url := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	for _, path := range []string{"me", "/api/v1/me"} {
+		if code, out, errOut := cli(t, "", "request", path); code != exitOK || !strings.Contains(out, "demo") {
+			t.Errorf("request %s: %d %s %s", path, code, out, errOut)
+		}
+	}
+	if code, _, errOut := cli(t, "", "request", "GET"); code != exitUsage || !strings.Contains(errOut, "needs a PATH") {
+		t.Errorf("request GET: %d %q", code, errOut)
+	}
+	if code, _, errOut := cli(t, "", "request", "FETCH", "me"); code != exitUsage || !strings.Contains(errOut, "not an HTTP method") {
+		t.Errorf("request FETCH me: %d %q", code, errOut)
+	}
+}
+
+// version names the Go version of the build, not just "dev".
+func TestVersionFromBuildInfo(t *testing.T) {
+	if code, out, _ := cli(t, "", "version"); code != exitOK || !strings.Contains(out, "built with go") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+// serve on every interface says so.
+func TestServeWarnsOnEveryInterface(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // listen, warn, and stop at once
+	var out, errOut strings.Builder
+	run(ctx, []string{"serve", "--addr", ":0"}, nil, &out, &errOut)
+	if !strings.Contains(errOut.String(), "every network interface") {
+		t.Fatalf("no warning: %q", errOut.String())
+	}
+}
