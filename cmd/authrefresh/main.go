@@ -17,11 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
-
 )
 
 // version, if set at build time with -ldflags "-X main.version=...", is
