@@ -26,7 +26,7 @@ type APIError struct {
 	// Code is a machine-readable error code when the server sent one
 	// ("invalid_token", "invalid_grant").
 	Code string
-	// Details are field-level validation errors, seed 000's
+	// Details are field-level validation errors, as in
 	// {"error": "...", "details": {"price": "must be positive"}}.
 	Details map[string]any
 	// Body is the start of the response body (at most 64 KiB).

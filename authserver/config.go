@@ -3,7 +3,8 @@
 // demo API, and the controls a test double needs (an injectable clock, fault
 // injection, counters).
 //
-// It serves the seeds' JSON flow (/auth/login, /auth/refresh, /auth/logout),
+// It serves a JSON login flow (/auth/login, /auth/refresh, /auth/logout) as
+// hand-written APIs commonly do,
 // RFC 6749 (/oauth/token), RFC 7009 (/oauth/revoke), RFC 8414 metadata and a
 // JWKS, and the protected API /api/v1/data and /api/v1/me. State is in memory.
 package authserver
@@ -36,7 +37,7 @@ type Config struct {
 	// (Auth0 "reuse interval"). 0, the default, means any reuse revokes.
 	GracePeriod time.Duration
 	// ExpiredStatus is the status of a request with an expired or revoked
-	// access token: 401 (default) or 403 (as seed 004's API answers).
+	// access token: 401 (default) or 403 (as some APIs answer).
 	ExpiredStatus int
 	// Users maps usernames to passwords (hashed at start). nil means one
 	// demo user, DemoUser/DemoPassword.

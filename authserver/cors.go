@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// cors lets the configured browser origins call the server (the seeds' React
-// app on another port), answering preflights itself.
+// cors lets the configured browser origins call the server (a browser app
+// served from another port), answering preflights itself.
 func (s *Server) cors(next http.Handler) http.Handler {
 	allowed := map[string]bool{}
 	any := false

@@ -19,15 +19,15 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 }
 
-// seedResponse adds the camelCase spellings seed 001's client reads.
-type seedResponse struct {
+// camelResponse adds the camelCase spellings some JavaScript clients read.
+type camelResponse struct {
 	tokenResponse
 	AccessTokenCamel  string `json:"accessToken"`
 	RefreshTokenCamel string `json:"refreshToken,omitempty"`
 }
 
-func forSeeds(t *tokenResponse) seedResponse {
-	return seedResponse{tokenResponse: *t, AccessTokenCamel: t.AccessToken, RefreshTokenCamel: t.RefreshToken}
+func withCamelCase(t *tokenResponse) camelResponse {
+	return camelResponse{tokenResponse: *t, AccessTokenCamel: t.AccessToken, RefreshTokenCamel: t.RefreshToken}
 }
 
 // grantError is a refused grant, rendered as RFC 6749 §5.2.

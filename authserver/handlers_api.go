@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// Product is an item of the demo API (seed 000's "data").
+// Product is an item of the demo API's /api/v1/data collection.
 type Product struct {
 	ID          int64     `json:"id"`
 	Name        string    `json:"name"`

@@ -24,16 +24,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	answer, gerr := s.passwordGrant(r, in.Username, in.Password, "", "")
 	if gerr != nil {
 		if gerr.code == "invalid_grant" {
-			gerr.status = http.StatusUnauthorized // the seeds' flow: bad credentials are 401
+			gerr.status = http.StatusUnauthorized // the JSON flow: bad credentials are 401
 		}
 		gerr.write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, forSeeds(answer))
+	writeJSON(w, http.StatusOK, withCamelCase(answer))
 }
 
-// seedRefreshToken reads the refresh token under any of the seeds' names.
-func seedRefreshToken(fields map[string]string) string {
+// jsonRefreshToken reads the refresh token under any of its common names.
+func jsonRefreshToken(fields map[string]string) string {
 	for _, k := range []string{"refresh_token", "refreshToken", "token"} {
 		if v := fields[k]; v != "" {
 			return v
@@ -43,14 +43,14 @@ func seedRefreshToken(fields map[string]string) string {
 }
 
 // handleRefresh: POST /auth/refresh {"refresh_token"}. A dead refresh token
-// is 401 here (seed 001: "server sends again 401 and user must be logged out").
+// is 401 here (the usual contract: a refused refresh means the user must log in again).
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	fields, rerr := formOrJSON(r)
 	if rerr != nil {
 		writeError(w, rerr.status, "invalid_request", rerr.msg)
 		return
 	}
-	answer, gerr := s.refreshGrant(r.Context(), seedRefreshToken(fields), "", "", false)
+	answer, gerr := s.refreshGrant(r.Context(), jsonRefreshToken(fields), "", "", false)
 	if gerr != nil {
 		if gerr.code == "invalid_grant" {
 			gerr.status = http.StatusUnauthorized
@@ -58,7 +58,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		gerr.write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, forSeeds(answer))
+	writeJSON(w, http.StatusOK, withCamelCase(answer))
 }
 
 // handleLogout: POST /auth/logout {"refresh_token"} revokes the family.
@@ -69,7 +69,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rerr.status, "invalid_request", rerr.msg)
 		return
 	}
-	token := seedRefreshToken(fields)
+	token := jsonRefreshToken(fields)
 	if token == "" {
 		writeError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
 		return

@@ -17,7 +17,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError answers with the RFC 6749 §5.2 shape, which also serves as the
-// seeds' {"error": ...} shape.
+// common {"error": ...} shape of hand-written APIs.
 func writeError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }

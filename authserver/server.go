@@ -111,7 +111,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(path, s.counters.count(path, s.chaosTokenEndpoint(allow(http.MethodPost, h))))
 	}
 	tokenEndpoint("/auth/refresh", s.handleRefresh)
-	tokenEndpoint("/auth/refresh-token", s.handleRefresh) // seed 002's path, body {"token": ...}
+	tokenEndpoint("/auth/refresh-token", s.handleRefresh) // another common path, body {"token": ...}
 	handle("/auth/logout", http.MethodPost, s.handleLogout)
 	tokenEndpoint("/oauth/token", s.handleOAuthToken)
 	handle("/oauth/revoke", http.MethodPost, s.handleOAuthRevoke)

@@ -61,7 +61,7 @@ type Verifier struct {
 	// OnRefuse, if set, is told the cause of each refusal (for counters).
 	OnRefuse func(cause string)
 	// AcceptRawToken also accepts an Authorization header holding the bare
-	// token without the "Bearer " scheme, as seed 001's interceptor sends it.
+	// token without the "Bearer " scheme, as some hand-written interceptors send it.
 	AcceptRawToken bool
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,17 +14,15 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
+// startServer is the shared harness's reference server, on the real clock:
+// the commands under test read it.
 func startServer(t *testing.T) (*authserver.Server, string) {
 	t.Helper()
-	srv, err := authserver.New(authserver.Config{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close() })
-	return srv, hs.URL
+	s := authtest.StartRealClock(t, authserver.Config{AccessTTL: 30 * time.Second})
+	return s.Auth, s.URL
 }
 
 // cli runs the command in-process.

@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"golang.org/x/oauth2"
 )
 
@@ -45,17 +45,10 @@ type Amplification struct {
 // Everything stops when tb ends.
 func NewAmplification(tb testing.TB) *Amplification {
 	tb.Helper()
-	srv, err := authserver.New(authserver.Config{AccessTTL: time.Second, PasswordCost: 4})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
+	as := authtest.StartRealClock(tb, authserver.Config{AccessTTL: time.Second})
+	srv, hs := as.Auth, as.HTTP
 	base := &http.Transport{MaxConnsPerHost: 256, MaxIdleConnsPerHost: 256}
-	tb.Cleanup(func() {
-		base.CloseIdleConnections()
-		hs.CloseClientConnections()
-		hs.Close()
-	})
+	tb.Cleanup(base.CloseIdleConnections)
 	cfg := &oauth2.Config{ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret, Endpoint: oauth2.Endpoint{TokenURL: hs.URL + "/oauth/token"}}
 	first, err := cfg.PasswordCredentialsToken(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base}), authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {

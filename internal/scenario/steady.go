@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
 // Steady traffic across token expiries: SteadyWorkers goroutines each send a
@@ -52,18 +52,11 @@ type Steady struct {
 // NewSteady starts the server and logs in. Everything stops when tb ends.
 func NewSteady(tb testing.TB) *Steady {
 	tb.Helper()
-	srv, err := authserver.New(authserver.Config{AccessTTL: time.Second, PasswordCost: 4})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	as := authtest.StartRealClock(tb, authserver.Config{AccessTTL: time.Second})
+	srv, hs := as.Auth, as.HTTP
 	srv.SetRefreshLatency(SteadyRefreshLatency)
-	hs := httptest.NewServer(srv)
 	conns := &http.Transport{MaxIdleConnsPerHost: 64}
-	tb.Cleanup(func() {
-		conns.CloseIdleConnections()
-		hs.CloseClientConnections()
-		hs.Close()
-	})
+	tb.Cleanup(conns.CloseIdleConnections)
 	tok, err := authrefresh.PasswordLogin(context.Background(), &http.Client{Transport: conns}, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		tb.Fatal(err)
