@@ -82,6 +82,9 @@ func (t *Token) dated(now time.Time, fresh bool) *Token {
 			d.IssuedAt = iat
 		}
 	}
+	if !d.Expiry.IsZero() && d.IssuedAt.After(d.Expiry) {
+		d.IssuedAt = d.Expiry // already expired when read: a lifetime of zero, never a negative one
+	}
 	return &d
 }
 
