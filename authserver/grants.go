@@ -56,7 +56,8 @@ func invalidGrant(desc string) *grantError {
 func (s *Server) passwordGrant(r *http.Request, user, password, clientID, scope string) (*tokenResponse, *grantError) {
 	ip := clientIP(r)
 	now := s.now()
-	if wait := s.limiter.blocked(user, ip, now); wait > 0 {
+	wait, settle := s.limiter.reserve(user, ip, now)
+	if wait > 0 {
 		s.counters.loginsThrottled.Add(1)
 		return nil, &grantError{status: http.StatusTooManyRequests, code: "slow_down", description: "too many failed logins; try again later", retryAfter: wait}
 	}
@@ -65,10 +66,11 @@ func (s *Server) passwordGrant(r *http.Request, user, password, clientID, scope 
 		hash = s.dummy // same work for unknown users: no user enumeration by timing
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !known || user == "" {
-		s.limiter.fail(user, ip, now)
+		settle(false)
 		s.counters.loginFailures.Add(1)
 		return nil, invalidGrant(errBadCredentials.Error())
 	}
+	settle(true)
 	s.counters.logins.Add(1)
 	return s.openFamily(user, clientID, scope, now)
 }

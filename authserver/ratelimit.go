@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// loginLimiter counts failed logins per user and per client IP in one-minute
-// windows; past the limit, logins are refused with 429 until the window ends.
+// loginLimiter counts failed logins (and logins being checked) per user and
+// per client IP in one-minute windows; past the limit, logins are refused
+// with 429 until the window ends.
 type loginLimiter struct {
 	mu             sync.Mutex
 	perUser, perIP int
@@ -24,12 +25,50 @@ func newLoginLimiter(perUser, perIP int) *loginLimiter {
 	return &loginLimiter{perUser: perUser, perIP: perIP, windows: map[string]*window{}}
 }
 
-// blocked returns how long a login for user from ip must wait, 0 if it may go.
-func (l *loginLimiter) blocked(user, ip string, now time.Time) time.Duration {
+// reserve takes one attempt of user's and ip's allowance before the password
+// is checked, so that concurrent guesses are limited like sequential ones
+// (checking first and counting after would let every guess in flight
+// through). It returns how long to wait if the allowance is used up (no
+// attempt taken), else the function that settles the attempt: a success
+// gives it back, a failure keeps it counted.
+func (l *loginLimiter) reserve(user, ip string, now time.Time) (wait time.Duration, settle func(ok bool)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	wait := l.check("u:"+user, l.perUser, now)
-	return max(wait, l.check("ip:"+ip, l.perIP, now))
+	keys := [2]string{"u:" + user, "ip:" + ip}
+	limits := [2]int{l.perUser, l.perIP}
+	for i, key := range keys {
+		wait = max(wait, l.check(key, limits[i], now))
+	}
+	if wait > 0 {
+		return wait, nil
+	}
+	if len(l.windows) > 100_000 { // bounded memory under a spray of names
+		for k, w := range l.windows {
+			if now.Sub(w.start) >= limitWindow {
+				delete(l.windows, k)
+			}
+		}
+	}
+	var taken [2]*window
+	for i, key := range keys {
+		w, ok := l.windows[key]
+		if !ok || now.Sub(w.start) >= limitWindow {
+			w = &window{start: now}
+			l.windows[key] = w
+		}
+		w.failures++
+		taken[i] = w
+	}
+	return 0, func(ok bool) {
+		if !ok {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, w := range taken {
+			w.failures = max(w.failures-1, 0)
+		}
+	}
 }
 
 func (l *loginLimiter) check(key string, limit int, now time.Time) time.Duration {
@@ -41,24 +80,4 @@ func (l *loginLimiter) check(key string, limit int, now time.Time) time.Duration
 		return w.start.Add(limitWindow).Sub(now)
 	}
 	return 0
-}
-
-func (l *loginLimiter) fail(user, ip string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.windows) > 100_000 { // bounded memory under a spray of names
-		for k, w := range l.windows {
-			if now.Sub(w.start) >= limitWindow {
-				delete(l.windows, k)
-			}
-		}
-	}
-	for _, key := range []string{"u:" + user, "ip:" + ip} {
-		w, ok := l.windows[key]
-		if !ok || now.Sub(w.start) >= limitWindow {
-			w = &window{start: now}
-			l.windows[key] = w
-		}
-		w.failures++
-	}
 }
