@@ -177,7 +177,19 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 
 // sessionExpiredError carries the rejection that ended a session while
 // matching ErrSessionExpired.
-type sessionExpiredError struct{ cause error }
+type sessionExpiredError struct {
+	cause error
+	dead  *Token // the token whose refresh was rejected
+}
+
+// deadToken is the token an expiry error ended with, else fallback.
+func deadToken(err error, fallback *Token) *Token {
+	var se *sessionExpiredError
+	if errors.As(err, &se) && se.dead != nil {
+		return se.dead
+	}
+	return fallback
+}
 
 func (e *sessionExpiredError) Error() string {
 	if e.cause == nil {

@@ -37,8 +37,10 @@ type Session struct {
 
 	mu     sync.Mutex // guards the fields below
 	flight *flight    // the refresh in progress, if any
-	ended  error      // ErrSessionExpired or ErrNotLoggedIn (after Logout): fail fast until Login
-	epoch  uint64     // bumped by Login and Logout; a flight of an older epoch is discarded
+	ended  error      // ErrSessionExpired or ErrNotLoggedIn (after Logout): fail fast until a login
+	dead   *Token     // the token the session ended with; a different one in the store is a new login
+	lookAt time.Time  // an ended session looks in the store for a new login no sooner than this
+	epoch  uint64     // bumped by Login, Logout and resume; a flight of an older epoch is discarded
 	retry  retryState // backoff after transient failures, hold after repeated refusals
 
 	hookMu sync.Mutex // keeps hook calls from overlapping
@@ -126,6 +128,13 @@ func (s *Session) newState(tok *Token, now time.Time, fresh bool) *state {
 // starts a refresh in the background and returns the still-valid one; only an
 // expired (or not yet loaded) token makes the caller wait. The returned Token is
 // shared: do not modify it.
+//
+// After the session ended (ErrSessionExpired, or ErrNotLoggedIn after
+// Logout), calls fail fast without network traffic; at most once per
+// Options.MinBackoff one of them reads the store, and if another process
+// saved a new login there (a token other than the one the session ended
+// with), the session resumes with it: a long-running sidecar heals after
+// "authrefresh login" without a restart.
 func (s *Session) Token(ctx context.Context) (*Token, error) {
 	if st := s.current.Load(); st != nil {
 		now := s.now().UnixNano()
@@ -196,7 +205,9 @@ type decision struct {
 	flight *flight       // wait for this refresh…
 	lead   bool          // …which this caller has just begun, and launches
 	pause  time.Duration // wait this long for the backoff to end, then decide again
-	err    error         // fail with this
+	err    error         // fail with this…
+	look   bool          // …unless the store holds a new login (the session ended in epoch)
+	epoch  uint64
 }
 
 // obtain is the slow path of Token and Refresh: decide under the lock, then
@@ -212,6 +223,11 @@ func (s *Session) obtain(ctx context.Context, refused *Token, force bool) (*stat
 			d.st, d.err = s.wait(ctx, d.flight)
 			if pass == 1 && errors.Is(d.err, ErrRefreshTransient) {
 				d.pause = s.pause(ctx) // the refresh failed: wait for the next one too, if it comes soon
+			}
+		}
+		if d.look {
+			if st := s.resume(ctx, d.epoch); st != nil {
+				return st, nil
 			}
 		}
 		if errors.Is(d.err, ErrFreshTokenRefused) {
@@ -233,6 +249,9 @@ func (s *Session) decide(ctx context.Context, refused *Token, force, mayPause bo
 	now := s.now()
 	cur := s.current.Load()
 	switch {
+	case s.ended != nil && !now.Before(s.lookAt):
+		s.lookAt = now.Add(s.opts.MinBackoff)
+		return decision{err: s.ended, look: true, epoch: s.epoch}
 	case s.ended != nil:
 		return decision{err: s.ended}
 	case cur != nil && !force && !cur.stale(now) && !cur.is(refused):
@@ -252,6 +271,34 @@ func (s *Session) decide(ctx context.Context, refused *Token, force, mayPause bo
 		return decision{err: &RefusedError{Err: ErrFreshTokenRefused}}
 	}
 	return decision{flight: s.begin(cur, refused != nil), lead: true}
+}
+
+// resume looks in the store for a login newer than the end of the session
+// (another process or the CLI logged in again, a sidecar's operator ran
+// "authrefresh login") and, if it finds one, resumes the session with it. It
+// runs at most once per Options.MinBackoff while the session is ended, so a
+// dead session costs the store one read per interval, not one per request.
+func (s *Session) resume(ctx context.Context, epoch uint64) *state {
+	tok, err := s.store.Load(ctx)
+	if err != nil || tok == nil {
+		return nil
+	}
+	s.mu.Lock()
+	if s.epoch != epoch || s.ended == nil || sameAccess(tok, s.dead) {
+		s.mu.Unlock()
+		return nil // someone logged in meanwhile (the next call sees it), or nothing new
+	}
+	now := s.now()
+	tok = tok.dated(now, false)
+	st := s.newState(tok, now, false)
+	s.epoch++
+	s.ended, s.dead, s.retry = nil, nil, retryState{}
+	s.current.Store(st)
+	s.mu.Unlock()
+	s.stats.resumed.Add(1)
+	s.opts.Logger.Info("authrefresh: session resumed with a new login found in the store", "token", tok)
+	s.notify(nil, tok, nil)
+	return st
 }
 
 // begin registers a new flight replacing from. s.mu is held.
@@ -364,7 +411,7 @@ func (s *Session) renew(ctx context.Context, old *Token) (tok *Token, adopted bo
 	}
 	base := cmp.Or(stored, old)
 	if s.refresher == nil { // the stored token was all there was
-		return nil, false, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured"))}
+		return nil, false, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured")), dead: base}
 	}
 	s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
 	tok, err = s.refresher.Refresh(ctx, copyToken(base))
@@ -384,7 +431,7 @@ func (s *Session) renew(ctx context.Context, old *Token) (tok *Token, adopted bo
 			}
 		}
 		s.save(ctx, base, nil)
-		return nil, false, &sessionExpiredError{cause: re}
+		return nil, false, &sessionExpiredError{cause: re, dead: base}
 	}
 	tok = tok.dated(s.now(), true)
 	if tok.RefreshToken == "" {
@@ -485,6 +532,7 @@ func (s *Session) settle(f *flight, tok *Token, adopted bool, err error) {
 		}
 	case errors.Is(err, ErrSessionExpired):
 		s.ended, f.err, expired = err, err, err
+		s.dead, s.lookAt = deadToken(err, old), now.Add(s.opts.MinBackoff)
 		s.current.Store(nil)
 		s.stats.rejections.Add(1)
 	case errors.Is(err, ErrNotLoggedIn):
@@ -554,7 +602,7 @@ func (s *Session) Login(ctx context.Context, tok *Token) error {
 	s.mu.Lock()
 	old := s.current.Load().token()
 	s.epoch++
-	s.ended, s.retry = nil, retryState{}
+	s.ended, s.dead, s.retry = nil, nil, retryState{}
 	s.current.Store(s.newState(tok, now, false))
 	s.mu.Unlock()
 	s.notify(old, tok, nil)
@@ -563,7 +611,8 @@ func (s *Session) Login(ctx context.Context, tok *Token) error {
 
 // Logout ends the session: the refresh token is revoked on the server if the
 // Refresher is a Revoker (best effort), the store is cleared, and every later
-// call fails with ErrNotLoggedIn until Login. The returned error reports a
+// call fails with ErrNotLoggedIn until Login, or until another process saves
+// a new login to the store (see Token). The returned error reports a
 // failed revocation or store clear; the session is ended in any case.
 func (s *Session) Logout(ctx context.Context) error {
 	s.mu.Lock()
@@ -576,6 +625,9 @@ func (s *Session) Logout(ctx context.Context) error {
 	if old == nil {
 		old, _ = s.store.Load(ctx)
 	}
+	s.mu.Lock()
+	s.dead, s.lookAt = old, s.now().Add(s.opts.MinBackoff)
+	s.mu.Unlock()
 	var errs []error
 	if rv, ok := s.refresher.(Revoker); ok && old != nil {
 		if err := rv.Revoke(ctx, copyToken(old)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -414,5 +415,68 @@ func TestRefreshRefusedAgainIsRefusedError(t *testing.T) {
 	var refused *authrefresh.RefusedError
 	if !errors.As(err, &refused) || !errors.Is(err, authrefresh.ErrFreshTokenRefused) {
 		t.Fatalf("refused again: %T %v; want a *RefusedError", err, err)
+	}
+}
+
+// An ended session heals when another process logs in: at most once per
+// MinBackoff a call reads the store, finds a token other than the dead one,
+// and the session resumes with it — no restart, no Login in this process.
+func TestEndedSessionResumesWithNewLogin(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	path := filepath.Join(t.TempDir(), "token.json")
+	var expired atomic.Int32
+	s := e.session(authrefresh.NewFileStore(path), authrefresh.Options{OnSessionExpired: func(error) { expired.Add(1) }})
+	ctx := context.Background()
+	tok, _ := s.Token(ctx)
+	e.server.RevokeRefreshToken(tok.RefreshToken)
+	e.clock.Advance(3 * time.Second)
+	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("after the revocation: %v", err)
+	}
+	// Within MinBackoff, and with nothing new in the store: still ended, and
+	// the store is read at most once per interval.
+	for i := 0; i < 100; i++ {
+		if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// "authrefresh login" in another process: a new Session on the same file.
+	other := e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	fresh, _ := other.Token(ctx)
+	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("before the interval: %v", err)
+	}
+	e.clock.Advance(200 * time.Millisecond) // Options.MinBackoff
+	got, err := s.Token(ctx)
+	if err != nil || got.AccessToken != fresh.AccessToken {
+		t.Fatalf("after the new login: %v %v", got, err)
+	}
+	if st := s.Stats(); st.Resumed != 1 || expired.Load() != 1 {
+		t.Fatalf("stats %+v, expired hook %d", st, expired.Load())
+	}
+	// The resumed session refreshes as usual.
+	e.clock.Advance(3 * time.Second)
+	if _, err := s.Token(ctx); err != nil || e.server.Counters().ReuseDetections != 0 {
+		t.Fatalf("refresh after resume: %v, reuse %d", err, e.server.Counters().ReuseDetections)
+	}
+}
+
+// Logout in one process, login in another: the first resumes too.
+func TestLoggedOutSessionResumesWithNewLogin(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	path := filepath.Join(t.TempDir(), "token.json")
+	s := e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	ctx := context.Background()
+	if err := s.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrNotLoggedIn) {
+		t.Fatalf("after Logout, empty store: %v", err)
+	}
+	e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	e.clock.Advance(time.Second)
+	if _, err := s.Token(ctx); err != nil {
+		t.Fatalf("after a login elsewhere: %v", err)
 	}
 }

@@ -21,6 +21,7 @@ type Stats struct {
 	LockWaits          uint64        // refreshes that took the store's cross-process lock
 	LockWaitTime       time.Duration // total time spent acquiring that lock
 	RefreshAheadStarts uint64        // background refreshes started by refresh-ahead
+	Resumed            uint64        // ended sessions resumed with a new login found in the store
 }
 
 // Stats returns a snapshot of the Session's counters.
@@ -30,7 +31,7 @@ func (s *Session) Stats() Stats { return s.stats.snapshot() }
 type counters struct {
 	refreshes, adopted, transientFailures, rejections, backoffRefusals atomic.Uint64
 	storeErrors, refusals, staleRefusals, waits, lockWaits             atomic.Uint64
-	refreshAheadStarts                                                 atomic.Uint64
+	refreshAheadStarts, resumed                                        atomic.Uint64
 	waitNanos, maxWaitNanos, lockWaitNanos                             atomic.Int64
 }
 
@@ -66,5 +67,6 @@ func (c *counters) snapshot() Stats {
 		LockWaits:          c.lockWaits.Load(),
 		LockWaitTime:       time.Duration(c.lockWaitNanos.Load()),
 		RefreshAheadStarts: c.refreshAheadStarts.Load(),
+		Resumed:            c.resumed.Load(),
 	}
 }
