@@ -51,6 +51,11 @@ type Transport struct {
 	// 0 means DefaultMaxReplayBuffer; negative means never buffer.
 	MaxReplayBuffer int64
 
+	// ReplayBudget, if set, bounds the memory all replay copies of this
+	// Transport (and of others sharing the budget) hold at once; see
+	// ReplayBudget. nil means each request is bounded by MaxReplayBuffer only.
+	ReplayBudget *ReplayBudget
+
 	auth atomic.Pointer[authHeader] // the last token's header
 }
 
@@ -81,7 +86,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base().RoundTrip(withAuthorization(req, req.Body, t.header(tok)))
 	}
 
-	body := newReplayer(req, t.replayLimit())
+	body := newReplayer(req, t.replayLimit(), t.ReplayBudget)
 	first := withAuthorization(req, body.first, t.header(tok))
 	if body.guard != nil {
 		first.GetBody = nil // only we can replay this body

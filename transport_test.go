@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,3 +347,61 @@ func TestNoRefreshAheadStillRefreshesExpired(t *testing.T) {
 		t.Fatalf("refreshes=%d 401s=%d", got.Refreshes, got.Unauthorized401s())
 	}
 }
+
+// A ReplayBudget caps what every replay copy holds at once: 200 concurrent
+// 1-MiB streamed uploads through a 16-MiB budget never hold more than 16 MiB
+// (the budget's own accounting), all give it back, and the uploads that found
+// it spent still go through when the server accepts them, or fail as not
+// replayable — never by using more memory — when it refuses them.
+func TestReplayBudgetBoundsConcurrentUploads(t *testing.T) {
+	const n, size, limit = 200, 1 << 20, 16 << 20
+	for _, refuse := range []bool{false, true} {
+		budget := authrefresh.NewReplayBudget(limit)
+		s := authrefresh.NewSession(authrefresh.NewMemoryStore(&authrefresh.Token{AccessToken: "access-token-1", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}),
+			authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+				return &authrefresh.Token{AccessToken: "access-token-2", Expiry: time.Now().Add(time.Hour)}, nil
+			}), authrefresh.Options{})
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+			status := http.StatusOK
+			if refuse && r.Header.Get("Authorization") == "Bearer access-token-1" {
+				status = http.StatusUnauthorized
+			}
+			return &http.Response{StatusCode: status, Body: http.NoBody, Request: r}, nil
+		})
+		tr := &authrefresh.Transport{Session: s, Base: base, MaxReplayBuffer: size, ReplayBudget: budget}
+		var replayed, notReplayable atomic.Int32
+		errs := runParallel(n, func(int) error {
+			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/upload", onlyReader{io.LimitReader(zeros{}, size)})
+			resp, err := tr.RoundTrip(req)
+			switch {
+			case errors.Is(err, authrefresh.ErrBodyNotReplayable):
+				notReplayable.Add(1)
+				return nil
+			case err != nil:
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			replayed.Add(1)
+			return nil
+		})
+		if k, first := countErrors(errs); k > 0 {
+			t.Fatalf("refuse=%v: %d uploads failed: %v", refuse, k, first)
+		}
+		if budget.Peak() > limit || budget.InUse() != 0 {
+			t.Fatalf("refuse=%v: budget peak %d (limit %d), in use after %d", refuse, budget.Peak(), limit, budget.InUse())
+		}
+		if !refuse && replayed.Load() != n {
+			t.Fatalf("accepted uploads: %d of %d went through", replayed.Load(), n)
+		}
+		t.Logf("refuse=%v: peak %d MiB of %d; %d succeeded, %d not replayable", refuse, budget.Peak()>>20, limit>>20, replayed.Load(), notReplayable.Load())
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
