@@ -143,9 +143,9 @@ type bodyGuard struct {
 	budget   *ReplayBudget // what rec's buffer is taken from; nil: unbounded
 	held     int64         // bytes of budget rec holds (its capacity)
 	spent    bool          // rec was dropped because the budget was spent
-	sealed   bool // taken back for replay
-	released bool // no replay: Close closes rc
-	closed   bool // the base called Close
+	sealed   bool          // taken back for replay
+	released bool          // no replay: Close closes rc
+	closed   bool          // the base called Close
 	rcClosed bool
 }
 

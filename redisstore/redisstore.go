@@ -44,6 +44,36 @@ func New(client redis.UniversalClient, name string) *Store {
 func (s *Store) tokenKey() string { return "authrefresh:{" + s.name + "}:token" }
 func (s *Store) lockKey() string  { return "authrefresh:{" + s.name + "}:lock" }
 func (s *Store) channel() string  { return "authrefresh:{" + s.name + "}:released" }
+func (s *Store) infoKey() string  { return "authrefresh:{" + s.name + "}:info" }
+
+// maxInfo bounds what SaveInfo keeps.
+const maxInfo = 64 << 10
+
+// SaveInfo keeps data next to the session's token: what a process needs to
+// join the session on a host that has nothing else (the authrefresh command
+// keeps the profile there: the auth server's URLs, never a secret). It is
+// not part of the token's lifecycle: Clear leaves it.
+func (s *Store) SaveInfo(ctx context.Context, data []byte) error {
+	if len(data) > maxInfo {
+		return &Error{"save info", fmt.Errorf("%d bytes, more than %d", len(data), maxInfo)}
+	}
+	if err := s.client.Set(ctx, s.infoKey(), data, 0).Err(); err != nil {
+		return &Error{"save info", err}
+	}
+	return nil
+}
+
+// LoadInfo returns what SaveInfo kept, or nil when nothing was.
+func (s *Store) LoadInfo(ctx context.Context) ([]byte, error) {
+	data, err := s.client.Get(ctx, s.infoKey()).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &Error{"load info", err}
+	}
+	return data, nil
+}
 
 // Error is a failure to talk to Redis; it names Redis so that an operator
 // reading "refresh failed" knows where to look.

@@ -33,7 +33,7 @@ func BenchmarkSidecar(b *testing.B) {
 	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: upstream.URL + "/auth/refresh"}, authrefresh.Options{})
 	_ = session.Login(context.Background(), tok)
 	target, _ := url.Parse(upstream.URL)
-	proxy := httptest.NewServer(newProxy(session, target, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)), "log in: authrefresh login --url URL"))
+	proxy := startProxy(b, proxyConfig{session: session, target: target, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer proxy.Close()
 
 	parallelism := 8

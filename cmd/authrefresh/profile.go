@@ -115,16 +115,83 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 	var store authrefresh.Store = authrefresh.NewFileStore(p.TokenFile)
 	closeStore := func() {}
 	if p.Redis != "" {
-		opts, err := redis.ParseURL(p.Redis)
+		rs, closeRedis, err := p.redisStore()
 		if err != nil {
-			return nil, nil, usageError{fmt.Sprintf("redis URL: %v", err)}
+			return nil, nil, err
 		}
-		redis.SetLogger(quietRedis{}) // its pool logs every failed dial; our errors say it once
-		rdb := redis.NewClient(opts)
-		store, closeStore = redisstore.New(rdb, p.RedisSession), func() { rdb.Close() }
+		store, closeStore = rs, closeRedis
 	}
 	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}, authrefresh.Options{})
 	return s, closeStore, nil
+}
+
+// pointAt makes the profile's auth server base, with the reference server's
+// endpoint paths under it.
+func (p *profile) pointAt(server string) error {
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Sprintf("--url %q is not an http(s) URL", server)}
+	}
+	base := strings.TrimRight(server, "/")
+	if p.API == "" || strings.HasPrefix(p.API, p.URL+"/") {
+		p.API = base + "/api/v1/"
+	}
+	p.URL, p.Refresh, p.Logout = base, base+"/auth/refresh", base+"/auth/logout"
+	return nil
+}
+
+// shareInRedis saves the profile (URLs only: no token, no secret) next to the
+// Redis session, so that a sidecar on a fresh host can join it.
+func (p *profile) shareInRedis(ctx context.Context) error {
+	if p.Redis == "" {
+		return nil
+	}
+	store, closeStore, err := p.redisStore()
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	shared := *p
+	shared.TokenFile, shared.Username = "", ""
+	data, _ := json.Marshal(shared)
+	return store.SaveInfo(ctx, data)
+}
+
+// sharedProfile is the profile saved in Redis at login, or one built from
+// authURL when there is none.
+func sharedProfile(ctx context.Context, redisURL, session, authURL string) (*profile, error) {
+	p := &profile{Redis: redisURL, RedisSession: session}
+	store, closeStore, err := p.redisStore()
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	data, err := store.LoadInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if data != nil {
+		if err := json.Unmarshal(data, p); err != nil || p.URL == "" {
+			return nil, fmt.Errorf("the profile saved in Redis for session %q is corrupted; log in again with --redis", session)
+		}
+		p.Redis, p.RedisSession = redisURL, session
+		return p, nil
+	}
+	if authURL == "" {
+		return nil, &profileError{name: "default", url: "URL", err: fmt.Errorf("%w: no local profile, and nothing saved in Redis for session %q: log in with --redis %s --session %s, or give --url", authrefresh.ErrNotLoggedIn, session, redisURL, session)}
+	}
+	return p, p.pointAt(authURL)
+}
+
+// redisStore opens the profile's Redis session store.
+func (p *profile) redisStore() (*redisstore.Store, func(), error) {
+	opts, err := redis.ParseURL(p.Redis)
+	if err != nil {
+		return nil, nil, usageError{fmt.Sprintf("redis URL: %v", err)}
+	}
+	redis.SetLogger(quietRedis{}) // its pool logs every failed dial; our errors say it once
+	rdb := redis.NewClient(opts)
+	return redisstore.New(rdb, p.RedisSession), func() { rdb.Close() }, nil
 }
 
 // useRedis points the profile's token at a Redis session, if asked to.

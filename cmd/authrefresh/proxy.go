@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,32 +20,63 @@ import (
 )
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("proxy", "A sidecar: requests to --listen are forwarded to --upstream with the profile's token,\nrefreshed ahead and replayed after a refusal, so any program (curl, a legacy app)\ncalls the API authenticated. Incoming Authorization headers are replaced. Listens on\nloopback only unless --allow-remote: an open proxy that holds a token is a token leak.", `  authrefresh proxy --upstream http://127.0.0.1:8080
+	fs := newFlagSet("proxy", `A sidecar: requests to --listen are forwarded to --upstream with the profile's token,
+refreshed ahead and replayed after a refusal, so any program (curl, a legacy app)
+calls the API authenticated. Incoming Authorization headers are replaced.
+
+It answers only its owner: it listens on loopback (or a 0600 unix socket), refuses a
+Host that is not its own address (DNS rebinding) and requests a browser sends for a
+web page (Origin, Sec-Fetch-Site), unless allowed. --allow-remote needs
+--client-secret-file: every request must then carry Proxy-Authorization: Bearer SECRET.
+Memory and time are bounded: --replay-budget, --max-concurrent, body timeouts.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
   curl http://127.0.0.1:9000/api/v1/me
-  authrefresh proxy --listen 127.0.0.1:9001 --upstream https://api.example.com --profile prod
+  authrefresh proxy --listen unix:/run/user/1000/api.sock --upstream https://api.example.com --profile prod
+  curl --unix-socket /run/user/1000/api.sock http://api/v1/me
+  authrefresh proxy --listen 0.0.0.0:9000 --allow-remote --client-secret-file proxy.secret --allow-host sidecar.internal:9000
   authrefresh login --url http://127.0.0.1:8080 --username demo --redis redis://127.0.0.1:6379/0 --session orders
-  authrefresh proxy --redis redis://127.0.0.1:6379/0 --session orders   # on every host: one session, one refresh
+  authrefresh proxy --redis redis://127.0.0.1:6379/0 --session orders   # on every host, no local profile needed
 `, stderr)
-	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
+	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on: host:port, or unix:PATH for a socket only you can use (0600)")
 	upstream := fs.String("upstream", "", "upstream base URL (default: the profile's server)")
 	name := fs.String("profile", "default", "profile name")
-	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address")
-	maxReplay := fs.Int64("max-replay-buffer", authrefresh.DefaultMaxReplayBuffer, "bytes of a streamed request body kept for a replay")
+	authURL := fs.String("url", "", "auth server base URL (default: the profile's; with --redis and no local profile, the one saved in Redis at login)")
+	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address (needs --client-secret-file)")
+	secretFile := fs.String("client-secret-file", "", "a 0600 file whose contents every request must send as Proxy-Authorization: Bearer SECRET")
+	var allowHosts, allowOrigins listFlag
+	fs.Var(&allowHosts, "allow-host", "a Host:port clients may use besides the listen address (repeatable)")
+	fs.Var(&allowOrigins, "allow-origin", "a web page origin (https://app.example) allowed to call the proxy from a browser (repeatable)")
+	maxReplay := fs.Int64("max-replay-buffer", authrefresh.DefaultMaxReplayBuffer, "bytes of one streamed request body kept for a replay")
+	replayBudget := fs.Int64("replay-budget", 64<<20, "bytes all replay copies may hold at once; beyond it bodies stream without a copy")
+	maxConcurrent := fs.Int("max-concurrent", 256, "requests in flight at once (and upstream connections); more wait up to 5s, then 503")
+	bodyIdle := fs.Duration("body-idle-timeout", 15*time.Second, "longest pause while a request body is coming")
+	bodyTotal := fs.Duration("body-timeout", 2*time.Minute, "longest time a request body may take in all")
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
-	quiet := fs.Bool("quiet", false, "no log line per request; failed ones (401, 5xx) are still logged")
+	quiet := fs.Bool("quiet", false, "no log line per request; failed and refused ones are still logged")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := checkLoopback(*listen, *allowRemote); err != nil {
-		return err
+	socket, isSocket := strings.CutPrefix(*listen, "unix:")
+	if !isSocket {
+		if err := checkLoopback(*listen, *allowRemote); err != nil {
+			return err
+		}
 	}
-	p, err := loadProfile(*name)
+	var secret []byte
+	if *secretFile != "" {
+		var err error
+		if secret, err = readSecretFile(*secretFile); err != nil {
+			return err
+		}
+	}
+	if *allowRemote && secret == nil {
+		return usageError{"--allow-remote needs --client-secret-file: a proxy that holds a token must not answer anyone who can reach it"}
+	}
+	if *maxConcurrent < 1 || *replayBudget < 0 || *bodyIdle <= 0 || *bodyTotal <= 0 {
+		return usageError{"--max-concurrent must be at least 1, --replay-budget at least 0, and the body timeouts positive"}
+	}
+	p, err := proxyProfile(ctx, *name, *redisURL, *redisSession, *authURL)
 	if err != nil {
-		return err
-	}
-	hint := "log in again: " + (&profileError{name: *name, url: p.URL}).loginCommand()
-	if err := p.useRedis(*redisURL, *redisSession); err != nil {
 		return err
 	}
 	if *upstream == "" {
@@ -61,7 +94,12 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := session.Token(ctx); err != nil {
 		return inProfile(*name, p, err)
 	}
-	ln, err := net.Listen("tcp", *listen)
+	var ln net.Listener
+	if isSocket {
+		ln, err = listenUnix(socket)
+	} else {
+		ln, err = net.Listen("tcp", *listen)
+	}
 	if err != nil {
 		return err
 	}
@@ -69,9 +107,82 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *quiet {
 		level = slog.LevelWarn
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	fmt.Fprintf(stdout, "authrefresh proxy on http://%s → %s (profile %q)\n", ln.Addr(), target, *name)
-	return serveUntilDone(ctx, ln, newProxy(session, target, *maxReplay, logger, hint))
+	cfg := proxyConfig{
+		session: session, target: target,
+		logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		loginHint: "log in again: " + (&profileError{name: *name, url: p.URL}).loginCommand(),
+		maxReplay: *maxReplay, budget: authrefresh.NewReplayBudget(*replayBudget),
+		guard:  guardConfig{origins: allowOrigins, secret: secret},
+		limits: limits{concurrent: *maxConcurrent, queueWait: 5 * time.Second, bodyIdle: *bodyIdle, bodyTotal: *bodyTotal},
+	}
+	switch {
+	case isSocket: // the socket's permissions are the authority; clients send any Host
+	case *allowRemote && len(allowHosts) == 0: // the client secret is the authority
+	default:
+		cfg.guard.hosts = append(loopbackHosts(ln.Addr()), lower(allowHosts)...)
+	}
+	where := "http://" + ln.Addr().String()
+	if isSocket {
+		where = "unix:" + socket
+	}
+	fmt.Fprintf(stdout, "authrefresh proxy on %s → %s (profile %q)\n", where, target, *name)
+	return serveUntilDone(ctx, ln, newProxy(cfg))
+}
+
+func lower(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
+
+// readSecretFile reads the proxy's client secret, refusing a file others can
+// read (the secret would be theirs too) and a short one.
+func readSecretFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--client-secret-file: %v", err)}
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
+		return nil, usageError{fmt.Sprintf("--client-secret-file %s can be read by others (mode %v); chmod 600 it", path, info.Mode().Perm())}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--client-secret-file: %v", err)}
+	}
+	secret := []byte(strings.TrimSpace(string(data)))
+	if len(secret) < 16 {
+		return nil, usageError{"--client-secret-file holds fewer than 16 characters; use a long random secret (openssl rand -hex 32)"}
+	}
+	return secret, nil
+}
+
+// proxyProfile is the profile a sidecar runs with: the local one, pointed at
+// Redis if asked; or, on a fresh host with --redis and no local profile, the
+// one saved in Redis at login (or built from --url).
+func proxyProfile(ctx context.Context, name, redisURL, redisSession, authURL string) (*profile, error) {
+	p, err := loadProfile(name)
+	if err != nil {
+		if redisURL == "" || !errors.Is(err, authrefresh.ErrNotLoggedIn) {
+			return nil, err
+		}
+		if redisSession == "" {
+			return nil, usageError{"--redis needs --session NAME (the shared session's name)"}
+		}
+		if p, err = sharedProfile(ctx, redisURL, redisSession, authURL); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.useRedis(redisURL, redisSession); err != nil {
+		return nil, err
+	}
+	if authURL != "" {
+		if err := p.pointAt(authURL); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // checkLoopback refuses a non-loopback listen address unless allowed.
@@ -92,23 +203,44 @@ func checkLoopback(addr string, allowRemote bool) error {
 	return usageError{fmt.Sprintf("--listen %s is not a loopback address; anyone who can reach it could use your token. Pass --allow-remote if you mean it", addr)}
 }
 
-// newProxy is the sidecar's handler: httputil.ReverseProxy with the
-// authrefresh Transport limited to the upstream's origin.
-//
-// loginHint says how to log in again, in the answer and the log line of a
-// request refused because the session ended.
-func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, logger *slog.Logger, loginHint string) http.Handler {
+// proxyConfig is everything the sidecar's handler needs.
+type proxyConfig struct {
+	session   *authrefresh.Session
+	target    *url.URL
+	logger    *slog.Logger
+	loginHint string // how to log in again, in answers and logs after the session ended
+	maxReplay int64
+	budget    *authrefresh.ReplayBudget
+	guard     guardConfig
+	limits    limits // zero: the defaults of the proxy command's flags
+}
+
+// newProxy is the sidecar's handler: the guard, the limits, then
+// httputil.ReverseProxy with the authrefresh Transport limited to the
+// upstream's origin.
+func newProxy(cfg proxyConfig) http.Handler {
+	if cfg.limits.concurrent == 0 {
+		cfg.limits = limits{concurrent: 256, queueWait: 5 * time.Second, bodyIdle: 15 * time.Second, bodyTotal: 2 * time.Minute}
+	}
+	if cfg.maxReplay == 0 {
+		cfg.maxReplay = authrefresh.DefaultMaxReplayBuffer
+	}
+	target, logger, loginHint := cfg.target, cfg.logger, cfg.loginHint
 	// A sidecar talks to one upstream from many client connections: keep as
 	// many upstream connections idle as it serves (the default keeps 2, so a
-	// busy proxy would open a new connection for most requests).
+	// busy proxy would open a new connection for most requests), and never
+	// more open than requests in flight.
 	upstreamConns := http.DefaultTransport.(*http.Transport).Clone()
-	upstreamConns.MaxIdleConns, upstreamConns.MaxIdleConnsPerHost = 1024, 1024
-	transport := &authrefresh.Transport{Session: session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host}, MaxReplayBuffer: maxReplay}
+	upstreamConns.MaxIdleConns, upstreamConns.MaxIdleConnsPerHost = cfg.limits.concurrent, cfg.limits.concurrent
+	upstreamConns.MaxConnsPerHost = cfg.limits.concurrent
+	transport := &authrefresh.Transport{Session: cfg.session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host},
+		MaxReplayBuffer: cfg.maxReplay, ReplayBudget: cfg.budget}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			pr.Out.Header.Del("Authorization") // the session's token replaces the caller's
-			pr.Out.Header.Del("Cookie")        // nor does the caller's browser state travel upstream
+			pr.Out.Header.Del("Authorization")       // the session's token replaces the caller's
+			pr.Out.Header.Del("Proxy-Authorization") // the proxy's own secret stays here
+			pr.Out.Header.Del("Cookie")              // nor does the caller's browser state travel upstream
 			pr.Out.Host = target.Host
 		},
 		Transport:     transport,
@@ -116,15 +248,16 @@ func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, lo
 		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, code, desc := proxyStatus(err, loginHint)
+			if bodyTimedOut(r) {
+				status, code, desc = http.StatusRequestTimeout, "request_body_timeout", "the request body stopped coming (--body-idle-timeout) or took too long (--body-timeout)"
+			}
 			if status == http.StatusUnauthorized {
 				logger.Warn("proxy: "+code, "error", err, "fix", loginHint)
 			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+			writeProxyError(w, status, code, desc)
 		},
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return guard(cfg.guard, logger, limited(cfg.limits, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		rp.ServeHTTP(rec, r)
@@ -133,7 +266,7 @@ func newProxy(session *authrefresh.Session, target *url.URL, maxReplay int64, lo
 			level = slog.LevelWarn
 		}
 		logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
-	})
+	})))
 }
 
 // proxyStatus derives the sidecar's answer to a request it could not

@@ -68,6 +68,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := session.Login(ctx, tok); err != nil {
 		return err
 	}
+	if err := p.shareInRedis(ctx); err != nil {
+		return err
+	}
 	fmt.Fprintf(stderr, "logged in to %s as %s (profile %q)\n", p.URL, *user, *name)
 	return nil
 }

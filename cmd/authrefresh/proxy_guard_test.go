@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/redistest"
+)
+
+// countingUpstream answers 200 after reading the body, and counts requests.
+type countingUpstream struct {
+	requests atomic.Int32
+	mu       sync.Mutex
+	seen     []http.Header
+}
+
+func (u *countingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	u.requests.Add(1)
+	u.mu.Lock()
+	u.seen = append(u.seen, r.Header.Clone())
+	u.mu.Unlock()
+	w.Write([]byte(`{"ok":true}`))
+}
+
+func loggedInSession(t *testing.T) *authrefresh.Session {
+	t.Helper()
+	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "the-session-credential"}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// A web page the user visits cannot use the sidecar: a cross-site "simple"
+// POST (Origin, text/plain), a request a browser marks cross-site, and a DNS
+// rebinding request (Host: the attacker's name) are refused with a JSON
+// error that says why, and never reach upstream. An allowed origin passes.
+func TestProxyRefusesAmbientAuthority(t *testing.T) {
+	upstream := &countingUpstream{}
+	up := httptest.NewServer(upstream)
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	var logs syncBuffer
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target, logger: newTestLogger(&logs),
+		guard: guardConfig{origins: []string{"https://app.example"}}})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(proxy.URL, "http://"))
+
+	attacks := map[string]func(*http.Request){
+		"cross-site POST": func(r *http.Request) {
+			r.Header.Set("Origin", "https://evil.example")
+			r.Header.Set("Content-Type", "text/plain")
+		},
+		"cross-site fetch": func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") },
+		"same-site fetch":  func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "same-site") },
+		"DNS rebinding":    func(r *http.Request) { r.Host = "evil.example:" + port },
+		"null origin":      func(r *http.Request) { r.Header.Set("Origin", "null") },
+	}
+	for name, attack := range attacks {
+		req, _ := http.NewRequest(http.MethodPost, proxy.URL+"/api/v1/data", strings.NewReader(`{"name":"pwned","price":1}`))
+		attack(req)
+		status, body := do(t, req)
+		if status != http.StatusForbidden || !strings.Contains(body, `"error"`) || !strings.Contains(body, "error_description") {
+			t.Errorf("%s: %d %s", name, status, body)
+		}
+	}
+	if n := upstream.requests.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached upstream", n)
+	}
+	if got := strings.Count(logs.String(), "proxy: refused"); got != len(attacks) {
+		t.Errorf("%d refusals logged, want %d: %s", got, len(attacks), logs.String())
+	}
+	for _, ok := range []func(*http.Request){
+		func(*http.Request) {}, // curl: no Origin, no Sec-Fetch-Site
+		func(r *http.Request) {
+			r.Header.Set("Origin", "https://app.example")
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		},
+		func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "none") }, // typed into the address bar
+		func(r *http.Request) { r.Host = "localhost:" + port },
+	} {
+		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/x", nil)
+		ok(req)
+		if status, body := do(t, req); status != 200 {
+			t.Errorf("allowed request refused: %d %s", status, body)
+		}
+	}
+}
+
+// With a client secret, every request must carry it (407 otherwise, compared
+// in constant time), and it never travels upstream.
+func TestProxyClientSecret(t *testing.T) {
+	upstream := &countingUpstream{}
+	up := httptest.NewServer(upstream)
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target, guard: guardConfig{secret: []byte("0123456789abcdef-secret")}})
+	for _, auth := range []string{"", "Bearer wrong", "Basic 0123456789abcdef-secret", "Bearer 0123456789abcdef-secre"} {
+		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/x", nil)
+		if auth != "" {
+			req.Header.Set("Proxy-Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusProxyAuthRequired || resp.Header.Get("Proxy-Authenticate") == "" {
+			t.Errorf("%q: %d", auth, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/x", nil)
+	req.Header.Set("Proxy-Authorization", "Bearer 0123456789abcdef-secret")
+	if status, _ := do(t, req); status != 200 {
+		t.Fatalf("with the secret: %d", status)
+	}
+	if upstream.requests.Load() != 1 || upstream.seen[0].Get("Proxy-Authorization") != "" || upstream.seen[0].Get("Authorization") != "Bearer the-session-credential" {
+		t.Fatalf("upstream saw %d requests: %v", upstream.requests.Load(), upstream.seen)
+	}
+}
+
+// --allow-remote refuses to start without a client secret; a secret file
+// others can read is refused too.
+func TestProxyRemoteNeedsSecret(t *testing.T) {
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	code, _, errOut := cli(t, "", "proxy", "--listen", "127.0.0.1:0", "--allow-remote", "--upstream", "http://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(errOut, "--client-secret-file") {
+		t.Fatalf("--allow-remote without a secret: %d %s", code, errOut)
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = cli(t, "", "proxy", "--allow-remote", "--client-secret-file", secret, "--upstream", "http://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(errOut, "chmod 600") {
+		t.Fatalf("a readable secret file: %d %s", code, errOut)
+	}
+}
+
+// The unix-socket listener is 0600 from the start and serves any Host.
+func TestProxyUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "arp") // short: a socket path has a ~100-byte limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "proxy.sock")
+	ln, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v %v", info.Mode(), err)
+	}
+	upstream := &countingUpstream{}
+	up := httptest.NewServer(upstream)
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	srv := &http.Server{Handler: newProxy(proxyConfig{session: loggedInSession(t), target: target, logger: newTestLogger(io.Discard)})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || upstream.requests.Load() != 1 {
+		t.Fatalf("through the socket: %d", resp.StatusCode)
+	}
+	if _, err := listenUnix(path); err == nil {
+		t.Fatal("a second proxy took over a live socket")
+	}
+	regular := filepath.Join(dir, "file")
+	_ = os.WriteFile(regular, nil, 0o600)
+	if _, err := listenUnix(regular); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("a regular file replaced: %v", err)
+	}
+}
+
+// A body that stops coming, or trickles, is cut off: 408, and the slot and
+// the upstream connection are freed.
+func TestProxySlowBodiesTimeOut(t *testing.T) {
+	up := httptest.NewServer(&countingUpstream{})
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target,
+		limits: limits{concurrent: 4, queueWait: time.Second, bodyIdle: 100 * time.Millisecond, bodyTotal: 400 * time.Millisecond}})
+	send := func(trickle bool) string {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(proxy.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a backstop, not the timeout under test
+		fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n0123456789", strings.TrimPrefix(proxy.URL, "http://"))
+		if trickle { // the slow client of the scenario: a byte every 50 ms, under the idle timeout
+			go func() {
+				for i := 0; i < 100; i++ {
+					time.Sleep(50 * time.Millisecond)
+					if _, err := conn.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		return resp.Status
+	}
+	for _, trickle := range []bool{false, true} {
+		began := time.Now()
+		status := send(trickle)
+		if !strings.HasPrefix(status, "408") || time.Since(began) > 5*time.Second {
+			t.Errorf("trickle=%v: %q after %v", trickle, status, time.Since(began))
+		}
+	}
+}
+
+// Past --max-concurrent, a request waits for a slot, then gets 503.
+func TestProxyConcurrencyCap(t *testing.T) {
+	entered, release := make(chan struct{}, 8), make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target,
+		limits: limits{concurrent: 2, queueWait: 50 * time.Millisecond, bodyIdle: time.Second, bodyTotal: time.Second}})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(proxy.URL + "/held")
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	<-entered
+	<-entered
+	resp, err := http.Get(proxy.URL + "/third")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third request: %d", resp.StatusCode)
+	}
+	close(release)
+	wg.Wait()
+}
+
+// 300 concurrent 1-MiB uploads through the sidecar stay within its replay
+// budget (the budget's own accounting), all succeed, and give it all back.
+func TestProxyUploadsStayWithinReplayBudget(t *testing.T) {
+	up := httptest.NewServer(&countingUpstream{})
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	budget := authrefresh.NewReplayBudget(16 << 20)
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target, budget: budget})
+	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 300, MaxIdleConnsPerHost: 300}}
+	defer hc.CloseIdleConnections()
+	errs := authtest.RunParallel(300, func(int) error {
+		req, _ := http.NewRequest(http.MethodPost, proxy.URL+"/upload", io.NopCloser(io.LimitReader(zeroReader{}, 1<<20)))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if n, first := authtest.CountErrors(errs); n > 0 {
+		t.Fatalf("%d uploads failed: %v", n, first)
+	}
+	if budget.Peak() > budget.Limit() || budget.InUse() != 0 {
+		t.Fatalf("budget peak %d of %d, in use after %d", budget.Peak(), budget.Limit(), budget.InUse())
+	}
+	t.Logf("replay copies peaked at %d MiB of the %d-MiB budget", budget.Peak()>>20, budget.Limit()>>20)
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// A running proxy heals after a new login: once the session ended, requests
+// get 401 session_expired with the command that logs in again; after a login
+// by another process to the same token file, it serves again, no restart.
+func TestProxyHealsAfterLogin(t *testing.T) {
+	as := authtest.Start(t, authserver.Config{})
+	path := filepath.Join(t.TempDir(), "default.token.json")
+	session := as.Session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	target, _ := url.Parse(as.URL)
+	var logs syncBuffer
+	proxy := startProxy(t, proxyConfig{session: session, target: target, logger: newTestLogger(&logs),
+		loginHint: "log in again: authrefresh login --url " + as.URL})
+	get := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/api/v1/me", nil)
+		return do(t, req)
+	}
+	if status, body := get(); status != 200 {
+		t.Fatalf("before: %d %s", status, body)
+	}
+	tok, _ := session.Token(context.Background())
+	as.Auth.RevokeRefreshToken(tok.RefreshToken)
+	as.Clock.Advance(3 * time.Second)
+	status, body := get()
+	if status != 401 || !strings.Contains(body, "session_expired") || !strings.Contains(body, "authrefresh login --url "+as.URL) {
+		t.Fatalf("after the revocation: %d %s", status, body)
+	}
+	if !strings.Contains(logs.String(), "authrefresh login --url "+as.URL) {
+		t.Fatalf("the log does not say how to log in again: %s", logs.String())
+	}
+	as.Session(authrefresh.NewFileStore(path), authrefresh.Options{}) // authrefresh login, elsewhere
+	as.Clock.Advance(time.Second)
+	if status, body := get(); status != 200 {
+		t.Fatalf("after a new login: %d %s", status, body)
+	}
+}
+
+// A Redis-shared sidecar needs no local profile: the profile saved in Redis
+// at login (URLs only) is enough on a fresh host.
+func TestRedisSidecarWithoutLocalProfile(t *testing.T) {
+	r := redistest.Start(t)
+	_, base := startServer(t)
+	redisURL := "redis://" + r.Addr() + "/0"
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", base, "--username", "demo", "--password-stdin", "--redis", redisURL, "--session", "fleet"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir()) // a fresh host
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--redis", redisURL, "--session", "fleet", "--quiet"}, nil, w, io.Discard)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("proxy did not start: %v (exit %d)", err, <-done)
+	}
+	go io.Copy(io.Discard, out)
+	addr := strings.Fields(strings.TrimPrefix(line, "authrefresh proxy on "))[0]
+	resp, err := http.Get(addr + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; resp.StatusCode != 200 || code != exitOK {
+		t.Fatalf("through the fresh sidecar: %d, exit %d", resp.StatusCode, code)
+	}
+	// Nothing saved and no --url: a clear error, not a panic.
+	code, _, errOut := cli(t, "", "proxy", "--redis", redisURL, "--session", "never-logged-in")
+	if code != exitLogin || !strings.Contains(errOut, "--session never-logged-in") {
+		t.Fatalf("unknown session: %d %s", code, errOut)
+	}
+}
+
+func newTestLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
