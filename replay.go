@@ -99,6 +99,15 @@ func newReplayer(req *http.Request, limit int64, budget *ReplayBudget) replayer 
 		return replayer{first: body, reason: fmt.Sprintf("its body is a stream of %d bytes, more than the %d-byte replay buffer", req.ContentLength, limit)}
 	}
 	g := &bodyGuard{rc: body, rec: new(bytes.Buffer), limit: limit, budget: budget}
+	if n := req.ContentLength; n > 0 {
+		// A known length is taken from the budget at once, in one buffer of
+		// exactly that size: no doublings left behind for the GC.
+		if budget.take(n) {
+			g.rec, g.held = bytes.NewBuffer(make([]byte, 0, n)), n
+		} else {
+			g.rec, g.spent = nil, true
+		}
+	}
 	return replayer{first: g, guard: g}
 }
 

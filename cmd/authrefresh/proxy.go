@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +29,8 @@ It answers only its owner: it listens on loopback (or a 0600 unix socket), refus
 Host that is not its own address (DNS rebinding) and requests a browser sends for a
 web page (Origin, Sec-Fetch-Site), unless allowed. --allow-remote needs
 --client-secret-file: every request must then carry Proxy-Authorization: Bearer SECRET.
-Memory and time are bounded: --replay-budget, --max-concurrent, body timeouts.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
+Memory and time are bounded: --replay-budget (and a soft memory limit of the budget
+plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
   curl http://127.0.0.1:9000/api/v1/me
   authrefresh proxy --listen unix:/run/user/1000/api.sock --upstream https://api.example.com --profile prod
   curl --unix-socket /run/user/1000/api.sock http://api/v1/me
@@ -47,7 +49,8 @@ Memory and time are bounded: --replay-budget, --max-concurrent, body timeouts.`,
 	fs.Var(&allowOrigins, "allow-origin", "a web page origin (https://app.example) allowed to call the proxy from a browser (repeatable)")
 	maxReplay := fs.Int64("max-replay-buffer", authrefresh.DefaultMaxReplayBuffer, "bytes of one streamed request body kept for a replay")
 	replayBudget := fs.Int64("replay-budget", 64<<20, "bytes all replay copies may hold at once; beyond it bodies stream without a copy")
-	maxConcurrent := fs.Int("max-concurrent", 256, "requests in flight at once (and upstream connections); more wait up to 5s, then 503")
+	maxConcurrent := fs.Int("max-concurrent", 256, "requests in flight at once (and upstream connections); more wait for a slot, up to --queue-timeout")
+	queueTimeout := fs.Duration("queue-timeout", 30*time.Second, "how long a request waits for a slot before 503 with Retry-After")
 	bodyIdle := fs.Duration("body-idle-timeout", 15*time.Second, "longest pause while a request body is coming")
 	bodyTotal := fs.Duration("body-timeout", 2*time.Minute, "longest time a request body may take in all")
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
@@ -72,8 +75,8 @@ Memory and time are bounded: --replay-budget, --max-concurrent, body timeouts.`,
 	if *allowRemote && secret == nil {
 		return usageError{"--allow-remote needs --client-secret-file: a proxy that holds a token must not answer anyone who can reach it"}
 	}
-	if *maxConcurrent < 1 || *replayBudget < 0 || *bodyIdle <= 0 || *bodyTotal <= 0 {
-		return usageError{"--max-concurrent must be at least 1, --replay-budget at least 0, and the body timeouts positive"}
+	if *maxConcurrent < 1 || *replayBudget < 0 || *bodyIdle <= 0 || *bodyTotal <= 0 || *queueTimeout < 0 {
+		return usageError{"--max-concurrent must be at least 1, --replay-budget at least 0, and the timeouts positive"}
 	}
 	p, err := proxyProfile(ctx, *name, *redisURL, *redisSession, *authURL)
 	if err != nil {
@@ -94,6 +97,12 @@ Memory and time are bounded: --replay-budget, --max-concurrent, body timeouts.`,
 	if _, err := session.Token(ctx); err != nil {
 		return inProfile(*name, p, err)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the garbage collector works harder near it, so a
+		// burst of uploads costs about the budget plus a working set, not
+		// twice the budget (GOGC's default headroom). GOMEMLIMIT overrides.
+		debug.SetMemoryLimit(*replayBudget + 64<<20)
+	}
 	var ln net.Listener
 	if isSocket {
 		ln, err = listenUnix(socket)
@@ -113,7 +122,7 @@ Memory and time are bounded: --replay-budget, --max-concurrent, body timeouts.`,
 		loginHint: "log in again: " + (&profileError{name: *name, url: p.URL}).loginCommand(),
 		maxReplay: *maxReplay, budget: authrefresh.NewReplayBudget(*replayBudget),
 		guard:  guardConfig{origins: allowOrigins, secret: secret},
-		limits: limits{concurrent: *maxConcurrent, queueWait: 5 * time.Second, bodyIdle: *bodyIdle, bodyTotal: *bodyTotal},
+		limits: limits{concurrent: *maxConcurrent, queueWait: *queueTimeout, bodyIdle: *bodyIdle, bodyTotal: *bodyTotal},
 	}
 	switch {
 	case isSocket: // the socket's permissions are the authority; clients send any Host
@@ -220,7 +229,7 @@ type proxyConfig struct {
 // upstream's origin.
 func newProxy(cfg proxyConfig) http.Handler {
 	if cfg.limits.concurrent == 0 {
-		cfg.limits = limits{concurrent: 256, queueWait: 5 * time.Second, bodyIdle: 15 * time.Second, bodyTotal: 2 * time.Minute}
+		cfg.limits = limits{concurrent: 256, queueWait: 30 * time.Second, bodyIdle: 15 * time.Second, bodyTotal: 2 * time.Minute}
 	}
 	if cfg.maxReplay == 0 {
 		cfg.maxReplay = authrefresh.DefaultMaxReplayBuffer

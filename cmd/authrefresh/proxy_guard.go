@@ -138,7 +138,7 @@ func limited(l limits, logger *slog.Logger, next http.Handler) http.Handler {
 			case <-t.C:
 				logger.Warn("proxy: busy", "in_flight", l.concurrent, "method", r.Method, "path", r.URL.Path)
 				w.Header().Set("Retry-After", "1")
-				writeProxyError(w, http.StatusServiceUnavailable, "proxy_busy", fmt.Sprintf("%d requests are in flight, the proxy's limit (--max-concurrent)", l.concurrent))
+				writeProxyError(w, http.StatusServiceUnavailable, "proxy_busy", fmt.Sprintf("%d requests are in flight, the proxy's limit (--max-concurrent), and none finished within %s (--queue-timeout)", l.concurrent, l.queueWait))
 				return
 			case <-r.Context().Done():
 				t.Stop()

@@ -30,8 +30,21 @@ func main() {
 	concurrency := flag.Int("c", 32, "concurrent requests")
 	duration := flag.Duration("d", 10*time.Second, "measured duration")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured warm-up")
+	mode := flag.String("mode", "get", "get: keep-alive GETs; upload: -c concurrent POSTs of -size bytes, once; slow: -c connections sending a body a byte every 5 s for -d")
+	size := flag.Int("size", 1<<20, "upload: body size in bytes")
 	flag.Parse()
-	if err := run(*target, *authStdin, *concurrency, *duration, *warmup, os.Stdin, os.Stdout); err != nil {
+	var err error
+	switch *mode {
+	case "get":
+		err = run(*target, *authStdin, *concurrency, *duration, *warmup, os.Stdin, os.Stdout)
+	case "upload":
+		err = upload(*target, *concurrency, *size, os.Stdout)
+	case "slow":
+		err = slow(*target, *concurrency, *duration, 5*time.Second, os.Stdout)
+	default:
+		err = fmt.Errorf("-mode %q: want get, upload or slow", *mode)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -46,13 +59,21 @@ type result struct {
 	P99ms       float64 `json:"p99_ms"`
 }
 
-func run(target string, authStdin bool, concurrency int, duration, warmup time.Duration, stdin io.Reader, stdout io.Writer) error {
+// loopback parses target, which must be on a loopback address.
+func loopback(target string) (*url.URL, error) {
 	u, err := url.Parse(target)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("-url %q is not a URL", target)
+		return nil, fmt.Errorf("-url %q is not a URL", target)
 	}
 	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-url must be a loopback address, not %q", u.Hostname())
+		return nil, fmt.Errorf("-url must be a loopback address, not %q", u.Hostname())
+	}
+	return u, nil
+}
+
+func run(target string, authStdin bool, concurrency int, duration, warmup time.Duration, stdin io.Reader, stdout io.Writer) error {
+	if _, err := loopback(target); err != nil {
+		return err
 	}
 	auth := ""
 	if authStdin {
