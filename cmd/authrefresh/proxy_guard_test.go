@@ -400,3 +400,33 @@ func TestRedisSidecarWithoutLocalProfile(t *testing.T) {
 }
 
 func newTestLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// A streamed answer (unknown length: server-sent events, a long poll) reaches
+// the caller as it comes, not when it ends.
+func TestProxyStreamsAnswers(t *testing.T) {
+	next := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "data: second\n\n")
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target})
+	resp, err := http.Get(proxy.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); err != nil || line != "data: first\n" {
+		t.Fatalf("first event before the stream ended: %q %v", line, err)
+	}
+	close(next)
+	rest, _ := io.ReadAll(r)
+	if !strings.Contains(string(rest), "data: second") {
+		t.Fatalf("rest: %q", rest)
+	}
+}
