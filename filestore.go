@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 )
 
 // maxStoredTokenFile bounds what FileStore reads: a token file is a few KiB.
@@ -24,12 +26,22 @@ const maxStoredTokenFile = 1 << 20
 // FileStore is also a Locker: Lock takes an exclusive flock(2) on Path+".lock",
 // so Sessions in several processes on one machine that share the file refresh
 // once between them. The kernel drops the lock when its holder dies.
+//
+// A Path that is a symbolic link (a dotfiles manager's, say) is followed
+// deliberately: the token is written atomically next to the link's target,
+// and the link stays a link. Temporary files a killed process left behind
+// (".NAME.tmp*", each holding a token) are removed by the next Save and by
+// Clear.
 type FileStore struct {
 	// Path of the token file. Its directory is created (mode 0700) on Save.
 	Path string
 	// AllowGroupReadable accepts a token file whose mode lets the group or
 	// others read it; by default Load refuses it, as ssh refuses such a key.
 	AllowGroupReadable bool
+
+	// write writes the temporary file; nil means (*os.File).Write. Tests
+	// make it fail as a full disk does.
+	write func(*os.File, []byte) (int, error)
 }
 
 // NewFileStore returns a FileStore for path.
@@ -109,7 +121,9 @@ func (f *FileStore) checkMode(file *os.File) error {
 	return nil
 }
 
-// Save implements Store: write a temporary file, fsync, rename over Path.
+// Save implements Store: write a temporary file, fsync, rename over the
+// token file (the target of Path, when Path is a symbolic link). Saving nil
+// clears the store.
 func (f *FileStore) Save(_ context.Context, tok *Token) error {
 	if tok == nil {
 		return f.Clear(context.Background())
@@ -118,18 +132,22 @@ func (f *FileStore) Save(_ context.Context, tok *Token) error {
 	if err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}
-	dir := filepath.Dir(f.Path)
+	path, err := f.target()
+	if err != nil {
+		return &FileStoreError{f.Path, "write", err}
+	}
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp*") // mode 0600
+	tmp, err := os.CreateTemp(dir, tempPrefix(path)+"*") // mode 0600
 	if err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}
 	tmpName := tmp.Name()
 	ok := false
 	defer func() {
-		if !ok {
+		if !ok { // never leave a token behind in a temporary file
 			tmp.Close()
 			os.Remove(tmpName)
 		}
@@ -137,7 +155,11 @@ func (f *FileStore) Save(_ context.Context, tok *Token) error {
 	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
 		return &FileStoreError{f.Path, "write", err}
 	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	write := f.write
+	if write == nil {
+		write = (*os.File).Write
+	}
+	if _, err := write(tmp, append(data, '\n')); err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}
 	if err := tmp.Sync(); err != nil {
@@ -146,12 +168,63 @@ func (f *FileStore) Save(_ context.Context, tok *Token) error {
 	if err := tmp.Close(); err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}
-	if err := os.Rename(tmpName, f.Path); err != nil {
+	if err := os.Rename(tmpName, path); err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}
 	ok = true
 	syncDir(dir)
+	removeTemps(path, staleTemp)
 	return nil
+}
+
+// tempPrefix is the name of path's temporary files, without the random part.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp" }
+
+// staleTemp is how old a temporary file must be for Save to take it for the
+// leftover of a killed process (a Save takes milliseconds).
+const staleTemp = 10 * time.Second
+
+// removeTemps removes path's temporary files at least minAge old.
+func removeTemps(path string, minAge time.Duration) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), globEscape(tempPrefix(path))+"*"))
+	for _, m := range matches {
+		if info, err := os.Lstat(m); err == nil && info.Mode().IsRegular() && time.Since(info.ModTime()) >= minAge {
+			os.Remove(m)
+		}
+	}
+}
+
+// globEscape quotes the pattern characters of a file name.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// target is the file the token lives in: Path, or what the symbolic links
+// at Path lead to (at most 8 of them; the last may not exist yet).
+func (f *FileStore) target() (string, error) {
+	path := f.Path
+	for i := 0; i < 8; i++ {
+		info, err := os.Lstat(path)
+		if err != nil || info.Mode()&fs.ModeSymlink == 0 {
+			return path, nil // not a link, or not there yet: the file to write
+		}
+		link, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		path = link
+	}
+	return "", fmt.Errorf("more than 8 symbolic links")
 }
 
 // syncDir makes the rename durable. Best effort: not every OS can fsync a directory.
@@ -162,9 +235,15 @@ func syncDir(dir string) {
 	}
 }
 
-// Clear implements Store.
+// Clear implements Store: the token file (a link's target) and any
+// temporary file of it are removed; a symbolic link at Path stays.
 func (f *FileStore) Clear(context.Context) error {
-	if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	path, err := f.target()
+	if err != nil {
+		return &FileStoreError{f.Path, "write", err}
+	}
+	removeTemps(path, 0)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &FileStoreError{f.Path, "write", err}
 	}
 	return nil

@@ -3,11 +3,18 @@ package authrefresh
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
 )
 
 func TestFileStoreCorruptFileIsClearErrorAndLoginRepairs(t *testing.T) {
@@ -80,5 +87,163 @@ func TestFileStoreCompareAndSwap(t *testing.T) {
 	}
 	if tok, _ := fs.Load(ctx); tok.AccessToken != "newer" {
 		t.Fatalf("stale save overwrote the newer token: %s", tok.AccessToken)
+	}
+}
+
+// newRefServer is the reference server on a fake clock, for tests inside the
+// package (internal/authtest imports it, so it cannot be used here).
+func newRefServer(t *testing.T) (*authserver.Server, string, *fakeclock.Clock) {
+	t.Helper()
+	clock := fakeclock.New()
+	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return srv, hs.URL, clock
+}
+
+// A rotated token that cannot be saved (a full disk) is never silent: the
+// Session serves it (it is valid), counts and reports the failure
+// (Stats.StoreErrors, OnStoreError, StoreError), leaves no temporary file
+// holding it, and saves it at the next refresh once the disk has room —
+// refreshing with the newer token in memory, not the older one on disk.
+func TestFileStoreFullDiskIsNeverSilent(t *testing.T) {
+	srv, url, clock := newRefServer(t)
+	dir := t.TempDir()
+	fs := NewFileStore(filepath.Join(dir, "tok.json"))
+	var reported []error
+	s := NewSession(fs, &JSONRefresher{URL: url + "/auth/refresh"}, Options{Clock: clock.Now, OnStoreError: func(err error) { reported = append(reported, err) }})
+	ctx := context.Background()
+	login, err := PasswordLogin(ctx, nil, url+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Login(ctx, login); err != nil {
+		t.Fatal(err)
+	}
+	full := syscall.ENOSPC
+	fs.write = func(*os.File, []byte) (int, error) { return 0, full }
+	clock.Advance(3 * time.Second)
+	tok, err := s.Token(ctx)
+	if err != nil {
+		t.Fatalf("the refreshed token must be served: %v", err)
+	}
+	if !errors.Is(s.StoreError(), syscall.ENOSPC) || len(reported) != 1 || s.Stats().StoreErrors != 2 {
+		t.Fatalf("StoreError %v, reported %v, store errors %d (one save and its retry)", s.StoreError(), reported, s.Stats().StoreErrors)
+	}
+	if temps, _ := filepath.Glob(filepath.Join(dir, ".tok.json.tmp*")); len(temps) != 0 {
+		t.Fatalf("temporary files left holding a token: %v", temps)
+	}
+	fs.write = nil // space again
+	clock.Advance(3 * time.Second)
+	next, err := s.Token(ctx)
+	if err != nil || s.StoreError() != nil {
+		t.Fatalf("after the disk has room: %v, StoreError %v", err, s.StoreError())
+	}
+	if saved, _ := fs.Load(ctx); saved.AccessToken != next.AccessToken || saved.Generation != tok.Generation+1 {
+		t.Fatalf("saved %v, want the newest token", saved)
+	}
+	if srv.Counters().ReuseDetections != 0 {
+		t.Fatal("the token on disk, already rotated away, was presented")
+	}
+}
+
+// A symbolic link at Path is followed: the target is written atomically,
+// the link stays a link, and Clear removes the target's token.
+func TestFileStoreFollowsSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "dotfiles", "token.json")
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "token.json")
+	if err := os.Symlink("dotfiles/token.json", link); err != nil {
+		t.Fatal(err)
+	}
+	fs := NewFileStore(link)
+	ctx := context.Background()
+	for _, access := range []string{"first", "second"} {
+		if err := fs.Save(ctx, &Token{AccessToken: access}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Lstat(link)
+		if err != nil || info.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("the link was replaced by a file: %v %v", info.Mode(), err)
+		}
+		if tok, err := NewFileStore(target).Load(ctx); err != nil || tok.AccessToken != access {
+			t.Fatalf("target holds %v %v, want %q", tok, err, access)
+		}
+	}
+	if err := fs.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Fatalf("Clear left the target's token: %v", err)
+	}
+}
+
+// Temporary files a killed process left behind (each holds a token) are
+// removed by the next Save once stale, and by Clear at once.
+func TestFileStoreRemovesLeftoverTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tok.json")
+	fs := NewFileStore(path)
+	old := filepath.Join(dir, ".tok.json.tmp123")
+	fresh := filepath.Join(dir, ".tok.json.tmp456")
+	for _, p := range []string{old, fresh} {
+		_ = os.WriteFile(p, []byte(`{"access_token":"leaked"}`), 0o600)
+	}
+	past := time.Now().Add(-time.Minute)
+	_ = os.Chtimes(old, past, past)
+	if err := fs.Save(context.Background(), &Token{AccessToken: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatal("Save left a stale temporary file")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("Save removed a temporary file that may be another process's write in progress")
+	}
+	if err := fs.Clear(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".tok.json.tmp*")); len(left) != 0 {
+		t.Fatalf("Clear left %v", left)
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes for the test (root only; the test
+// is skipped elsewhere) and returns its directory.
+func mountTmpfs(t *testing.T, size int, readOnly bool) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	return dir
+}
+
+// A token file on a read-only file system still serves a valid token: the
+// Session loads it without taking the lock (whose file cannot be created).
+func TestReadOnlyStoreServesValidToken(t *testing.T) {
+	dir := mountTmpfs(t, 1<<20, false)
+	path := filepath.Join(dir, "tok.json")
+	now := time.Now()
+	if err := NewFileStore(path).Save(context.Background(), &Token{AccessToken: "still-valid-token", RefreshToken: "r", IssuedAt: now, Expiry: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot remount read-only: %v %s", err, out)
+	}
+	s := NewSession(NewFileStore(path), nil, Options{})
+	tok, err := s.Token(context.Background())
+	if err != nil || tok.AccessToken != "still-valid-token" {
+		t.Fatalf("read-only store: %v %v", tok, err)
 	}
 }

@@ -48,6 +48,15 @@ type Options struct {
 	// rejected and the session ends, before the waiting callers are released.
 	// It is not called by Logout. It must not call Refresh.
 	OnSessionExpired func(err error)
+	// OnStoreError is called when a renewed token could not be saved to the
+	// store (a full disk, a read-only file system, Redis down), after one
+	// immediate retry. The Session keeps using the new token — it is valid —
+	// and saves it again at the next refresh; but another process, or this
+	// one after a restart, will find only the previous token, whose refresh
+	// token the server may already have retired. An application that cannot
+	// afford that can alert, or stop: Session.StoreError says whether the
+	// current token is unsaved. Calls never overlap with other hooks.
+	OnStoreError func(err error)
 }
 
 // withDefaults is o with every zero field replaced by its documented default.

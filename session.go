@@ -61,6 +61,7 @@ type state struct {
 	// zero otherwise. See retryState.hold.
 	refusedAt time.Time
 	accepted  atomic.Bool // the server answered this token with something other than a refusal
+	unsaved   error       // why this token is not in the store, if it is not
 }
 
 func (st *state) token() *Token {
@@ -175,6 +176,15 @@ func (s *Session) Accepted(tok *Token) {
 	if st := s.current.Load(); st != nil && st.tok == tok && !st.accepted.Load() {
 		st.accepted.Store(true)
 	}
+}
+
+// StoreError reports why the current token is not in the store (see
+// Options.OnStoreError), or nil when it is.
+func (s *Session) StoreError() error {
+	if st := s.current.Load(); st != nil {
+		return st.unsaved
+	}
+	return nil
 }
 
 // refreshAhead starts one background refresh for st. The compare-and-swap on
@@ -364,8 +374,15 @@ func (s *Session) wait(ctx context.Context, f *flight) (*state, error) {
 func (s *Session) fly(ctx context.Context, f *flight) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RefreshTimeout)
 	defer cancel()
-	tok, adopted, err := s.renew(rctx, f.from.token())
-	s.settle(f, tok, adopted, err)
+	r, err := s.renew(rctx, f.from.token())
+	s.settle(f, r, err)
+}
+
+// renewal is what a successful renew produced.
+type renewal struct {
+	tok     *Token
+	adopted bool  // taken from the store, not refreshed
+	unsaved error // the refreshed token could not be saved
 }
 
 // renew produces the token that replaces old (nil: none in memory). Under the
@@ -375,78 +392,103 @@ func (s *Session) fly(ctx context.Context, f *flight) {
 // error wrapping the *RefreshError that ended the session. A panicking
 // Refresher or Store is a transient failure: the waiters must be released
 // whatever happens.
-func (s *Session) renew(ctx context.Context, old *Token) (tok *Token, adopted bool, err error) {
+func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			msg := scrubString(fmt.Sprint(v), old, s.current.Load().token())
 			s.opts.Logger.Error("authrefresh: panic during refresh", "panic", msg)
-			tok, adopted, err = nil, false, Transient(errors.New("panic during refresh: "+msg))
+			r, err = renewal{}, Transient(errors.New("panic during refresh: "+msg))
 		}
 	}()
-	if locker, ok := s.store.(Locker); ok {
+	locker, locks := s.store.(Locker)
+	if locks && old == nil {
+		// A first load needs no lock when the store holds a usable token:
+		// a read-only store (a read-only file system) still serves.
+		if stored, err := s.store.Load(ctx); err == nil && stored != nil {
+			if newer := s.newerIn(stored, nil); newer != nil {
+				return renewal{tok: newer, adopted: true}, nil
+			}
+		}
+	}
+	if locks {
 		began := time.Now()
 		unlock, err := locker.Lock(ctx)
 		s.stats.noteLockWait(time.Since(began))
 		if err != nil {
-			return nil, false, Transient(fmt.Errorf("taking the store's refresh lock: %w", err))
+			return renewal{}, Transient(fmt.Errorf("taking the store's refresh lock: %w", err))
 		}
 		defer unlock()
 	}
 	stored, err := s.store.Load(ctx)
 	switch {
 	case err != nil && old == nil:
-		return nil, false, Transient(fmt.Errorf("loading the token: %w", err))
+		return renewal{}, Transient(fmt.Errorf("loading the token: %w", err))
 	case err != nil:
 		s.stats.storeErrors.Add(1)
 		s.opts.Logger.Warn("authrefresh: cannot read the token store; refreshing the token held in memory", "error", err)
 	case stored == nil && old == nil:
-		return nil, false, ErrNotLoggedIn
+		return renewal{}, ErrNotLoggedIn
 	}
 	// An empty store while we hold a token is not taken as a logout: a
 	// restarted Redis without persistence looks the same. We refresh with the
 	// token in memory and save the result; if the session was really ended
 	// elsewhere (revoked on the server), that refresh is rejected.
 	if newer := s.newerIn(stored, old); newer != nil {
-		return newer, true, nil
+		return renewal{tok: newer, adopted: true}, nil
 	}
+	// Refresh with the newest token seen: a store older than memory was
+	// rolled back (a failover lost the last write, a snapshot was restored),
+	// and its refresh token was already rotated away; presenting it would
+	// trip the server's reuse detection and end the session everywhere.
 	base := cmp.Or(stored, old)
+	if stored.olderThan(old) {
+		s.opts.Logger.Warn("authrefresh: the store holds an older token than this process; refreshing with the newer one and repairing the store",
+			"stored_generation", stored.Generation, "generation", old.Generation)
+		base = old
+	}
 	if s.refresher == nil { // the stored token was all there was
-		return nil, false, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured")), dead: base}
+		return renewal{}, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured")), dead: base}
 	}
 	s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
-	tok, err = s.refresher.Refresh(ctx, copyToken(base))
+	tok, err := s.refresher.Refresh(ctx, copyToken(base))
 	if err == nil && (tok == nil || tok.AccessToken == "") {
 		err = errors.New("the Refresher returned no access token")
 	}
 	if err != nil {
 		re := refreshFailure(err, base)
 		if re.Kind != RefreshRejected {
-			return nil, false, re
+			return renewal{}, re
 		}
 		// Before ending the session, look once more: another process may have
 		// rotated the token while our request was in flight.
 		if again, lerr := s.store.Load(ctx); lerr == nil {
 			if newer := s.newerIn(again, base); newer != nil {
-				return newer, true, nil
+				return renewal{tok: newer, adopted: true}, nil
 			}
 		}
-		s.save(ctx, base, nil)
-		return nil, false, &sessionExpiredError{cause: re, dead: base}
+		_, _ = s.save(ctx, stored, nil)
+		return renewal{}, &sessionExpiredError{cause: re, dead: base}
 	}
 	tok = tok.dated(s.now(), true)
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = base.RefreshToken
 	}
-	if newer := s.save(ctx, stored, tok); newer != nil {
-		return newer, true, nil // a Session that took over our lock saved a newer token
+	tok.Generation = max(base.Generation, stored.generation()) + 1
+	newer, serr := s.save(ctx, stored, tok)
+	if serr != nil { // once more at once: most store errors are a dropped connection
+		newer, serr = s.save(ctx, stored, tok)
 	}
-	return tok, false, nil
+	if newer != nil {
+		return renewal{tok: newer, adopted: true}, nil // a Session that took over our lock saved a newer token
+	}
+	return renewal{tok: tok, unsaved: serr}, nil
 }
 
-// newerIn returns stored, dated, if it is another credential than old and
-// still usable: another Session saved it, so there is nothing to refresh.
+// newerIn returns stored, dated, if it is another credential than old, not
+// of an older generation, and still usable: another Session saved it, so
+// there is nothing to refresh.
 func (s *Session) newerIn(stored, old *Token) *Token {
-	if stored == nil || sameAccess(stored, old) {
+	if stored == nil || sameAccess(stored, old) || stored.olderThan(old) {
 		return nil
 	}
 	now := s.now()
@@ -470,12 +512,11 @@ func refreshFailure(err error, toks ...*Token) *RefreshError {
 }
 
 // save stores tok in place of old (compare-and-swap when the store can; a
-// nil tok clears). If the swap finds that another Session saved a token
-// meanwhile, save returns it. A write error is logged and counted, not
-// returned: the new token is valid and the waiting requests should have it;
-// the next refresh saves again.
-func (s *Session) save(ctx context.Context, old, tok *Token) (newer *Token) {
-	var err error
+// nil tok clears). If the swap finds that another Session saved a newer token
+// meanwhile, save returns it. A write error is logged and counted, and
+// returned for the caller to retry or report: the new token is valid and the
+// waiting requests should have it.
+func (s *Session) save(ctx context.Context, old, tok *Token) (newer *Token, err error) {
 	swapped := true
 	switch sw, ok := s.store.(Swapper); {
 	case ok:
@@ -488,20 +529,20 @@ func (s *Session) save(ctx context.Context, old, tok *Token) (newer *Token) {
 	if err != nil {
 		s.stats.storeErrors.Add(1)
 		s.opts.Logger.Warn("authrefresh: cannot save the token", "error", err)
-		return nil
+		return nil, err
 	}
 	if swapped {
-		return nil
+		return nil, nil
 	}
-	if again, err := s.store.Load(ctx); err == nil && again != nil {
-		return again.dated(s.now(), false)
+	if again, err := s.store.Load(ctx); err == nil && again != nil && !again.olderThan(tok) {
+		return again.dated(s.now(), false), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // settle publishes the outcome of f, runs the hooks, then releases the waiters.
-func (s *Session) settle(f *flight, tok *Token, adopted bool, err error) {
-	old := f.from.token()
+func (s *Session) settle(f *flight, r renewal, err error) {
+	old, tok, adopted := f.from.token(), r.tok, r.adopted
 	var changed bool
 	var expired error
 	s.mu.Lock()
@@ -514,6 +555,7 @@ func (s *Session) settle(f *flight, tok *Token, adopted bool, err error) {
 		}
 	case err == nil:
 		f.st = s.newState(tok, now, !adopted)
+		f.st.unsaved = r.unsaved
 		if f.refusal && !adopted {
 			f.st.refusedAt = now
 			if f.from.unproven() {
@@ -552,6 +594,11 @@ func (s *Session) settle(f *flight, tok *Token, adopted bool, err error) {
 	case changed:
 		s.opts.Logger.Debug("authrefresh: token renewed", "token", tok, "adopted", adopted)
 		s.notify(old, tok, nil)
+		if r.unsaved != nil && s.opts.OnStoreError != nil {
+			s.hookMu.Lock()
+			s.opts.OnStoreError(r.unsaved)
+			s.hookMu.Unlock()
+		}
 	case expired != nil:
 		s.opts.Logger.Info("authrefresh: session expired", "error", expired)
 		s.notify(old, nil, expired)
@@ -596,6 +643,10 @@ func (s *Session) Login(ctx context.Context, tok *Token) error {
 		}
 		defer unlock()
 	}
+	// One more than any generation it replaces, so that no Session takes
+	// the tokens of the previous login for newer than this one.
+	stored, _ := s.store.Load(ctx)
+	tok.Generation = max(tok.Generation, stored.generation(), s.current.Load().token().generation()) + 1
 	if err := s.store.Save(ctx, tok); err != nil {
 		return fmt.Errorf("authrefresh: login: %w", err)
 	}

@@ -480,3 +480,38 @@ func TestLoggedOutSessionResumesWithNewLogin(t *testing.T) {
 		t.Fatalf("after a login elsewhere: %v", err)
 	}
 }
+
+// A store rolled back to an older token (a Redis failover that lost the last
+// write, a restore from a snapshot) never makes the Session present a refresh
+// token that was already rotated away: it refreshes with the newer token it
+// holds, and writes the result back over the old one.
+func TestRolledBackStoreNeverPresentsOldToken(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	store := authrefresh.NewMemoryStore(nil)
+	s := e.session(store, authrefresh.Options{})
+	ctx := context.Background()
+	first, _ := store.Load(ctx)
+	e.clock.Advance(3 * time.Second)
+	second, err := s.Token(ctx) // refreshed: the server rotated first's refresh token away
+	if err != nil || second.Generation != first.Generation+1 {
+		t.Fatalf("refresh: %v, generations %d → %d", err, first.Generation, second.Generation)
+	}
+	_ = store.Save(ctx, first) // the failover: the store is back at the first token
+	e.clock.Advance(3 * time.Second)
+	third, err := s.Token(ctx)
+	if err != nil {
+		t.Fatalf("after the rollback: %v", err)
+	}
+	if got := e.server.Counters(); got.ReuseDetections != 0 || got.Refreshes != 2 {
+		t.Fatalf("reuse detections %d, refreshes %d: the old refresh token was presented", got.ReuseDetections, got.Refreshes)
+	}
+	if repaired, _ := store.Load(ctx); repaired.AccessToken != third.AccessToken || repaired.Generation != second.Generation+1 {
+		t.Fatalf("store not repaired: generation %d, want %d", repaired.Generation, second.Generation+1)
+	}
+	// Another Session that finds the old token in the store does not adopt it
+	// over a newer one it holds.
+	_ = store.Save(ctx, first)
+	if tok, err := s.Refresh(ctx, nil); err != nil || tok.Generation != third.Generation+1 || e.server.Counters().ReuseDetections != 0 {
+		t.Fatalf("forced refresh over a rolled-back store: %v %v", tok, err)
+	}
+}

@@ -37,6 +37,27 @@ type Token struct {
 	// store) by its own clock, Options.Clock, setting IssuedAt and Expiry
 	// and clearing ExpiresIn. A non-zero Expiry takes precedence. Not stored.
 	ExpiresIn time.Duration `json:"-"`
+	// Generation orders the tokens of a store: each refresh saves its
+	// predecessor's generation + 1, and Login one more than any it replaces.
+	// A Session never refreshes with, nor adopts, a token of an older
+	// generation than one it has seen, so a store rolled back (a Redis
+	// failover that lost the last write, a restore from a snapshot) cannot
+	// make it present a refresh token that was already rotated away. Zero
+	// means unknown (a token saved before generations existed).
+	Generation uint64 `json:"generation,omitempty"`
+}
+
+// generation is t's Generation; 0 for nil.
+func (t *Token) generation() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.Generation
+}
+
+// olderThan reports whether t is known to be of an older generation than u.
+func (t *Token) olderThan(u *Token) bool {
+	return t != nil && u != nil && t.Generation > 0 && u.Generation > 0 && t.Generation < u.Generation
 }
 
 // dated returns a copy of t whose lifetime is worked out on the Session's

@@ -22,6 +22,7 @@ func explain(err error) (code int, msg string) {
 		inProfile *profileError
 		fileErr   *authrefresh.FileStoreError
 		re        *authrefresh.RefreshError
+		notSaved  *unsavedError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -36,6 +37,9 @@ func explain(err error) (code int, msg string) {
 		return exitLogin, fmt.Sprintf("wrong username or password for %s%s", login.url, serverSaid(re))
 	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
 		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url (the login endpoint is URL/auth/login)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
+	case errors.As(err, &notSaved):
+		return exitConfig, "the request went through, but the refreshed token could not be saved: " + clean(notSaved.err) +
+			"\nthe token file still holds the previous one, which the server may have retired: fix the store (free disk space, make it writable), or the next command will ask you to " + loginCmd
 	case errors.Is(err, authrefresh.ErrSessionExpired):
 		return exitLogin, "the session expired" + expiredBecause(err) + "\nlog in again: " + loginCmd
 	case errors.Is(err, authrefresh.ErrNotLoggedIn):
@@ -47,6 +51,14 @@ func explain(err error) (code int, msg string) {
 	}
 	return exitFailure, "authrefresh: " + clean(err)
 }
+
+// unsavedError is a renewed token the store did not take.
+type unsavedError struct{ err error }
+
+func (e *unsavedError) Error() string {
+	return "the refreshed token could not be saved: " + e.err.Error()
+}
+func (e *unsavedError) Unwrap() error { return e.err }
 
 // loginError is a failed login call to url.
 type loginError struct {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,5 +110,35 @@ func TestServeWarnsOnEveryInterface(t *testing.T) {
 	run(ctx, []string{"serve", "--addr", ":0"}, nil, &out, &errOut)
 	if !strings.Contains(errOut.String(), "every network interface") {
 		t.Fatalf("no warning: %q", errOut.String())
+	}
+}
+
+// On a full disk, a command whose token was refreshed does its work, then
+// says that the rotated token could not be saved and what to do, and exits
+// non-zero; it leaves no temporary file holding a token.
+func TestFullDiskIsNeverSilent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	srv, url := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	filler, _ := os.Create(filepath.Join(dir, "filler"))
+	_, _ = filler.Write(make([]byte, 64<<10)) // fills the disk (short write expected)
+	filler.Close()
+	srv.RevokeAccessTokens() // the next request is refused: refresh, replay, save
+	code, out, errOut := cli(t, "", "request", "me")
+	if code != exitConfig || !strings.Contains(out, "demo") || !strings.Contains(errOut, "could not be saved") || !strings.Contains(errOut, "no space left") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*")); len(temps) != 0 {
+		t.Fatalf("temporary files left: %v", temps)
 	}
 }

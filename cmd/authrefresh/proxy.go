@@ -252,7 +252,7 @@ func newProxy(cfg proxyConfig) http.Handler {
 			pr.Out.Header.Del("Cookie")              // nor does the caller's browser state travel upstream
 			pr.Out.Host = target.Host
 		},
-		Transport:     transport,
+		Transport: transport,
 		// FlushInterval 0: an answer of unknown length (a stream, server-sent
 		// events) is still flushed as it comes, but one of known length goes
 		// out in one write instead of a flush per write (a syscall per

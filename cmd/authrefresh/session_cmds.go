@@ -133,7 +133,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return inProfile(*name, p, err)
 	}
 	fmt.Fprintln(stdout, tok.AccessToken)
-	return nil
+	return unsaved(*name, p, session)
 }
 
 // headerFlags collects -H 'Name: value'.
@@ -236,6 +236,16 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	writeBody(stdout, answer, isTerminal(stdout))
 	if tty {
 		fmt.Fprintf(stderr, "✓ %s %s: %s\n", method, path, resp.Status)
+	}
+	return unsaved(*name, p, session)
+}
+
+// unsaved is the error of a command whose Session renewed the token but
+// could not save it: the command's own work is done, but the next process
+// will find only the previous token.
+func unsaved(name string, p *profile, s *authrefresh.Session) error {
+	if err := s.StoreError(); err != nil {
+		return inProfile(name, p, &unsavedError{err: err})
 	}
 	return nil
 }
