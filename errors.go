@@ -89,6 +89,11 @@ type RefreshError struct {
 	RetryAfter time.Duration
 	// Err is the underlying cause, if any.
 	Err error
+
+	// local marks a failure of the store (its lock, a read), not of the auth
+	// server: its backoff stays short, since retrying costs the auth server
+	// nothing.
+	local bool
 }
 
 // Error says what failed and why, never quoting a token.

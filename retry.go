@@ -36,6 +36,12 @@ func (r *retryState) failed(err *RefreshError, now time.Time, o *Options) time.T
 	r.fails++
 	r.last = err
 	d := spacing(r.fails, o.MinBackoff, o.MaxBackoff)
+	if err.local {
+		// The store failed, not the auth server: retrying costs the auth
+		// server nothing, so a store that heals (a failover done, Redis
+		// back) is used again within a second, not after a long backoff.
+		d = min(d, max(o.MinBackoff, time.Second))
+	}
 	d = d/2 + rand.N(d/2+1)
 	if err.RetryAfter > d {
 		d = min(err.RetryAfter, o.MaxBackoff)

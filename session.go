@@ -415,14 +415,14 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		unlock, err := locker.Lock(ctx)
 		s.stats.noteLockWait(time.Since(began))
 		if err != nil {
-			return renewal{}, Transient(fmt.Errorf("taking the store's refresh lock: %w", err))
+			return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("taking the store's refresh lock: %w", err), local: true}
 		}
 		defer unlock()
 	}
 	stored, err := s.store.Load(ctx)
 	switch {
 	case err != nil && old == nil:
-		return renewal{}, Transient(fmt.Errorf("loading the token: %w", err))
+		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("loading the token: %w", err), local: true}
 	case err != nil:
 		s.stats.storeErrors.Add(1)
 		s.opts.Logger.Warn("authrefresh: cannot read the token store; refreshing the token held in memory", "error", err)

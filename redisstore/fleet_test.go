@@ -3,10 +3,14 @@ package redisstore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,6 +39,27 @@ type fleetReport struct {
 	Requests, Failures int64
 	FirstFailure       string
 	Refreshes, Adopted uint64
+	// Expired counts calls that failed because the session ended;
+	// Stalled those that waited for a refresh until their deadline;
+	// Untyped those whose error is neither transient nor an API answer.
+	Expired, Stalled, Untyped int64
+}
+
+// fleetClient connects to Redis as a fleet member does: where is one
+// address, or a comma-separated list of sentinels or cluster nodes.
+func fleetClient(kind, where string) redis.UniversalClient {
+	addrs := strings.Split(where, ",")
+	timeouts := func(o *redis.UniversalOptions) *redis.UniversalOptions {
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+		return o
+	}
+	switch kind {
+	case "sentinel":
+		return redis.NewUniversalClient(timeouts(&redis.UniversalOptions{Addrs: addrs, MasterName: "mymaster"}))
+	case "cluster":
+		return redis.NewClusterClient(timeouts(&redis.UniversalOptions{Addrs: addrs}).Cluster())
+	}
+	return redis.NewClient(&redis.Options{Addr: where})
 }
 
 // runFleetMember: 50 goroutines call the API through one Session on the
@@ -44,17 +69,26 @@ func runFleetMember() int {
 	api, storeKind, where := os.Getenv("FLEET_API"), os.Getenv("FLEET_STORE"), os.Getenv("FLEET_WHERE")
 	dur, _ := time.ParseDuration(os.Getenv("FLEET_DURATION"))
 	var store authrefresh.Store
-	if storeKind == "redis" {
-		rc := redis.NewClient(&redis.Options{Addr: where})
+	switch storeKind {
+	case "redis", "sentinel", "cluster":
+		rc := fleetClient(storeKind, where)
 		defer rc.Close()
 		rs := redisstore.New(rc, "fleet-processes")
 		rs.LockTTL, _ = time.ParseDuration(os.Getenv("FLEET_LOCK_TTL")) // "" → default
+		rs.WaitReplicas, _ = strconv.Atoi(os.Getenv("FLEET_WAIT"))
+		if os.Getenv("FLEET_DEBUG") == "1" {
+			rs.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		}
 		store = rs
-	} else {
+	default:
 		store = authrefresh.NewFileStore(where)
 	}
 	timeout, _ := time.ParseDuration(os.Getenv("FLEET_REFRESH_TIMEOUT"))
-	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: api + "/auth/refresh"}, authrefresh.Options{RefreshTimeout: timeout})
+	opts := authrefresh.Options{RefreshTimeout: timeout}
+	if os.Getenv("FLEET_DEBUG") == "1" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: api + "/auth/refresh"}, opts)
 	c, err := authrefresh.NewClient(api+"/api/v1/", s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -81,6 +115,15 @@ func runFleetMember() int {
 						mu.Lock()
 						rep.FirstFailure = err.Error()
 						mu.Unlock()
+					}
+					var apiErr *authrefresh.APIError
+					switch {
+					case errors.Is(err, authrefresh.ErrSessionExpired):
+						atomic.AddInt64(&rep.Expired, 1)
+					case errors.Is(err, authrefresh.ErrRefreshCancelled):
+						atomic.AddInt64(&rep.Stalled, 1)
+					case !errors.Is(err, authrefresh.ErrRefreshTransient) && !errors.As(err, &apiErr):
+						atomic.AddInt64(&rep.Untyped, 1)
 					}
 				}
 				time.Sleep(250 * time.Millisecond) // pacing: steady traffic, not a flood of 2 cores

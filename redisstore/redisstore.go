@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
@@ -33,6 +35,81 @@ type Store struct {
 	// PollInterval is how often a lock waiter retries when no release message
 	// arrives (a lost message, a holder that died); 0 means 250 ms.
 	PollInterval time.Duration
+
+	// WaitReplicas, if positive, makes every write that matters wait (Redis
+	// WAIT) until that many replicas have it, at most WaitTimeout (0 means
+	// 100 ms; keep it below the client's ReadTimeout, or the wait itself
+	// times out as a connection error): the refresh lock, so that an old master cut off by a failover
+	// cannot hand out a lock the new master does not know (a lock not
+	// acknowledged is given back, and the refresh fails as transient, to be
+	// retried); and each rotated token, so that a failover does not lose it
+	// (a save not acknowledged is retried once, then counted in
+	// WaitShortfalls and logged, not failed: the token is valid). Its cost
+	// is one round trip to a replica per lock and per save. See the package
+	// documentation for the server settings this pairs with.
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	// Logger receives warnings about failed releases and WAIT shortfalls;
+	// nil means silent.
+	Logger *slog.Logger
+
+	waitShortfalls, releaseFailures atomic.Uint64
+}
+
+// WaitShortfalls counts writes that fewer than WaitReplicas replicas
+// acknowledged in time.
+func (s *Store) WaitShortfalls() uint64 { return s.waitShortfalls.Load() }
+
+// ReleaseFailures counts refresh locks that could not be released (after
+// retries) and were left to expire after LockTTL.
+func (s *Store) ReleaseFailures() uint64 { return s.releaseFailures.Load() }
+
+func (s *Store) warn(msg string, args ...any) {
+	if s.Logger != nil {
+		s.Logger.Warn(msg, args...)
+	}
+}
+
+// replicated runs write, then WAIT on the same connection (WAIT counts the
+// replicas that have this connection's writes), and reports whether
+// WaitReplicas acknowledged it. Without WaitReplicas it just runs write.
+func (s *Store) replicated(ctx context.Context, write func(redis.Cmdable) error) (bool, error) {
+	if s.WaitReplicas <= 0 {
+		return true, write(s.client)
+	}
+	node := redis.Cmdable(s.client)
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		// The master of the session's slot: its connection, not a random node's.
+		m, err := cc.MasterForKey(ctx, s.tokenKey())
+		if err != nil {
+			return false, err
+		}
+		node = m
+	}
+	timeout := s.WaitTimeout
+	if timeout <= 0 {
+		timeout = 100 * time.Millisecond
+	}
+	var wait *redis.Cmd
+	var writeErr error
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		writeErr = write(p)
+		wait = p.Do(ctx, "wait", s.WaitReplicas, timeout.Milliseconds())
+		return nil
+	})
+	if writeErr != nil {
+		return false, writeErr
+	}
+	if err != nil && wait.Err() == nil {
+		return false, err
+	}
+	acked, werr := wait.Int64()
+	if werr != nil || acked < int64(s.WaitReplicas) {
+		s.waitShortfalls.Add(1)
+		s.warn("redisstore: write not acknowledged by enough replicas", "session", s.name, "acked", acked, "want", s.WaitReplicas, "error", werr)
+		return false, nil
+	}
+	return true, nil
 }
 
 // New returns the Store of the session called name (any string; it becomes
@@ -113,10 +190,19 @@ func (s *Store) Save(ctx context.Context, tok *authrefresh.Token) error {
 	if err != nil {
 		return err
 	}
-	if err := s.client.Set(ctx, s.tokenKey(), data, 0).Err(); err != nil {
-		return &Error{"save", err}
+	for attempt := 0; ; attempt++ {
+		var set *redis.StatusCmd
+		ok, err := s.replicated(ctx, func(c redis.Cmdable) error { set = c.Set(ctx, s.tokenKey(), data, 0); return nil })
+		if err == nil {
+			err = set.Err()
+		}
+		if err != nil {
+			return &Error{"save", err}
+		}
+		if ok || attempt == 1 {
+			return nil
+		}
 	}
-	return nil
 }
 
 // Clear implements authrefresh.Store.
@@ -155,21 +241,76 @@ func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token)
 		}
 		newData = string(data)
 	}
-	n, err := swapScript.Run(ctx, s.client, []string{s.tokenKey()}, oldAccess, newData).Int()
-	if err != nil {
-		return false, &Error{"compare-and-swap", err}
+	for attempt := 0; ; attempt++ {
+		var run *redis.Cmd
+		ok, err := s.replicated(ctx, func(c redis.Cmdable) error {
+			if s.WaitReplicas > 0 { // in a pipeline: EVALSHA's NOSCRIPT fallback cannot run there
+				run = swapScript.Eval(ctx, c, []string{s.tokenKey()}, oldAccess, newData)
+			} else {
+				run = swapScript.Run(ctx, c, []string{s.tokenKey()}, oldAccess, newData)
+			}
+			return nil
+		})
+		n, rerr := run.Int()
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return false, &Error{"compare-and-swap", err}
+		}
+		if n != 1 {
+			return false, nil
+		}
+		if ok || attempt == 1 {
+			return true, nil
+		}
+		// Not acknowledged: write it again (old is now our own token), so a
+		// master that was cut off does not keep the only copy.
+		oldAccess = ""
+		if new != nil {
+			oldAccess = new.AccessToken
+		}
 	}
-	return n == 1, nil
 }
 
 // releaseScript deletes the lock only if we still own it, and wakes waiters.
+// It declares one key: the channel is not a key (ARGV[2]), so the script
+// never spans slots, and a slot migration cannot refuse it with TRYAGAIN.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', KEYS[2], 'released')
+  redis.call('PUBLISH', ARGV[2], 'released')
   return 1
 end
 return 0`)
+
+// release gives the lock back, retrying a failure a few times (a dropped
+// connection, a slot moving, a failover in progress) within 5 s. A lock that
+// still cannot be released is logged and counted; it expires after LockTTL,
+// and its waiters, polling, take it then.
+func (s *Store) release(owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := releaseScript.Run(ctx, s.client, []string{s.lockKey()}, owner, s.channel()).Err()
+		if err == nil {
+			return
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			s.releaseFailures.Add(1)
+			s.warn("redisstore: could not release the refresh lock; it expires after LockTTL", "session", s.name, "attempts", attempt, "error", err)
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		wait *= 2
+	}
+}
 
 // Lock implements authrefresh.Locker.
 func (s *Store) Lock(ctx context.Context) (func(), error) {
@@ -198,17 +339,28 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 		}
 	}()
 	for {
-		ok, err := s.client.SetNX(ctx, s.lockKey(), owner, ttl).Result()
+		var set *redis.BoolCmd
+		replicated, err := s.replicated(ctx, func(c redis.Cmdable) error { set = c.SetNX(ctx, s.lockKey(), owner, ttl); return nil })
+		ok, serr := set.Result()
+		if err == nil {
+			err = serr
+		}
 		if err != nil {
+			// The SET may have been applied before the connection failed: give
+			// back a lock that might be ours, rather than leave it for LockTTL.
+			s.release(owner)
 			return nil, &Error{"lock", err}
 		}
+		if ok && !replicated {
+			// A master cut off from its replicas (a failover under way) may
+			// grant a lock the new master never hears of: another process
+			// could refresh at the same time. Give it back; the refresh fails
+			// as transient and is retried after a backoff.
+			s.release(owner)
+			return nil, &Error{"lock", fmt.Errorf("the lock was not acknowledged by %d replica(s) within the wait timeout", s.WaitReplicas)}
+		}
 		if ok {
-			return func() {
-				// Released with a context of its own: the refresh's may be done.
-				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = releaseScript.Run(rctx, s.client, []string{s.lockKey(), s.channel()}, owner).Err()
-			}, nil
+			return func() { s.release(owner) }, nil
 		}
 		if sub == nil {
 			// Subscribe, then try once more before waiting: a release between

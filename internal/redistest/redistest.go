@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ type Server struct {
 	t    testing.TB
 	port string
 	cmd  *exec.Cmd
+	args []string // extra arguments
+	conf string   // a sentinel's configuration file
 }
 
 // Start starts redis-server, or skips the test when it is not installed
@@ -52,7 +55,12 @@ func (r *Server) Addr() string { return "127.0.0.1:" + r.port }
 // Start runs redis-server and returns once it says it accepts connections.
 func (r *Server) Start() {
 	r.t.Helper()
-	cmd := exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice")
+	// repl-diskless-sync-delay 0: a replica syncs at once, not after 5 s.
+	args := []string{"--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice", "--repl-diskless-sync-delay", "0"}
+	if r.conf != "" {
+		args = []string{r.conf, "--sentinel"}
+	}
+	cmd := exec.Command("redis-server", append(args, r.args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		r.t.Fatal(err)
@@ -64,7 +72,7 @@ func (r *Server) Start() {
 	go func() {
 		lines := bufio.NewScanner(out)
 		for lines.Scan() {
-			if strings.Contains(lines.Text(), "Ready to accept connections") {
+			if line := lines.Text(); strings.Contains(line, "Ready to accept connections") || strings.Contains(line, "Sentinel ID is") {
 				ready <- nil
 				for lines.Scan() { // keep draining so redis never blocks on its stdout
 				}
@@ -102,4 +110,97 @@ func (r *Server) Client(t testing.TB) *redis.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// StartWith starts redis-server with extra arguments (replication, cluster
+// mode, a data directory) on a free loopback port.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
+	r := Start(t)
+	r.Stop()
+	r.args = args
+	r.Start()
+	return r
+}
+
+// Port is the server's port.
+func (r *Server) Port() string { return r.port }
+
+// freePort returns a free loopback port.
+func freePort(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// Sentinels starts n sentinels (redis-server --sentinel) watching master as
+// "mymaster", with a quorum of n/2+1 and fast failure detection, and returns
+// their addresses.
+func Sentinels(t testing.TB, master *Server, n int) []string {
+	t.Helper()
+	var addrs []string
+	for i := 0; i < n; i++ {
+		port := freePort(t)
+		conf := filepath.Join(t.TempDir(), "sentinel.conf")
+		body := fmt.Sprintf("port %s\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %s %d\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 2000\nsentinel parallel-syncs mymaster 1\n", port, master.port, n/2+1)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{t: t, port: port, conf: conf}
+		s.Start()
+		t.Cleanup(s.Stop)
+		addrs = append(addrs, s.Addr())
+	}
+	return addrs
+}
+
+// Cluster starts n masters in cluster mode (no replicas), joins them with
+// redis-cli --cluster create, waits until the cluster is ok, and returns them.
+func Cluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		if os.Getenv("AUTHREFRESH_REQUIRE_REDIS") == "1" {
+			t.Fatal("redis-cli not found and AUTHREFRESH_REQUIRE_REDIS=1")
+		}
+		t.Skip("redis-cli not installed (apt-get install redis-tools)")
+	}
+	var nodes []*Server
+	var addrs []string
+	for i := 0; i < n; i++ {
+		dir := t.TempDir()
+		s := StartWith(t, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--dir", dir, "--cluster-node-timeout", "2000")
+		nodes = append(nodes, s)
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	if out, err := exec.Command("redis-cli", append(args, "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c := redis.NewClient(&redis.Options{Addr: addrs[0]})
+	defer c.Close()
+	for i := 0; ; i++ { // the nodes gossip the new configuration: bounded wait
+		info, _ := c.ClusterInfo(context.Background()).Result()
+		if strings.Contains(info, "cluster_state:ok") {
+			return nodes
+		}
+		if i == 100 {
+			t.Fatalf("the cluster did not become ok: %s", info)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// NodeID is the server's cluster node ID.
+func (r *Server) NodeID(t testing.TB) string {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer c.Close()
+	id, err := c.Do(context.Background(), "cluster", "myid").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -1,0 +1,94 @@
+package redisstore_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/redistest"
+	"github.com/authrefresh/authrefresh/redisstore"
+)
+
+// startReplicated starts a master and one replica, and returns once the
+// replica has caught up (WAIT is the synchronisation).
+func startReplicated(t *testing.T) (master, replica *redistest.Server) {
+	t.Helper()
+	master = startRedis(t)
+	replica = redistest.StartWith(t, "--replicaof", "127.0.0.1", master.Port())
+	c := master.Client(t)
+	for i := 0; ; i++ { // WAIT blocks until the replica acknowledges, 900 ms at most a try
+		n, err := c.Do(context.Background(), "wait", 1, 900).Int()
+		if err == nil && n == 1 {
+			return master, replica
+		}
+		if i == 20 {
+			t.Fatalf("replica did not connect: %d %v", n, err)
+		}
+	}
+}
+
+// With WaitReplicas, a rotated token is on a replica before Save returns, and
+// the lock too before Lock does; a replica gone makes a save a counted
+// shortfall (not an error: the token is valid) and a lock a transient error
+// (a lock no replica knows could be granted twice by a failover).
+func TestWaitReplicas(t *testing.T) {
+	master, replica := startReplicated(t)
+	s := redisstore.New(master.Client(t), "wait")
+	s.WaitReplicas, s.WaitTimeout = 1, 200*time.Millisecond
+	ctx := context.Background()
+	tok := &authrefresh.Token{AccessToken: "replicated-token", Generation: 7}
+	if err := s.Save(ctx, tok); err != nil || s.WaitShortfalls() != 0 {
+		t.Fatalf("save: %v, shortfalls %d", err, s.WaitShortfalls())
+	}
+	if got, err := redisstore.New(replica.Client(t), "wait").Load(ctx); err != nil || got.AccessToken != tok.AccessToken || got.Generation != 7 {
+		t.Fatalf("on the replica right after Save: %v %v", got, err)
+	}
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if ok, err := s.CompareAndSwap(ctx, tok, &authrefresh.Token{AccessToken: "next", Generation: 8}); !ok || err != nil || s.WaitShortfalls() != 0 {
+		t.Fatalf("swap: %v %v, shortfalls %d", ok, err, s.WaitShortfalls())
+	}
+
+	replica.Stop()
+	if err := s.Save(ctx, tok); err != nil || s.WaitShortfalls() != 2 { // the save and its retry
+		t.Fatalf("save without a replica: %v, shortfalls %d", err, s.WaitShortfalls())
+	}
+	if _, err := s.Lock(ctx); err == nil || !strings.Contains(err.Error(), "not acknowledged") {
+		t.Fatalf("lock without a replica: %v", err)
+	}
+	if n, err := master.Client(t).Exists(ctx, "authrefresh:{wait}:lock").Result(); err != nil || n != 0 {
+		t.Fatalf("an unacknowledged lock was kept: %d %v", n, err)
+	}
+}
+
+// A release that fails (Redis unreachable) is retried, then counted and
+// logged; waiters take the lock once it expires, never stuck longer.
+func TestFailedReleaseIsRetriedAndCounted(t *testing.T) {
+	r := startRedis(t)
+	holder := redisstore.New(r.Client(t), "release")
+	holder.LockTTL = time.Second
+	ctx := context.Background()
+	unlock, err := holder.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	unlock() // every attempt fails: Redis is down
+	if holder.ReleaseFailures() != 1 {
+		t.Fatalf("release failures %d", holder.ReleaseFailures())
+	}
+	r.Start() // empty again: the lock is gone with the data
+	waiter := redisstore.New(r.Client(t), "release")
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	unlock2, err := waiter.Lock(lctx)
+	if err != nil {
+		t.Fatalf("waiter after a failed release: %v", err)
+	}
+	unlock2()
+}
