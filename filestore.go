@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +44,9 @@ type FileStore struct {
 	// write writes the temporary file; nil means (*os.File).Write. Tests
 	// make it fail as a full disk does.
 	write func(*os.File, []byte) (int, error)
+	// locks counts this FileStore's holds of its lock: while it holds it,
+	// every other temporary file is a dead writer's (writers lock).
+	locks atomic.Int32
 }
 
 // NewFileStore returns a FileStore for path.
@@ -173,15 +178,20 @@ func (f *FileStore) Save(_ context.Context, tok *Token) error {
 	}
 	ok = true
 	syncDir(dir)
-	removeTemps(path, staleTemp)
+	age := staleTemp
+	if f.locks.Load() > 0 {
+		age = 0 // under the lock, no other writer is alive
+	}
+	removeTemps(path, age)
 	return nil
 }
 
 // tempPrefix is the name of path's temporary files, without the random part.
 func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp" }
 
-// staleTemp is how old a temporary file must be for Save to take it for the
-// leftover of a killed process (a Save takes milliseconds).
+// staleTemp is how old a temporary file must be for a Save without the lock
+// to take it for the leftover of a killed process (a Save takes
+// milliseconds). Under the lock, as a Session saves, any is.
 const staleTemp = 10 * time.Second
 
 // removeTemps removes path's temporary files at least minAge old.
@@ -274,5 +284,7 @@ func (f *FileStore) Lock(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, &FileStoreError{f.Path, "lock", err}
 	}
-	return unlock, nil
+	f.locks.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { f.locks.Add(-1); unlock() }) }, nil
 }

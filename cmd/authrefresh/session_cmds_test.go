@@ -237,3 +237,53 @@ func revokeStoredRefreshTokenIn(t *testing.T, srv *authserver.Server, env []stri
 	}
 	revokeStoredRefreshToken(t, srv)
 }
+
+// request processes SIGKILLed at random around refreshes (a slow refresh
+// endpoint widens the window), then one more: with the server's grace
+// period, nobody is logged out and no refresh token is reused; and no
+// temporary file holding a token is left behind once a process saves again.
+func TestSigkillStorm(t *testing.T) {
+	bin := binary(t)
+	as := authtest.StartRealClock(t, authserver.Config{AccessTTL: 30 * time.Second, GracePeriod: 10 * time.Second})
+	as.Auth.SetRefreshLatency(50 * time.Millisecond)
+	dir := t.TempDir()
+	env := append(os.Environ(), "AUTHREFRESH_CONFIG_DIR="+dir)
+	login := exec.Command(bin, "login", "--url", as.URL, "--username", "demo", "--password-stdin")
+	login.Env, login.Stdin = env, strings.NewReader("demo-password\n")
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("login: %v %s", err, out)
+	}
+	killed := 0
+	for round := 0; round < 12; round++ {
+		as.Auth.RevokeAccessTokens() // every request must refresh
+		refreshesBefore := as.Auth.Counters().Refreshes
+		cmd := exec.Command(bin, "request", "me")
+		cmd.Env = env
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill it once its refresh reached the server (its rotation may or
+		// may not have been saved): the server's counter is the signal.
+		for i := 0; i < 200 && as.Auth.Counters().Requests["/auth/refresh"] <= uint64(round)+refreshesBefore; i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(round%5) * 15 * time.Millisecond) // before, during or after the save
+		if cmd.Process.Kill() == nil {
+			killed++
+		}
+		_ = cmd.Wait()
+	}
+	as.Auth.RevokeAccessTokens()
+	final := exec.Command(bin, "request", "me")
+	final.Env = env
+	if out, err := final.CombinedOutput(); err != nil {
+		t.Fatalf("after %d kills: %v %s", killed, err, out)
+	}
+	if got := as.Auth.Counters(); got.ReuseDetections != 0 {
+		t.Fatalf("reuse detections %d", got.ReuseDetections)
+	}
+	if temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*")); len(temps) != 0 {
+		t.Fatalf("%d temporary files left holding a token: %v", len(temps), temps)
+	}
+	t.Logf("%d processes killed around refreshes; %d refreshes, %d grace replays, 0 reuse, 0 temporary files left", killed, as.Auth.Counters().Refreshes, as.Auth.Counters().GraceReplays)
+}
