@@ -4,8 +4,19 @@
 // Store implements authrefresh.Store, Swapper (compare-and-swap saves by Lua
 // script) and Locker (SET NX PX with a random owner, released by a
 // compare-and-delete script; waiters are woken by pub/sub, with a bounded poll
-// as a fallback). All keys of one session share a hash tag, so it works on
-// Redis Cluster as well as on a single node or Sentinel.
+// as a fallback). All keys of one session share a hash tag, and every script
+// declares the one key it touches, so it works on Redis Cluster — slot
+// migrations included — as well as on a single node or Sentinel.
+//
+// Durability: Redis replicates asynchronously, so a failover can lose the
+// last write — a rotated refresh token, or the refresh lock. Tokens carry a
+// generation (authrefresh.Token.Generation), so a Session never presents an
+// older token than one it holds; to also keep a cut-off master from granting
+// a second lock or keeping the only copy of a rotation, set WaitReplicas
+// (1, with at least two replicas), and on the servers min-replicas-to-write 1
+// and appendonly yes. A restart from an older snapshot is survived by the
+// processes that hold newer tokens; with every one of them gone, only the
+// auth server's grace period helps (see RELIABILITY.md).
 package redisstore
 
 import (
