@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,47 @@ func TestFailedReleaseIsRetriedAndCounted(t *testing.T) {
 		t.Fatalf("waiter after a failed release: %v", err)
 	}
 	unlock2()
+}
+
+// BenchmarkSaveWait is the cost of WaitReplicas on a refresh's writes: the
+// lock, the compare-and-swap of the rotated token and the release, with and
+// without waiting for one replica (master and replica on loopback).
+func BenchmarkSaveWait(b *testing.B) {
+	master := startRedis(b)
+	replica := redistest.StartWith(b, "--replicaof", "127.0.0.1", master.Port())
+	c := master.Client(b)
+	for i := 0; ; i++ {
+		if n, err := c.Do(context.Background(), "wait", 1, 900).Int(); err == nil && n == 1 {
+			break
+		}
+		if i == 20 {
+			b.Fatal("replica did not connect")
+		}
+	}
+	_ = replica
+	for _, wait := range []int{0, 1} {
+		b.Run(map[int]string{0: "no-wait", 1: "wait-1-replica"}[wait], func(b *testing.B) {
+			s := redisstore.New(c, "bench-wait")
+			s.WaitReplicas = wait
+			ctx := context.Background()
+			prev := &authrefresh.Token{AccessToken: "a-0"}
+			_ = s.Save(ctx, prev)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				unlock, err := s.Lock(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				next := &authrefresh.Token{AccessToken: "a-" + strconv.Itoa(i+1), Generation: uint64(i + 1)}
+				if ok, err := s.CompareAndSwap(ctx, prev, next); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+				unlock()
+				prev = next
+			}
+			if s.WaitShortfalls() != 0 {
+				b.Fatalf("%d shortfalls", s.WaitShortfalls())
+			}
+		})
+	}
 }
