@@ -14,6 +14,13 @@ type Options struct {
 	// 0 means 0.75; a negative value disables refresh-ahead (refresh only when
 	// expired or refused).
 	RefreshAhead float64
+	// RefreshJitter spreads each token's refresh-ahead point earlier by a
+	// random part of its lifetime, up to this fraction (0.1: up to 10 %
+	// earlier, so between 0.65 and 0.75 of the lifetime by default), so that
+	// many tokens issued in the same second — a server holding tokens for
+	// thousands of users, after a deploy — do not all refresh in the same
+	// second. 0 means none.
+	RefreshJitter float64
 	// RefreshTimeout bounds one refresh, including waiting for a cross-process
 	// lock. It runs detached from the callers' contexts. 0 means 30s.
 	RefreshTimeout time.Duration

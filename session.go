@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +119,9 @@ func (s *Session) newState(tok *Token, now time.Time, fresh bool) *state {
 	st.staleAt = stale.UnixNano()
 	ahead := st.staleAt
 	if r := s.opts.RefreshAhead; r > 0 && r < 1 {
+		if j := min(s.opts.RefreshJitter, r); j > 0 {
+			r -= j * rand.Float64()
+		}
 		life := tok.Expiry.Sub(tok.IssuedAt)
 		ahead = min(ahead, tok.IssuedAt.Add(time.Duration(float64(life)*r)).UnixNano())
 	}

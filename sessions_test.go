@@ -1,0 +1,260 @@
+package authrefresh_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+)
+
+// Many users, one http.Client: each request carries its own user's token,
+// under refusals, failing refreshes and slow ones, across token lifetimes.
+// The server says whose token every request carried (/api/v1/me's sub): a
+// request of key K that reached the API as anyone but K would be a
+// cross-user bleed.
+func TestSessionsIsolationUnderFaults(t *testing.T) {
+	const users = 300
+	accounts := map[string]string{}
+	for i := 0; i < users; i++ {
+		accounts[fmt.Sprintf("user-%03d", i)] = fmt.Sprintf("password-%03d", i)
+	}
+	e := newEnv(t, authserver.Config{Users: accounts, AccessTTL: 2 * time.Second, GracePeriod: time.Minute,
+		LoginFailuresPerUser: -1, LoginFailuresPerIP: -1})
+	e.server.SetChaos(authserver.Chaos{RefreshFailRate: 0.05, RefreshLostRate: 0.02, RefreshLatencyMax: 2 * time.Millisecond})
+	sessions := &authrefresh.Sessions{
+		New: func(key string) (authrefresh.SessionSpec, error) {
+			return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: e.refresher(),
+				Options: authrefresh.Options{Clock: e.clock.Now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RefreshJitter: 0.1}}, nil
+		},
+		Origins: []string{e.URL},
+	}
+	ctx := context.Background()
+	for user, password := range accounts {
+		tok, err := authrefresh.PasswordLogin(ctx, nil, e.URL+"/auth/login", user, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sessions.Login(ctx, user, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hc := &http.Client{Transport: sessions}
+	var answered, bled, failed atomic.Int64
+	for round := 0; round < 6; round++ {
+		if round%2 == 1 {
+			e.server.RevokeAccessTokens() // every key's next request is refused: refresh and replay
+		}
+		authtestRun(t, users, func(i int) {
+			user := fmt.Sprintf("user-%03d", i)
+			req, _ := http.NewRequestWithContext(authrefresh.WithKey(ctx, user), http.MethodGet, e.URL+"/api/v1/me", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				failed.Add(1)
+				if !errors.Is(err, authrefresh.ErrRefreshTransient) {
+					t.Errorf("%s: %v", user, err)
+				}
+				return
+			}
+			defer resp.Body.Close()
+			var me struct{ Sub string }
+			if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&me) != nil {
+				failed.Add(1)
+				return
+			}
+			answered.Add(1)
+			if me.Sub != user {
+				bled.Add(1)
+				t.Errorf("a request of %s carried the token of %q", user, me.Sub)
+			}
+		})
+		e.clock.Advance(time.Second)
+	}
+	total, live := sessions.Stats()
+	t.Logf("%d users × 6 rounds: %d answered, %d failed (transient), %d cross-user; %d refreshes, %d live", users, answered.Load(), failed.Load(), bled.Load(), total.Refreshes, live)
+	if bled.Load() != 0 || answered.Load() < int64(users*6*8/10) || e.server.Counters().ReuseDetections != 0 {
+		t.Fatalf("answered %d, bled %d, reuse %d", answered.Load(), bled.Load(), e.server.Counters().ReuseDetections)
+	}
+	// A request that names no key is never sent with anybody's token.
+	req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v1/me", nil)
+	if _, err := hc.Do(req); !errors.Is(err, authrefresh.ErrNoKey) {
+		t.Fatalf("no key: %v", err)
+	}
+}
+
+// authtestRun runs fn(i) for i < n on at most 32 goroutines.
+func authtestRun(t *testing.T, n int, fn func(i int)) {
+	t.Helper()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+// Refreshes of different keys run in parallel: key A's refresh, stuck at the
+// auth server, does not hold back key B's.
+func TestSessionsRefreshKeysInParallel(t *testing.T) {
+	clock := newFakeClock()
+	stuck, release := make(chan struct{}), make(chan struct{})
+	sessions := &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
+		ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+			if key == "a" {
+				close(stuck)
+				<-release
+			}
+			return &authrefresh.Token{AccessToken: key + "-fresh-token", ExpiresIn: time.Hour}, nil
+		})
+		return authrefresh.SessionSpec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now}}, nil
+	}}
+	ctx := context.Background()
+	for _, key := range []string{"a", "b"} {
+		if err := sessions.Login(ctx, key, &authrefresh.Token{AccessToken: key + "-first-token", RefreshToken: "r", ExpiresIn: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(2 * time.Second)
+	done := make(chan error, 1)
+	go func() { _, err := sessions.Token(ctx, "a"); done <- err }()
+	<-stuck
+	if tok, err := sessions.Token(ctx, "b"); err != nil || tok.AccessToken != "b-fresh-token" {
+		t.Fatalf("key b while key a's refresh is stuck: %v %v", tok, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Idle keys are evicted, their tokens staying in their stores (the next Get
+// loads them, no refresh); a key with a refresh in flight never is.
+func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
+	e := newEnv(t, authserver.Config{AccessTTL: time.Hour})
+	dir := t.TempDir()
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var refreshes atomic.Int32
+	sessions := &authrefresh.Sessions{
+		MaxIdle: time.Minute, MaxLive: 2, Clock: e.clock.Now,
+		New: func(key string) (authrefresh.SessionSpec, error) {
+			ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+				refreshes.Add(1)
+				if key == "busy" {
+					close(stuck)
+					<-release
+				}
+				return &authrefresh.Token{AccessToken: key + "-fresh", ExpiresIn: time.Hour}, nil
+			})
+			return authrefresh.SessionSpec{Store: authrefresh.NewFileStore(filepath.Join(dir, authrefresh.KeyFileName(key))), Refresher: ref,
+				Options: authrefresh.Options{Clock: e.clock.Now}}, nil
+		},
+	}
+	ctx := context.Background()
+	for _, key := range []string{"idle", "busy"} {
+		if err := sessions.Login(ctx, key, &authrefresh.Token{AccessToken: key + "-token", RefreshToken: "r", ExpiresIn: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy, _ := sessions.Get("busy")
+	done := make(chan error, 1)
+	go func() { _, err := busy.Refresh(ctx, nil); done <- err }()
+	<-stuck
+	e.clock.Advance(2 * time.Minute)
+	for i := 0; i < 3; i++ { // new keys past MaxLive: eviction runs
+		_, _ = sessions.Get(fmt.Sprintf("new-%d", i))
+	}
+	if _, ok := sessions.KeyStats("idle"); ok {
+		t.Fatal("the idle key was not evicted")
+	}
+	if _, ok := sessions.KeyStats("busy"); !ok {
+		t.Fatal("a key with a refresh in flight was evicted")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	tok, err := sessions.Token(ctx, "idle") // loaded again from its store
+	if err != nil || tok.AccessToken != "idle-token" || refreshes.Load() != 1 {
+		t.Fatalf("after eviction: %v %v, refreshes %d", tok, err, refreshes.Load())
+	}
+}
+
+// 10,000 tokens issued in the same second, RefreshJitter 0.1: their
+// refreshes start spread over the window (0.65–0.75 of the lifetime), not in
+// one spike. Counted where they start: the refresh-ahead claims, one clock
+// step (1 % of the lifetime) at a time.
+func TestRefreshJitterSpreadsRefreshes(t *testing.T) {
+	const n = 10000
+	clock := newFakeClock()
+	sessions := &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
+		ref := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+			return &authrefresh.Token{AccessToken: key + "-fresh-token", ExpiresIn: time.Hour}, nil
+		})
+		return authrefresh.SessionSpec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now, RefreshJitter: 0.1}}, nil
+	}}
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		if err := sessions.Login(ctx, fmt.Sprint(i), &authrefresh.Token{AccessToken: fmt.Sprintf("token-%05d", i), RefreshToken: "r", ExpiresIn: 100 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perStep := map[int]uint64{}
+	var started uint64
+	for step := 1; step <= 80; step++ {
+		clock.Advance(time.Second)
+		for i := 0; i < n; i++ {
+			_, _ = sessions.Token(ctx, fmt.Sprint(i))
+		}
+		total, _ := sessions.Stats()
+		if d := total.RefreshAheadStarts - started; d > 0 {
+			perStep[step] = d
+			if step < 65 || step > 76 {
+				t.Errorf("%d refreshes started at %d %% of the lifetime", d, step)
+			}
+		}
+		started = total.RefreshAheadStarts
+	}
+	var busiest uint64
+	for _, c := range perStep {
+		busiest = max(busiest, c)
+	}
+	t.Logf("%d refreshes started over %d one-second steps, the busiest %d (%.0f %%): %v", started, len(perStep), busiest, 100*float64(busiest)/n, perStep)
+	if started != n || len(perStep) < 8 || busiest > n/5 {
+		t.Fatalf("refreshes bunched: %d started over %d steps, busiest %d", started, len(perStep), busiest)
+	}
+}
+
+// Key names never collide as file names, and never leave their directory.
+func FuzzKeyFileName(f *testing.F) {
+	for _, k := range []string{"alice", "alice/../bob", "..", "", "a b", "ünïcödé", strings.Repeat("x", 1000), "k-alice", "CON", "a\x00b"} {
+		f.Add(k, k+"x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		na, nb := authrefresh.KeyFileName(a), authrefresh.KeyFileName(b)
+		if a != b && na == nb {
+			t.Fatalf("keys %q and %q share the file %q", a, b, na)
+		}
+		if strings.ContainsAny(na, "/\\\x00") || na == "." || na == ".." || len(na) > 255 || filepath.Base(na) != na {
+			t.Fatalf("key %q gives the file name %q", a, na)
+		}
+	})
+}
