@@ -2,8 +2,10 @@ package authrefresh_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 
 	"github.com/authrefresh/authrefresh"
@@ -71,4 +73,43 @@ func ExampleTransport() {
 	resp.Body.Close()
 	fmt.Println(resp.Status)
 	// Output: 200 OK
+}
+
+// Sessions holds a Session per user; one http.Client serves them all, each
+// request carrying the token of the user its context names.
+func ExampleSessions() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4, Users: map[string]string{"alice": "alice-pw", "bob": "bob-pw"}})
+	api := httptest.NewServer(server)
+	defer api.Close()
+	ctx := context.Background()
+
+	users := &authrefresh.Sessions{
+		New: func(user string) (authrefresh.SessionSpec, error) {
+			return authrefresh.SessionSpec{
+				Store:     authrefresh.NewMemoryStore(nil), // or NewFileStore(filepath.Join(dir, KeyFileName(user)))
+				Refresher: &authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"},
+				Options:   authrefresh.Options{RefreshJitter: 0.1},
+			}, nil
+		},
+		Origins: []string{api.URL},
+	}
+	for user, password := range map[string]string{"alice": "alice-pw", "bob": "bob-pw"} {
+		tok, _ := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", user, password)
+		_ = users.Login(ctx, user, tok)
+	}
+	hc := &http.Client{Transport: users}
+	for _, user := range []string{"alice", "bob"} {
+		req, _ := http.NewRequestWithContext(authrefresh.WithKey(ctx, user), http.MethodGet, api.URL+"/api/v1/me", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		var me struct{ Sub string }
+		_ = json.NewDecoder(resp.Body).Decode(&me)
+		resp.Body.Close()
+		fmt.Println(user, "→", me.Sub)
+	}
+	// Output:
+	// alice → alice
+	// bob → bob
 }
