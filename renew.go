@@ -1,0 +1,197 @@
+package authrefresh
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// This file is the Session's exchange with its Store and its Refresher: what
+// a refresh in flight does (renew, under the store's lock), and how an ended
+// session finds a new login (resume). The decisions around it — who refreshes,
+// who waits, what is published — are in session.go.
+
+// renew produces the token that replaces old (nil: none in memory). Under the
+// store's lock if it has one, it re-reads the store (another process may have
+// refreshed already), calls the Refresher, and saves the result before anyone
+// sees it. Its errors are ErrNotLoggedIn, a *RefreshError, or a session-expired
+// error wrapping the *RefreshError that ended the session. A panicking
+// Refresher or Store is a transient failure: the waiters must be released
+// whatever happens.
+func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			msg := scrubString(fmt.Sprint(v), old, s.current.Load().token())
+			s.opts.Logger.Error("authrefresh: panic during refresh", "panic", msg)
+			r, err = renewal{}, Transient(errors.New("panic during refresh: "+msg))
+		}
+	}()
+	locker, locks := s.store.(Locker)
+	if locks && old == nil {
+		// A first load needs no lock when the store holds a usable token:
+		// a read-only store (a read-only file system) still serves.
+		if stored, err := s.store.Load(ctx); err == nil && stored != nil {
+			if newer := s.newerIn(stored, nil); newer != nil {
+				return renewal{tok: newer, adopted: true}, nil
+			}
+		}
+	}
+	if locks {
+		began := time.Now()
+		unlock, err := locker.Lock(ctx)
+		s.stats.noteLockWait(time.Since(began))
+		if err != nil {
+			return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("taking the store's refresh lock: %w", err), local: true}
+		}
+		defer unlock()
+	}
+	stored, err := s.store.Load(ctx)
+	switch {
+	case err != nil && old == nil:
+		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("loading the token: %w", err), local: true}
+	case err != nil:
+		s.stats.storeErrors.Add(1)
+		s.opts.Logger.Warn("authrefresh: cannot read the token store; refreshing the token held in memory", "error", err)
+	case stored == nil && old == nil:
+		return renewal{}, ErrNotLoggedIn
+	}
+	// An empty store while we hold a token is not taken as a logout: a
+	// restarted Redis without persistence looks the same. We refresh with the
+	// token in memory and save the result; if the session was really ended
+	// elsewhere (revoked on the server), that refresh is rejected.
+	if newer := s.newerIn(stored, old); newer != nil {
+		return renewal{tok: newer, adopted: true}, nil
+	}
+	// Refresh with the newest token seen: a store older than memory was
+	// rolled back (a failover lost the last write, a snapshot was restored),
+	// and its refresh token was already rotated away; presenting it would
+	// trip the server's reuse detection and end the session everywhere.
+	base := cmp.Or(stored, old)
+	if stored.olderThan(old) {
+		s.opts.Logger.Warn("authrefresh: the store holds an older token than this process; refreshing with the newer one and repairing the store",
+			"stored_generation", stored.Generation, "generation", old.Generation)
+		base = old
+	}
+	if s.refresher == nil { // the stored token was all there was
+		return renewal{}, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured")), dead: base}
+	}
+	s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
+	tok, err := s.refresher.Refresh(ctx, copyToken(base))
+	if err == nil && (tok == nil || tok.AccessToken == "") {
+		err = errors.New("the Refresher returned no access token")
+	}
+	if err != nil {
+		re := refreshFailure(err, base)
+		if re.Kind != RefreshRejected {
+			return renewal{}, re
+		}
+		// Before ending the session, look once more: another process may have
+		// rotated the token while our request was in flight.
+		if again, lerr := s.store.Load(ctx); lerr == nil {
+			if newer := s.newerIn(again, base); newer != nil {
+				return renewal{tok: newer, adopted: true}, nil
+			}
+		}
+		_, _ = s.save(ctx, stored, nil)
+		return renewal{}, &sessionExpiredError{cause: re, dead: base}
+	}
+	tok = tok.dated(s.now(), true)
+	if tok.RefreshToken == "" {
+		tok.RefreshToken = base.RefreshToken
+	}
+	tok.Generation = max(base.Generation, stored.generation()) + 1
+	newer, serr := s.save(ctx, stored, tok)
+	if serr != nil { // once more at once: most store errors are a dropped connection
+		newer, serr = s.save(ctx, stored, tok)
+	}
+	if newer != nil {
+		return renewal{tok: newer, adopted: true}, nil // a Session that took over our lock saved a newer token
+	}
+	return renewal{tok: tok, unsaved: serr}, nil
+}
+
+// newerIn returns stored, dated, if it is another credential than old, not
+// of an older generation, and still usable: another Session saved it, so
+// there is nothing to refresh.
+func (s *Session) newerIn(stored, old *Token) *Token {
+	if stored == nil || sameAccess(stored, old) || stored.olderThan(old) {
+		return nil
+	}
+	now := s.now()
+	if d := stored.dated(now, false); d.Expiry.IsZero() || now.Before(d.staleAt()) {
+		return d
+	}
+	return nil
+}
+
+// refreshFailure is the error boundary of a Refresher: its error as a
+// *RefreshError (a plain error is transient), without the tokens it may
+// quote. The Refresher's own error value is never modified.
+func refreshFailure(err error, toks ...*Token) *RefreshError {
+	re := *asRefreshError(err)
+	re.Err = scrubSecrets(re.Err, toks...)
+	re.Description = scrubString(re.Description, toks...)
+	if re.Kind == RefreshCancelled {
+		re.Kind = RefreshTransient // the refresh's own context is no caller's
+	}
+	return &re
+}
+
+// save stores tok in place of old (compare-and-swap when the store can; a
+// nil tok clears). If the swap finds that another Session saved a newer token
+// meanwhile, save returns it. A write error is logged and counted, and
+// returned for the caller to retry or report: the new token is valid and the
+// waiting requests should have it.
+func (s *Session) save(ctx context.Context, old, tok *Token) (newer *Token, err error) {
+	swapped := true
+	switch sw, ok := s.store.(Swapper); {
+	case ok:
+		swapped, err = sw.CompareAndSwap(ctx, old, tok)
+	case tok == nil:
+		err = s.store.Clear(ctx)
+	default:
+		err = s.store.Save(ctx, tok)
+	}
+	if err != nil {
+		s.stats.storeErrors.Add(1)
+		s.opts.Logger.Warn("authrefresh: cannot save the token", "error", err)
+		return nil, err
+	}
+	if swapped {
+		return nil, nil
+	}
+	if again, err := s.store.Load(ctx); err == nil && again != nil && !again.olderThan(tok) {
+		return again.dated(s.now(), false), nil
+	}
+	return nil, nil
+}
+
+// resume looks in the store for a login newer than the end of the session
+// (another process or the CLI logged in again, a sidecar's operator ran
+// "authrefresh login") and, if it finds one, resumes the session with it. It
+// runs at most once per Options.MinBackoff while the session is ended, so a
+// dead session costs the store one read per interval, not one per request.
+func (s *Session) resume(ctx context.Context, epoch uint64) *state {
+	tok, err := s.store.Load(ctx)
+	if err != nil || tok == nil {
+		return nil
+	}
+	s.mu.Lock()
+	if s.epoch != epoch || s.ended == nil || sameAccess(tok, s.dead) {
+		s.mu.Unlock()
+		return nil // someone logged in meanwhile (the next call sees it), or nothing new
+	}
+	now := s.now()
+	tok = tok.dated(now, false)
+	st := s.newState(tok, now, false)
+	s.epoch++
+	s.ended, s.dead, s.retry = nil, nil, retryState{}
+	s.current.Store(st)
+	s.mu.Unlock()
+	s.stats.resumed.Add(1)
+	s.opts.Logger.Info("authrefresh: session resumed with a new login found in the store", "token", tok)
+	s.notify(nil, tok, nil)
+	return st
+}
