@@ -3,10 +3,8 @@ package authrefresh
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/internal/tmpfs"
 )
 
 func TestFileStoreCorruptFileIsClearErrorAndLoginRepairs(t *testing.T) {
@@ -214,33 +213,16 @@ func TestFileStoreRemovesLeftoverTemps(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size bytes for the test (root only; the test
-// is skipped elsewhere) and returns its directory.
-func mountTmpfs(t *testing.T, size int, readOnly bool) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-	return dir
-}
-
 // A token file on a read-only file system still serves a valid token: the
 // Session loads it without taking the lock (whose file cannot be created).
 func TestReadOnlyStoreServesValidToken(t *testing.T) {
-	dir := mountTmpfs(t, 1<<20, false)
+	dir := tmpfs.Mount(t, 1<<20)
 	path := filepath.Join(dir, "tok.json")
 	now := time.Now()
 	if err := NewFileStore(path).Save(context.Background(), &Token{AccessToken: "still-valid-token", RefreshToken: "r", IssuedAt: now, Expiry: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot remount read-only: %v %s", err, out)
-	}
+	tmpfs.ReadOnly(t, dir)
 	s := NewSession(NewFileStore(path), nil, Options{})
 	tok, err := s.Token(context.Background())
 	if err != nil || tok.AccessToken != "still-valid-token" {

@@ -5,10 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/authrefresh/authrefresh/internal/tmpfs"
 )
 
 // What the user reads says what happened to them, once, with one hint that
@@ -117,14 +118,7 @@ func TestServeWarnsOnEveryInterface(t *testing.T) {
 // says that the rotated token could not be saved and what to do, and exits
 // non-zero; it leaves no temporary file holding a token.
 func TestFullDiskIsNeverSilent(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	dir := tmpfs.Mount(t, 64<<10)
 	srv, url := startServer(t)
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin"); code != exitOK {
