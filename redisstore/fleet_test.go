@@ -165,25 +165,7 @@ func TestFleetOfProcesses(t *testing.T) {
 			start := time.Now() // the login token's lifetime starts here
 			const members = 8
 			duration := 10 * time.Second
-			reports := make([]fleetReport, members)
-			var wg sync.WaitGroup
-			for i := 0; i < members; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					cmd := exec.Command(os.Args[0], "-test.run=^$")
-					cmd.Env = append(os.Environ(), fleetChildEnv+"=1", "FLEET_API="+hs.URL, "FLEET_STORE="+kind, "FLEET_WHERE="+where, "FLEET_DURATION="+duration.String())
-					out, err := cmd.Output()
-					if err != nil {
-						t.Errorf("member %d: %v", i, err)
-						return
-					}
-					if err := json.Unmarshal(out, &reports[i]); err != nil {
-						t.Errorf("member %d: %v: %s", i, err, out)
-					}
-				}()
-			}
-			wg.Wait()
+			reports := spawnFleet(t, hs.URL, kind, where, members, duration, nil, func() {})
 			elapsed := time.Since(start)
 			var requests, failures int64
 			for i, r := range reports {
