@@ -18,31 +18,8 @@ SIZE=${SIZE:-1048576}
 HOLD=${HOLD:-20s}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export AUTHREFRESH_CONFIG_DIR="$work/config"
-go build -o "$work/authrefresh" ./cmd/authrefresh
-go build -o "$work/loadgen" ./internal/loadgen
+. scripts/lib.sh
 
-start() { # name command... — sets $addr and $pid
-  local name=$1
-  shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 1 100); do
-    addr=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/$name.out" 2>/dev/null | head -1 || true)
-    [ -n "$addr" ] && return 0
-    sleep 0.1
-  done
-  echo "$name did not start:"; cat "$work/$name.err"; exit 1
-}
 kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
 start upstream "$work/authrefresh" serve --addr 127.0.0.1:0 --access-ttl 1h

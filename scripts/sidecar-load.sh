@@ -23,46 +23,21 @@ ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-1}
 [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || PIN=0
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export AUTHREFRESH_CONFIG_DIR="$work/config"
-
-go build -o "$work/authrefresh" ./cmd/authrefresh
-go build -o "$work/loadgen" ./internal/loadgen
+. scripts/lib.sh
 
 pin() { # core command...
   if [ "$PIN" = 1 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi
 }
 
-# start NAME CORE command... — runs it in the background and waits for the
-# "http://ADDR" it prints when it listens; sets $addr.
-start() {
-  local name=$1 core=$2
-  shift 2
-  local prefix=()
-  [ "$PIN" = 1 ] && prefix=(taskset -c "$core")
-  "${prefix[@]}" "$@" >"$work/$name.out" 2>"$work/$name.err" & # not through a function: $! must be the process itself
-  pids+=($!)
-  for _ in $(seq 1 100); do
-    addr=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/$name.out" 2>/dev/null | head -1 || true)
-    [ -n "$addr" ] && return 0
-    sleep 0.1
-  done
-  echo "$name did not start:"; cat "$work/$name.err"; exit 1
-}
+# pinned CORE — the taskset prefix for CORE when pinning, else nothing.
+pinned() { [ "$PIN" = 1 ] && echo taskset -c "$1" || true; }
 
-start upstream 0 "$work/authrefresh" serve --addr 127.0.0.1:0 --access-ttl 1h --control
+start upstream $(pinned 0) "$work/authrefresh" serve --addr 127.0.0.1:0 --access-ttl 1h --control
 upstream=$addr
 echo demo-password | "$work/authrefresh" login --url "$upstream" --username demo --password-stdin >/dev/null 2>&1
-start proxy 1 "$work/authrefresh" proxy --listen 127.0.0.1:0 --upstream "$upstream" --quiet
+start proxy $(pinned 1) "$work/authrefresh" proxy --listen 127.0.0.1:0 --upstream "$upstream" --quiet
 proxy=$addr
-proxy_pid=${pids[-1]}
+proxy_pid=$pid
 
 # post_json URL BODY — a POST through bash's /dev/tcp, so curl is not needed.
 post_json() {
