@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -131,6 +130,13 @@ func (s *Session) ReportRefusals(base http.RoundTripper) http.RoundTripper {
 	return refusalReporter{s: s, base: base}
 }
 
+// carries reports whether the Authorization value auth is "<scheme> access",
+// without building that string for every request.
+func carries(auth, access string) bool {
+	n := len(auth) - len(access)
+	return n > 1 && auth[n-1] == ' ' && auth[n:] == access
+}
+
 type refusalReporter struct {
 	s    *Session
 	base http.RoundTripper
@@ -143,7 +149,7 @@ func (r refusalReporter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	cur := r.s.current.Load().token()
-	if cur == nil || !strings.HasSuffix(auth, " "+cur.AccessToken) {
+	if cur == nil || !carries(auth, cur.AccessToken) {
 		return resp, nil
 	}
 	if resp.StatusCode != http.StatusUnauthorized {

@@ -33,7 +33,8 @@ type guardConfig struct {
 	// origins are the browser origins allowed to call the sidecar.
 	origins []string
 	// secret, if set, must come as "Proxy-Authorization: Bearer <secret>".
-	secret []byte
+	secret    []byte
+	secretSum [32]byte // its SHA-256, set by guard
 }
 
 // loopbackHosts are the Host values a client of a loopback listener at addr
@@ -73,8 +74,10 @@ func (g *guardConfig) check(r *http.Request) *refusal {
 	if g.secret != nil {
 		auth := r.Header.Get("Proxy-Authorization")
 		scheme, value, _ := strings.Cut(auth, " ")
-		want, got := sha256.Sum256(g.secret), sha256.Sum256([]byte(strings.TrimSpace(value)))
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
+		// Hashes compared, so the comparison takes the same time whatever
+		// the length of what was sent.
+		got := sha256.Sum256([]byte(strings.TrimSpace(value)))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(g.secretSum[:], got[:]) != 1 {
 			return &refusal{http.StatusProxyAuthRequired, "proxy_secret_required", "this proxy needs its client secret: send Proxy-Authorization: Bearer <the contents of --client-secret-file>", true}
 		}
 	}
@@ -92,6 +95,7 @@ func contains(list []string, s string) bool {
 
 // guard wraps next with g's checks.
 func guard(g guardConfig, logger *slog.Logger, next http.Handler) http.Handler {
+	g.secretSum = sha256.Sum256(g.secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ref := g.check(r); ref != nil {
 			logger.Warn("proxy: refused", "reason", ref.code, "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
