@@ -39,6 +39,7 @@ import (
 type Store struct {
 	client redis.UniversalClient
 	name   string
+	keys   keys
 
 	// LockTTL bounds how long a refresh lock outlives a holder that died. It
 	// must exceed the Session's RefreshTimeout (30 s by default); 0 means 45 s.
@@ -123,16 +124,19 @@ func (s *Store) replicated(ctx context.Context, write func(redis.Cmdable) error)
 	return true, nil
 }
 
-// New returns the Store of the session called name (any string; it becomes
-// the hash tag of the session's keys).
+// New returns the Store of the session called name: any string — a user
+// ID, an e-mail address, a URL, unicode, a kilobyte of text. Distinct names
+// never share a key, and every key of one name has the same hash tag, so on
+// Redis Cluster a session lives in one slot and many sessions spread over
+// all of them (see HashTag).
 func New(client redis.UniversalClient, name string) *Store {
-	return &Store{client: client, name: name}
+	return &Store{client: client, name: name, keys: keysOf(name)}
 }
 
-func (s *Store) tokenKey() string { return "authrefresh:{" + s.name + "}:token" }
-func (s *Store) lockKey() string  { return "authrefresh:{" + s.name + "}:lock" }
-func (s *Store) channel() string  { return "authrefresh:{" + s.name + "}:released" }
-func (s *Store) infoKey() string  { return "authrefresh:{" + s.name + "}:info" }
+func (s *Store) tokenKey() string { return s.keys.token }
+func (s *Store) lockKey() string  { return s.keys.lock }
+func (s *Store) channel() string  { return s.keys.channel }
+func (s *Store) infoKey() string  { return s.keys.info }
 
 // maxInfo bounds what SaveInfo keeps.
 const maxInfo = 64 << 10
