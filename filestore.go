@@ -40,6 +40,10 @@ type FileStore struct {
 	// AllowGroupReadable accepts a token file whose mode lets the group or
 	// others read it; by default Load refuses it, as ssh refuses such a key.
 	AllowGroupReadable bool
+	// Keyring, if set, seals the token file (see Keyring): a copy of it, a
+	// backup, holds no usable credential. The record is bound to the file's
+	// name (the last element of Path).
+	Keyring *Keyring
 
 	// write writes the temporary file; nil means (*os.File).Write. Tests
 	// make it fail as a full disk does.
@@ -56,7 +60,7 @@ func NewFileStore(path string) *FileStore { return &FileStore{Path: path} }
 // the path and never quotes the file's content.
 type FileStoreError struct {
 	Path string
-	Op   string // "read", "parse", "write", "lock", "permissions"
+	Op   string // "read", "parse", "seal", "write", "lock", "permissions"
 	Err  error
 }
 
@@ -84,32 +88,26 @@ func (f *FileStore) Load(context.Context) (*Token, error) {
 	if err != nil {
 		return nil, &FileStoreError{f.Path, "read", err}
 	}
-	return parseTokenFile(f.Path, data)
+	return parseTokenFile(f.Path, data, f.Keyring)
 }
 
 // parseTokenFile decodes a token file; an empty file is an empty store.
-func parseTokenFile(path string, data []byte) (*Token, error) {
+func parseTokenFile(path string, data []byte, k *Keyring) (*Token, error) {
 	if len(data) > maxStoredTokenFile {
 		return nil, &FileStoreError{path, "read", fmt.Errorf("larger than %d bytes", maxStoredTokenFile)}
 	}
 	if len(data) == 0 {
 		return nil, nil
 	}
-	var tok Token
-	if err := json.Unmarshal(data, &tok); err != nil {
-		// The json error may quote the file; say only where it broke.
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			err = fmt.Errorf("invalid JSON at byte %d (corrupted or truncated; log in again to repair it)", syn.Offset)
-		} else {
-			err = errors.New("not a token object (log in again to repair it)")
+	tok, err := k.OpenToken(data, filepath.Base(path))
+	if err != nil {
+		op := "parse"
+		if _, sealed := err.(*SealError); sealed {
+			op = "seal" // not a corrupted file: a newer token may be in it
 		}
-		return nil, &FileStoreError{path, "parse", err}
+		return nil, &FileStoreError{path, op, err}
 	}
-	if tok.AccessToken == "" {
-		return nil, &FileStoreError{path, "parse", errors.New("no access_token (log in again to repair it)")}
-	}
-	return &tok, nil
+	return tok, nil
 }
 
 func (f *FileStore) checkMode(file *os.File) error {
@@ -133,7 +131,10 @@ func (f *FileStore) Save(_ context.Context, tok *Token) error {
 	if tok == nil {
 		return f.Clear(context.Background())
 	}
-	data, err := json.MarshalIndent(tok, "", "  ")
+	data, err := f.Keyring.SealToken(tok, filepath.Base(f.Path))
+	if f.Keyring == nil {
+		data, err = json.MarshalIndent(tok, "", "  ") // plain: readable
+	}
 	if err != nil {
 		return &FileStoreError{f.Path, "write", err}
 	}

@@ -65,7 +65,7 @@ func FuzzTokenFile(f *testing.F) {
 	f.Add([]byte(`{"access_token":"a","refresh_token":"r","expiry":"2030-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"access_token":`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tok, err := parseTokenFile("/tmp/x.json", data)
+		tok, err := parseTokenFile("/tmp/x.json", data, nil)
 		if err == nil && tok != nil && tok.AccessToken == "" {
 			t.Fatal("accepted a token file without an access token")
 		}

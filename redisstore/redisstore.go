@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +60,10 @@ type Store struct {
 	// documentation for the server settings this pairs with.
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// Keyring, if set, seals the stored token (see authrefresh.Keyring): a
+	// Redis dump, a replica's RDB file or a MONITOR stream then holds no
+	// usable credential. Records are bound to the session name.
+	Keyring *authrefresh.Keyring
 	// Logger receives warnings about failed releases and WAIT shortfalls;
 	// nil means silent.
 	Logger *slog.Logger
@@ -188,11 +191,11 @@ func (s *Store) Load(ctx context.Context) (*authrefresh.Token, error) {
 	if err != nil {
 		return nil, &Error{"load", err}
 	}
-	var tok authrefresh.Token
-	if err := json.Unmarshal(data, &tok); err != nil || tok.AccessToken == "" {
-		return nil, &Error{"load", errors.New("the stored token is not valid JSON; log in again to repair it")}
+	tok, err := s.Keyring.OpenToken(data, s.name)
+	if err != nil {
+		return nil, &Error{"load", err}
 	}
-	return &tok, nil
+	return tok, nil
 }
 
 // Save implements authrefresh.Store. Saving nil clears the store, as
@@ -201,7 +204,7 @@ func (s *Store) Save(ctx context.Context, tok *authrefresh.Token) error {
 	if tok == nil {
 		return s.Clear(ctx)
 	}
-	data, err := json.Marshal(tok)
+	data, err := s.Keyring.SealToken(tok, s.name)
 	if err != nil {
 		return err
 	}
@@ -229,7 +232,8 @@ func (s *Store) Clear(ctx context.Context) error {
 }
 
 // swapScript replaces the token only if the stored one still has the access
-// token ARGV[1] ("" = the key must be absent); ARGV[2] "" deletes.
+// token ARGV[1] ("" = the key must be absent) — in the clear, or as its
+// SHA-256 ARGV[3] in a sealed record; ARGV[2] "" deletes.
 var swapScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
@@ -237,7 +241,8 @@ if ARGV[1] == '' then
 else
   if not cur then return 0 end
   local ok, t = pcall(cjson.decode, cur)
-  if not ok or type(t) ~= 'table' or t.access_token ~= ARGV[1] then return 0 end
+  if not ok or type(t) ~= 'table' then return 0 end
+  if t.access_token ~= ARGV[1] and not (t.sealed and t.access_sha256 == ARGV[3]) then return 0 end
 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
 return 1`)
@@ -245,12 +250,12 @@ return 1`)
 // CompareAndSwap implements authrefresh.Swapper: a process whose lock expired
 // mid-refresh cannot overwrite the newer token another process saved.
 func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token) (bool, error) {
-	var oldAccess, newData string
+	var oldAccess, oldHash, newData string
 	if old != nil {
-		oldAccess = old.AccessToken
+		oldAccess, oldHash = old.AccessToken, authrefresh.AccessTokenHash(old)
 	}
 	if new != nil {
-		data, err := json.Marshal(new)
+		data, err := s.Keyring.SealToken(new, s.name)
 		if err != nil {
 			return false, err
 		}
@@ -260,9 +265,9 @@ func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token)
 		var run *redis.Cmd
 		ok, err := s.replicated(ctx, func(c redis.Cmdable) error {
 			if s.WaitReplicas > 0 { // in a pipeline: EVALSHA's NOSCRIPT fallback cannot run there
-				run = swapScript.Eval(ctx, c, []string{s.tokenKey()}, oldAccess, newData)
+				run = swapScript.Eval(ctx, c, []string{s.tokenKey()}, oldAccess, newData, oldHash)
 			} else {
-				run = swapScript.Run(ctx, c, []string{s.tokenKey()}, oldAccess, newData)
+				run = swapScript.Run(ctx, c, []string{s.tokenKey()}, oldAccess, newData, oldHash)
 			}
 			return nil
 		})
@@ -281,9 +286,9 @@ func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token)
 		}
 		// Not acknowledged: write it again (old is now our own token), so a
 		// master that was cut off does not keep the only copy.
-		oldAccess = ""
+		oldAccess, oldHash = "", ""
 		if new != nil {
-			oldAccess = new.AccessToken
+			oldAccess, oldHash = new.AccessToken, authrefresh.AccessTokenHash(new)
 		}
 	}
 }
