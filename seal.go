@@ -42,6 +42,14 @@ type sealingKey struct {
 	aead cipher.AEAD
 }
 
+// Len is the number of keys in the keyring.
+func (k *Keyring) Len() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.keys)
+}
+
 // SealingKey is one key of a Keyring: 32 random bytes (AES-256) and the ID
 // stored with each record it seals.
 type SealingKey struct {

@@ -23,6 +23,8 @@ func explain(err error) (code int, msg string) {
 		fileErr   *authrefresh.FileStoreError
 		re        *authrefresh.RefreshError
 		notSaved  *unsavedError
+		keys      *keyringError
+		sealed    *authrefresh.SealError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -44,6 +46,10 @@ func explain(err error) (code int, msg string) {
 		return exitLogin, "the session expired" + expiredBecause(err) + "\nlog in again: " + loginCmd
 	case errors.Is(err, authrefresh.ErrNotLoggedIn):
 		return exitLogin, clean(err) + "\nlog in: " + loginCmd
+	case errors.As(err, &keys):
+		return exitConfig, "cannot use the keyring: " + clean(keys) + "\n(--keyring FILE, or --keyring env with $" + keyringEnv + "; create one with: authrefresh keyring FILE)"
+	case errors.As(err, &sealed):
+		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the keyring (--keyring), or log in again: " + loginCmd
 	case errors.As(err, &fileErr):
 		return exitConfig, "cannot use the token file: " + clean(fileErr)
 	case errors.Is(err, authrefresh.ErrRefreshTransient), isNetworkError(err):

@@ -6,6 +6,7 @@
 //	authrefresh login --url URL     log in and keep the session in a profile
 //	authrefresh request [METHOD] PATH
 //	authrefresh proxy --upstream URL
+//	authrefresh keyring FILE        create or rotate a keyring (login --keyring seals tokens with it)
 //	authrefresh serve [flags]       run the reference auth server
 //	authrefresh demo [flags]        many workers, one Session, several token lifetimes
 //	authrefresh version
@@ -48,6 +49,7 @@ Usage:
   authrefresh token [--profile P]            print a valid access token
   authrefresh logout [--profile P]           revoke the refresh token and forget the session
   authrefresh proxy --upstream URL [flags]   sidecar: forward 127.0.0.1:9000 to URL with the token
+  authrefresh keyring FILE                   create or rotate a keyring that seals tokens at rest
   authrefresh version                        print the version
 
 Run 'authrefresh COMMAND --help' for a command's flags and examples.
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runRequest(ctx, args[1:], stdin, stdout, stderr)
 	case "proxy":
 		err = runProxy(ctx, args[1:], stdout, stderr)
+	case "keyring":
+		err = runKeyring(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

@@ -30,6 +30,61 @@ type profile struct {
 	// shares one session.
 	Redis        string `json:"redis,omitempty"`
 	RedisSession string `json:"redis_session,omitempty"`
+	// Keyring, if set, seals the token at rest (AES-256-GCM): the path of a
+	// 0600 keyring file, or "env" for the keyring in $AUTHREFRESH_KEYRING.
+	// Never the keys themselves.
+	Keyring string `json:"keyring,omitempty"`
+}
+
+// keyringEnv holds a keyring's text (see authrefresh.ParseKeyring), for
+// hosts whose secrets arrive as environment variables.
+const keyringEnv = "AUTHREFRESH_KEYRING"
+
+// keyringError is a keyring that cannot be used.
+type keyringError struct{ err error }
+
+func (e *keyringError) Error() string { return e.err.Error() }
+func (e *keyringError) Unwrap() error { return e.err }
+
+// openKeyring opens the keyring the profile names; nil when none.
+func (p *profile) openKeyring() (*authrefresh.Keyring, error) {
+	switch p.Keyring {
+	case "":
+		return nil, nil
+	case "env":
+		text := os.Getenv(keyringEnv)
+		if text == "" {
+			return nil, &keyringError{fmt.Errorf("the token is sealed with the keyring in $%s, which is not set", keyringEnv)}
+		}
+		k, err := authrefresh.ParseKeyring(text)
+		if err != nil {
+			return nil, &keyringError{fmt.Errorf("$%s: %w", keyringEnv, err)}
+		}
+		return k, nil
+	}
+	k, err := authrefresh.ReadKeyring(p.Keyring)
+	if err != nil {
+		return nil, &keyringError{err}
+	}
+	return k, nil
+}
+
+// useKeyring seals the profile's token with the keyring at where (a file,
+// or "env"), if asked to, checking that it opens.
+func (p *profile) useKeyring(where string) error {
+	if where == "" {
+		return nil
+	}
+	if where != "env" {
+		abs, err := filepath.Abs(where)
+		if err != nil {
+			return err
+		}
+		where = abs
+	}
+	p.Keyring = where
+	_, err := p.openKeyring()
+	return err
 }
 
 var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -112,13 +167,18 @@ func saveProfile(name string, p *profile) error {
 // profile refresh once between them (flock).
 // With Redis, the returned close function releases the connection.
 func (p *profile) session() (*authrefresh.Session, func(), error) {
-	var store authrefresh.Store = authrefresh.NewFileStore(p.TokenFile)
+	keys, err := p.openKeyring()
+	if err != nil {
+		return nil, nil, err
+	}
+	var store authrefresh.Store = &authrefresh.FileStore{Path: p.TokenFile, Keyring: keys}
 	closeStore := func() {}
 	if p.Redis != "" {
 		rs, closeRedis, err := p.redisStore()
 		if err != nil {
 			return nil, nil, err
 		}
+		rs.Keyring = keys
 		store, closeStore = rs, closeRedis
 	}
 	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}, authrefresh.Options{})
@@ -152,7 +212,7 @@ func (p *profile) shareInRedis(ctx context.Context) error {
 	}
 	defer closeStore()
 	shared := *p
-	shared.TokenFile, shared.Username = "", ""
+	shared.TokenFile, shared.Username, shared.Keyring = "", "", "" // the keyring's place is this host's
 	data, _ := json.Marshal(shared)
 	return store.SaveInfo(ctx, data)
 }

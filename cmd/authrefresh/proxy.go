@@ -55,6 +55,7 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	bodyTotal := fs.Duration("body-timeout", 2*time.Minute, "longest time a request body may take in all")
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
+	keyring := fs.String("keyring", "", "the keyring that seals the token (a 0600 file, or env for $"+keyringEnv+"); default: the profile's")
 	quiet := fs.Bool("quiet", false, "no log line per request; failed and refused ones are still logged")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -80,6 +81,9 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	}
 	p, err := proxyProfile(ctx, *name, *redisURL, *redisSession, *authURL)
 	if err != nil {
+		return err
+	}
+	if err := p.useKeyring(*keyring); err != nil {
 		return err
 	}
 	if *upstream == "" {

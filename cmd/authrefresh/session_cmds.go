@@ -29,6 +29,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	name := fs.String("profile", "default", "profile name")
 	redisURL := fs.String("redis", "", "keep the token in Redis (redis://host:6379/0) instead of a file, shared by every process using it")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name")
+	keyring := fs.String("keyring", "", "seal the token at rest with this keyring: a 0600 file (make one with: authrefresh keyring FILE),\nor env for the keyring in $"+keyringEnv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -40,6 +41,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if err := p.useRedis(*redisURL, *redisSession); err != nil {
+		return err
+	}
+	if err := p.useKeyring(*keyring); err != nil {
 		return err
 	}
 	in := bufio.NewReader(stdin)
