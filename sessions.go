@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +75,7 @@ type keyed struct {
 	session   *Session
 	transport *Transport  // the key's own: its header cache holds only its token
 	used      atomic.Bool // a Get since the last sweep
+	holds     atomic.Int32 // keep-alive passes using it; -1 once removed
 	seen      int64       // UnixNano of the last sweep that found it used (or its creation); sweeps only
 }
 
@@ -96,6 +98,35 @@ func (m *Sessions) get(key string) (*keyed, error) {
 		k.touch()
 		return k, nil
 	}
+	return m.create(key, true)
+}
+
+// hold returns key's entry for a keep-alive pass, held: no sweep evicts it
+// until release. The lookup is not a use: it leaves the key's idle time
+// alone, and a key it creates is idle from the start, so the first sweep
+// after release evicts it.
+func (m *Sessions) hold(key string) (k *keyed, release func(), err error) {
+	for attempt := 0; attempt < 100; attempt++ {
+		v, ok := m.keys.Load(key)
+		if !ok {
+			if k, err = m.create(key, false); err != nil {
+				return nil, nil, err
+			}
+			return k, func() { k.holds.Add(-1) }, nil // created held
+		}
+		// Held unless a sweep removed it meanwhile (holds -1): then look again.
+		k = v.(*keyed)
+		if h := k.holds.Load(); h >= 0 && k.holds.CompareAndSwap(h, h+1) {
+			return k, func() { k.holds.Add(-1) }, nil
+		}
+	}
+	return nil, nil, errors.New("authrefresh: Sessions: key evicted repeatedly while being looked up")
+}
+
+// create makes key's entry, unless another call did meanwhile: one Session
+// per key. An entry not created for a use is idle from the start, and
+// returned held (see hold), so that the sweep it may start spares it.
+func (m *Sessions) create(key string, use bool) (*keyed, error) {
 	if m.New == nil {
 		return nil, errors.New("authrefresh: Sessions.New is not set")
 	}
@@ -104,11 +135,29 @@ func (m *Sessions) get(key string) (*keyed, error) {
 		return nil, err
 	}
 	s := NewSession(spec.Store, spec.Refresher, m.keyedOptions(key, spec.Options))
-	k := &keyed{key: key, session: s, transport: &Transport{Session: s, Base: m.Base, Origins: m.Origins, RetryStatuses: m.RetryStatuses}, seen: m.now().UnixNano()}
-	if v, loaded := m.keys.LoadOrStore(key, k); loaded { // another Get made it meanwhile: one Session per key
+	k := &keyed{key: key, session: s, transport: &Transport{Session: s, Base: m.Base, Origins: m.Origins, RetryStatuses: m.RetryStatuses}}
+	if use {
+		k.seen = m.now().UnixNano()
+	} else {
+		k.holds.Store(1)
+	}
+	for attempt := 0; ; attempt++ {
+		v, loaded := m.keys.LoadOrStore(key, k)
+		if !loaded {
+			break
+		}
+		if attempt == 100 {
+			return nil, errors.New("authrefresh: Sessions: key evicted repeatedly while being looked up")
+		}
 		other := v.(*keyed)
-		other.touch()
-		return other, nil
+		if use {
+			other.touch()
+			return other, nil
+		}
+		if h := other.holds.Load(); h >= 0 && other.holds.CompareAndSwap(h, h+1) {
+			return other, nil
+		}
+		runtime.Gosched() // a sweep is removing it: the map soon no longer holds it
 	}
 	m.live.Add(1)
 	if n := m.added.Add(1); n >= m.nextSweep.Load() || (m.MaxLive > 0 && m.live.Load() > int64(m.MaxLive)) {
@@ -259,7 +308,7 @@ func (m *Sessions) evict() {
 			k.used.Store(false)
 			k.seen = now
 		}
-		busy := k.session.refreshing()
+		busy := k.holds.Load() > 0 || k.session.refreshing()
 		switch {
 		case !busy && maxIdle > 0 && time.Duration(now-k.seen) >= maxIdle:
 			m.remove(k)
@@ -278,14 +327,15 @@ func (m *Sessions) evict() {
 		if m.live.Load() <= target {
 			return
 		}
-		if !k.session.refreshing() {
+		if k.holds.Load() <= 0 && !k.session.refreshing() {
 			m.remove(k)
 		}
 	}
 }
 
+// remove evicts k unless a keep-alive pass holds it.
 func (m *Sessions) remove(k *keyed) {
-	if m.keys.CompareAndDelete(k.key, k) {
+	if k.holds.CompareAndSwap(0, -1) && m.keys.CompareAndDelete(k.key, k) {
 		m.live.Add(-1)
 	}
 }

@@ -1,0 +1,163 @@
+package authrefresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
+)
+
+func keyNames(n int) func(context.Context) iter.Seq[string] {
+	return func(context.Context) iter.Seq[string] {
+		return func(yield func(string) bool) {
+			for i := 0; i < n; i++ {
+				if !yield(fmt.Sprintf("user-%02d", i)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Keys with no traffic are refreshed once their tokens pass MaxAge — once,
+// even by two processes passing at the same time over the same stores — no
+// more than the RefreshLimit at once toward the token endpoint; a key with
+// no session is reported; keys a pass loaded are evicted after it.
+func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
+	const keys = 40
+	e := newEnv(t, authserver.Config{AccessTTL: 24 * time.Hour})
+	e.server.SetChaos(authserver.Chaos{RefreshLatencyMax: 2 * time.Millisecond})
+	dir := t.TempDir()
+	limit := authrefresh.NewRefreshLimit(3)
+	var inFlight, peak atomic.Int64
+	counted := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		return e.refresher().Refresh(ctx, tok)
+	})
+	process := func() *authrefresh.Sessions { // one per process: they share only the files
+		return &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
+			return authrefresh.SessionSpec{
+				Store:     authrefresh.NewFileStore(filepath.Join(dir, authrefresh.KeyFileName(key))),
+				Refresher: limit.Wrap(counted),
+				Options:   authrefresh.Options{Clock: e.clock.Now},
+			}, nil
+		}}
+	}
+	a, b := process(), process()
+	ctx := context.Background()
+	for i := 0; i < keys; i++ {
+		if err := a.Login(ctx, fmt.Sprintf("user-%02d", i), e.login()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var failed []string
+	keepers := func(s *authrefresh.Sessions) *authrefresh.KeepAlive {
+		return &authrefresh.KeepAlive{Sessions: s, Keys: keyNames(keys + 1), MaxAge: 6 * time.Hour, Concurrency: 8,
+			OnError: func(key string, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !errors.Is(err, authrefresh.ErrNotLoggedIn) {
+					t.Errorf("%s: %v", key, err)
+				}
+				failed = append(failed, key)
+			}}
+	}
+	both := func() (refreshed int) {
+		var wg sync.WaitGroup
+		reports := make([]authrefresh.KeepAliveReport, 2)
+		for i, s := range []*authrefresh.Sessions{a, b} {
+			wg.Add(1)
+			go func() { defer wg.Done(); reports[i] = keepers(s).Pass(ctx) }()
+		}
+		wg.Wait()
+		for _, r := range reports {
+			if r.Keys != keys+1 || r.Failed != 1 {
+				t.Fatalf("report %+v: want %d keys, 1 failed (the one never logged in)", r, keys+1)
+			}
+			refreshed += r.Refreshed
+		}
+		return refreshed
+	}
+
+	e.clock.Advance(5 * time.Hour)
+	if n := both(); n != 0 || e.server.Counters().Refreshes != 0 {
+		t.Fatalf("tokens younger than MaxAge: %d refreshed, server saw %d", n, e.server.Counters().Refreshes)
+	}
+	e.clock.Advance(2 * time.Hour)
+	n := both()
+	c := e.server.Counters()
+	if n != keys || c.Refreshes != keys || c.ReuseDetections != 0 {
+		t.Fatalf("past MaxAge: %d refreshed, server saw %d refreshes and %d reuses; want %d, %d, 0", n, c.Refreshes, c.ReuseDetections, keys, keys)
+	}
+	if p := peak.Load(); p > 3 {
+		t.Fatalf("%d refreshes at once through a RefreshLimit of 3", p)
+	}
+	if n := both(); n != 0 || e.server.Counters().Refreshes != keys {
+		t.Fatalf("a second pass refreshed %d", n)
+	}
+	if len(failed) != 6 || failed[0] != fmt.Sprintf("user-%02d", keys) {
+		t.Fatalf("reported failures %v", failed)
+	}
+	// b had no traffic: what its passes loaded is gone; a's users stay.
+	if b.Live() != 0 || a.Live() != keys {
+		t.Fatalf("live after the passes: a %d, b %d; want %d, 0", a.Live(), b.Live(), keys)
+	}
+}
+
+// Run passes until its context ends, and returns its error.
+func TestKeepAliveRunStopsWithContext(t *testing.T) {
+	passes := make(chan struct{}, 1)
+	users := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
+		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil)}, nil
+	}}
+	ka := &authrefresh.KeepAlive{Sessions: users, Interval: time.Hour, Keys: func(context.Context) iter.Seq[string] {
+		return func(func(string) bool) { passes <- struct{}{} }
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- ka.Run(ctx) }()
+	<-passes // the first pass starts at once
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// A refresh waiting for a RefreshLimit slot gives up with its context, as a
+// transient failure.
+func TestRefreshLimitHonoursContext(t *testing.T) {
+	limit := authrefresh.NewRefreshLimit(1)
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := limit.Wrap(authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+		close(entered)
+		<-release
+		return &authrefresh.Token{AccessToken: "a"}, nil
+	}))
+	done := make(chan error)
+	go func() { _, err := slow.Refresh(context.Background(), &authrefresh.Token{}); done <- err }()
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := slow.Refresh(ctx, &authrefresh.Token{}); !errors.Is(err, authrefresh.ErrRefreshTransient) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if limit.InFlight() != 1 {
+		t.Fatalf("in flight %d", limit.InFlight())
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
