@@ -21,8 +21,11 @@ type Options struct {
 	// thousands of users, after a deploy — do not all refresh in the same
 	// second. 0 means none.
 	RefreshJitter float64
-	// RefreshTimeout bounds one refresh, including waiting for a cross-process
-	// lock. It runs detached from the callers' contexts. 0 means 30s.
+	// RefreshTimeout bounds one refresh: the wait for a cross-process lock,
+	// and then, afresh, the exchange with the auth server (so that a long
+	// wait for the lock does not leave the refresh too little time, and
+	// cancel it after the server rotated the token). It runs detached from
+	// the callers' contexts. 0 means 30s.
 	RefreshTimeout time.Duration
 	// MinBackoff and MaxBackoff space out attempts after a transient failure:
 	// the n-th consecutive failure waits a jittered MinBackoff·2ⁿ⁻¹, capped at

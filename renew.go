@@ -29,31 +29,37 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		}
 	}()
 	locker, locks := s.store.(Locker)
-	if locks && old == nil {
-		// A first load needs no lock when the store holds a usable token:
-		// a read-only store (a read-only file system) still serves.
-		if stored, err := s.store.Load(ctx); err == nil && stored != nil {
-			if newer := s.newerIn(stored, nil); newer != nil {
-				return renewal{tok: newer, adopted: true}, nil
-			}
-		}
-	}
 	if locks {
-		began := time.Now()
-		unlock, err := locker.Lock(ctx)
-		s.stats.noteLockWait(time.Since(began))
+		unlock, adopted, err := s.lock(ctx, locker, old)
 		if err != nil {
-			return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("taking the store's refresh lock: %w", err), local: true}
+			return renewal{}, err
+		}
+		if adopted != nil {
+			return renewal{tok: adopted, adopted: true}, nil
 		}
 		defer unlock()
+		// The refresh gets its own RefreshTimeout, whatever the wait for
+		// the lock used: a refresh cancelled after the server rotated the
+		// token loses the rotation.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.opts.RefreshTimeout)
+		defer cancel()
 	}
 	stored, err := s.store.Load(ctx)
 	switch {
 	case err != nil && old == nil:
 		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("loading the token: %w", err), local: true}
-	case err != nil:
+	case err != nil && !corrupted(err):
+		// Under the lock, but blind: another process may have rotated the
+		// token we hold, and presenting it again would trip the server's
+		// reuse detection and end the session everywhere. Try again later.
 		s.stats.storeErrors.Add(1)
-		s.opts.Logger.Warn("authrefresh: cannot read the token store; refreshing the token held in memory", "error", err)
+		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("reading the token under the refresh lock: %w", err), local: true}
+	case err != nil:
+		// A corrupted file holds no newer token: refreshing the one in
+		// memory and saving it is the repair.
+		s.stats.storeErrors.Add(1)
+		s.opts.Logger.Warn("authrefresh: the token store is corrupted; refreshing the token held in memory", "error", err)
 	case stored == nil && old == nil:
 		return renewal{}, ErrNotLoggedIn
 	}
@@ -102,14 +108,65 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		tok.RefreshToken = base.RefreshToken
 	}
 	tok.Generation = max(base.Generation, stored.generation()) + 1
+	// Saved before the lock is released, whatever it takes within a few
+	// seconds: released over a store that still holds the rotated-away
+	// token, the lock would let the next process present it.
 	newer, serr := s.save(ctx, stored, tok)
-	if serr != nil { // once more at once: most store errors are a dropped connection
+	for i, wait := 0, 20*time.Millisecond; serr != nil && i < saveRetries && ctx.Err() == nil; i, wait = i+1, wait*2 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 		newer, serr = s.save(ctx, stored, tok)
 	}
 	if newer != nil {
 		return renewal{tok: newer, adopted: true}, nil // a Session that took over our lock saved a newer token
 	}
 	return renewal{tok: tok, unsaved: serr}, nil
+}
+
+// saveRetries is how often a refreshed token that could not be saved is
+// saved again, under the lock, 20 ms after the first try and then twice as
+// long each time: 2.5 s in all, what a Redis failover or a dropped
+// connection takes to heal.
+const saveRetries = 7
+
+// corrupted reports a store error that is the stored data's, not the
+// store's: the file is there, and unreadable as a token.
+func corrupted(err error) bool {
+	var fe *FileStoreError
+	return errors.As(err, &fe) && fe.Op == "parse"
+}
+
+// maxLockPasses bounds how often one refresh sees the lock pass to another
+// holder (ErrLockReleased) without a new token to adopt.
+const maxLockPasses = 32
+
+// lock takes the store's lock to refresh old, unless the store holds a
+// newer token, which it returns to adopt instead. Adopting needs no lock:
+// in a fleet, one process refreshes and the others follow with one read
+// each. A first load (old nil) takes none either, so a read-only store (a
+// read-only file system) still serves.
+func (s *Session) lock(ctx context.Context, locker Locker, old *Token) (unlock func(), adopt *Token, err error) {
+	for pass := 0; ; pass++ {
+		if stored, err := s.store.Load(ctx); err == nil && stored != nil {
+			if newer := s.newerIn(stored, old); newer != nil {
+				return nil, newer, nil
+			}
+		}
+		began := time.Now()
+		unlock, err := locker.Lock(ctx)
+		s.stats.noteLockWait(time.Since(began))
+		if errors.Is(err, ErrLockReleased) && pass < maxLockPasses {
+			continue // the holder is done: read what it saved
+		}
+		if err != nil {
+			return nil, nil, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("taking the store's refresh lock: %w", err), local: true}
+		}
+		return unlock, nil, nil
+	}
 }
 
 // newerIn returns stored, dated, if it is another credential than old, not

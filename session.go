@@ -459,6 +459,9 @@ func (s *Session) Login(ctx context.Context, tok *Token) error {
 	tok = tok.dated(now, true)
 	if locker, ok := s.store.(Locker); ok {
 		unlock, err := locker.Lock(ctx)
+		for pass := 0; errors.Is(err, ErrLockReleased) && pass < maxLockPasses; pass++ {
+			unlock, err = locker.Lock(ctx) // a login replaces whatever was saved: it needs the lock itself
+		}
 		if err != nil {
 			return fmt.Errorf("authrefresh: login: %w", err)
 		}

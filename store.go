@@ -2,6 +2,7 @@ package authrefresh
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -30,9 +31,19 @@ type Swapper interface {
 // held or ctx ends, and returns the function that releases it. A lock must not
 // outlive a holder that dies (flock is released by the kernel, a Redis lock has
 // a TTL).
+//
+// Lock may instead return ErrLockReleased when it waited and the holder
+// released the lock: the holder has most likely just saved a new token.
+// The Session then re-reads the store and adopts it, and calls Lock again
+// only if it still has to refresh, so that the waiters of one refresh all
+// adopt its token at once instead of each taking the lock in turn.
 type Locker interface {
 	Lock(ctx context.Context) (unlock func(), err error)
 }
+
+// ErrLockReleased is what a Locker's Lock may return, instead of the lock,
+// when the holder it waited for released it (see Locker).
+var ErrLockReleased = errors.New("authrefresh: the refresh lock was released by its holder")
 
 // MemoryStore is a Store in process memory. Its zero value is an empty store
 // ready to use.

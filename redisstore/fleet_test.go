@@ -66,6 +66,9 @@ func fleetClient(kind, where string) redis.UniversalClient {
 // shared store (Redis or a file) for the given duration, paced like steady
 // traffic.
 func runFleetMember() int {
+	if os.Getenv("FLEET_MODE") == "keyed" {
+		return runKeyedMember()
+	}
 	api, storeKind, where := os.Getenv("FLEET_API"), os.Getenv("FLEET_STORE"), os.Getenv("FLEET_WHERE")
 	dur, _ := time.ParseDuration(os.Getenv("FLEET_DURATION"))
 	var store authrefresh.Store

@@ -332,7 +332,10 @@ func (s *Store) release(owner string) {
 	}
 }
 
-// Lock implements authrefresh.Locker.
+// Lock implements authrefresh.Locker. A waiter woken by the holder's
+// release returns authrefresh.ErrLockReleased rather than the lock, so that
+// a Session reads the token just saved (see authrefresh.Locker); one whose
+// poll finds the lock free, or whose holder died, takes it.
 func (s *Store) Lock(ctx context.Context) (func(), error) {
 	owner, err := randomOwner()
 	if err != nil {
@@ -342,22 +345,15 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 	if ttl <= 0 {
 		ttl = 45 * time.Second
 	}
-	poll := s.PollInterval
-	if poll <= 0 {
-		poll = 250 * time.Millisecond
-	}
-	var sub *redis.PubSub
+	poll := s.pollInterval()
+	var w *waiter
 	defer func() {
-		if sub != nil {
-			sub.Close()
+		if w != nil {
+			w.leave()
 		}
 	}()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
 	for {
 		var set *redis.BoolCmd
 		replicated, err := s.replicated(ctx, func(c redis.Cmdable) error { set = c.SetNX(ctx, s.lockKey(), owner, ttl); return nil })
@@ -382,27 +378,44 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 		if ok {
 			return func() { s.release(owner) }, nil
 		}
-		if sub == nil {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(poll)
+		if w == nil {
 			// Subscribe, then try once more before waiting: a release between
 			// the failed SET and the subscription would otherwise be missed.
-			sub = s.client.Subscribe(ctx, s.channel())
-			if _, err := sub.Receive(ctx); err != nil {
-				return nil, &Error{"subscribe", err}
+			w = wait(ctx, s.client, s.channel())
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-w.subscribed:
+			case <-timer.C: // not confirmed (Redis busy, reconnecting): poll instead
 			}
 			continue
-		}
-		if timer == nil {
-			timer = time.NewTimer(poll)
-		} else {
-			timer.Reset(poll)
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-sub.Channel():
+		case <-w.released:
+			// The holder is done, and has most likely saved a new token:
+			// the Session reads it rather than taking the lock in turn.
+			return nil, authrefresh.ErrLockReleased
 		case <-timer.C:
 		}
+		// No message (lost, or the holder died): poll less often, up to 4×.
+		poll = min(2*poll, 4*s.pollInterval())
 	}
+}
+
+func (s *Store) pollInterval() time.Duration {
+	if s.PollInterval > 0 {
+		return s.PollInterval
+	}
+	return 250 * time.Millisecond
 }
 
 func randomOwner() (string, error) {

@@ -78,13 +78,10 @@ func TestLockExcludesWakesAndExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acquired := make(chan func())
+	woken := make(chan error)
 	go func() {
-		unlock, err := b.Lock(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		acquired <- unlock
+		_, err := b.Lock(ctx)
+		woken <- err
 	}()
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
@@ -92,7 +89,15 @@ func TestLockExcludesWakesAndExpires(t *testing.T) {
 		t.Fatalf("a third Lock while held: %v", err)
 	}
 	unlockA()
-	unlockB := <-acquired // woken by the release message, not a poll
+	// Woken by the release message (not a poll): told so, to read the
+	// token the holder saved; the lock is then free to take.
+	if err := <-woken; !errors.Is(err, authrefresh.ErrLockReleased) {
+		t.Fatalf("a waiter woken by the release got %v, want ErrLockReleased", err)
+	}
+	unlockB, err := b.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	unlockB()
 
 	// A holder that dies never releases: its lock expires and another takes over.

@@ -1,0 +1,85 @@
+package authrefresh_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+)
+
+// lockingStore is a MemoryStore with a Locker whose behaviour a test sets.
+type lockingStore struct {
+	*authrefresh.MemoryStore
+	lock     func(ctx context.Context) (func(), error)
+	loadFail atomic.Bool
+}
+
+func (l *lockingStore) Lock(ctx context.Context) (func(), error) { return l.lock(ctx) }
+
+func (l *lockingStore) Load(ctx context.Context) (*authrefresh.Token, error) {
+	if l.loadFail.Load() {
+		return nil, errors.New("connection reset")
+	}
+	return l.MemoryStore.Load(ctx)
+}
+
+func countingRefresher(n *atomic.Int64) authrefresh.Refresher {
+	return authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+		n.Add(1)
+		return &authrefresh.Token{AccessToken: "refreshed", ExpiresIn: time.Hour}, nil
+	})
+}
+
+// A Locker that answers ErrLockReleased (the holder it waited for is done)
+// makes the Session read the store: it adopts the token the holder saved,
+// without the lock and without refreshing.
+func TestLockReleasedAdoptsWithoutTheLock(t *testing.T) {
+	clock := newFakeClock()
+	store := &lockingStore{MemoryStore: authrefresh.NewMemoryStore(nil)}
+	var refreshes, locks atomic.Int64
+	s := authrefresh.NewSession(store, countingRefresher(&refreshes), authrefresh.Options{Clock: clock.Now})
+	store.lock = func(context.Context) (func(), error) { return func() {}, nil }
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "first", RefreshToken: "r", ExpiresIn: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	store.lock = func(context.Context) (func(), error) {
+		locks.Add(1)
+		// Another process held the lock, refreshed and saved, then released it.
+		_ = store.MemoryStore.Save(context.Background(), &authrefresh.Token{AccessToken: "theirs", RefreshToken: "r2", Expiry: clock.Now().Add(time.Hour), Generation: 99})
+		return nil, authrefresh.ErrLockReleased
+	}
+	clock.Advance(2 * time.Minute)
+	tok, err := s.Token(context.Background())
+	if err != nil || tok.AccessToken != "theirs" || refreshes.Load() != 0 || locks.Load() != 1 {
+		t.Fatalf("got %v, %v after %d refreshes and %d locks; want their token, adopted", tok, err, refreshes.Load(), locks.Load())
+	}
+}
+
+// Holding the lock but unable to read the store, a Session does not
+// refresh blindly with the token in memory (another process may have
+// rotated it): the refresh fails as transient, and works once the store
+// answers.
+func TestUnreadableStoreUnderTheLockIsTransient(t *testing.T) {
+	clock := newFakeClock()
+	store := &lockingStore{MemoryStore: authrefresh.NewMemoryStore(nil)}
+	store.lock = func(context.Context) (func(), error) { return func() {}, nil }
+	var refreshes atomic.Int64
+	s := authrefresh.NewSession(store, countingRefresher(&refreshes), authrefresh.Options{Clock: clock.Now, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, BackoffWait: -1})
+	ctx := context.Background()
+	if err := s.Login(ctx, &authrefresh.Token{AccessToken: "first", RefreshToken: "r", ExpiresIn: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	store.loadFail.Store(true)
+	clock.Advance(2 * time.Minute)
+	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshTransient) || refreshes.Load() != 0 {
+		t.Fatalf("got %v after %d refreshes; want a transient failure and no refresh", err, refreshes.Load())
+	}
+	store.loadFail.Store(false)
+	clock.Advance(time.Second) // past the backoff
+	if tok, err := s.Token(ctx); err != nil || tok.AccessToken != "refreshed" || refreshes.Load() != 1 {
+		t.Fatalf("after the store is back: %v %v (%d refreshes)", tok, err, refreshes.Load())
+	}
+}
