@@ -73,10 +73,10 @@ type SessionSpec struct {
 type keyed struct {
 	key       string
 	session   *Session
-	transport *Transport  // the key's own: its header cache holds only its token
-	used      atomic.Bool // a Get since the last sweep
+	transport *Transport   // the key's own: its header cache holds only its token
+	used      atomic.Bool  // a Get since the last sweep
 	holds     atomic.Int32 // keep-alive passes using it; -1 once removed
-	seen      int64       // UnixNano of the last sweep that found it used (or its creation); sweeps only
+	seen      int64        // UnixNano of the last sweep that found it used (or its creation); sweeps only
 }
 
 func (k *keyed) touch() {
