@@ -5,8 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
@@ -112,4 +118,58 @@ func ExampleSessions() {
 	// Output:
 	// alice → alice
 	// bob → bob
+}
+
+// A keyring seals tokens at rest: the file holds no token, and opens only
+// with the keyring, under its own name.
+func ExampleKeyring() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	line, _ := authrefresh.NewSealingKey("2026-12") // keep it in a 0600 file, or a secret manager
+	keys, _ := authrefresh.ParseKeyring(line)
+
+	store := &authrefresh.FileStore{Path: filepath.Join(dir, authrefresh.KeyFileName("alice")), Keyring: keys}
+	_ = store.Save(context.Background(), &authrefresh.Token{AccessToken: "secret-access", RefreshToken: "secret-refresh"})
+	data, _ := os.ReadFile(store.Path)
+	fmt.Println("token in the file:", strings.Contains(string(data), "secret"))
+	tok, _ := store.Load(context.Background())
+	fmt.Println("opened:", tok.RefreshToken)
+
+	copied := &authrefresh.FileStore{Path: filepath.Join(dir, authrefresh.KeyFileName("mallory")), Keyring: keys}
+	_ = os.WriteFile(copied.Path, data, 0o600)
+	_, err := copied.Load(context.Background())
+	var sealed *authrefresh.SealError
+	fmt.Println("copied to another user opens:", !errors.As(err, &sealed))
+	// Output:
+	// token in the file: false
+	// opened: secret-refresh
+	// copied to another user opens: false
+}
+
+// A KeepAlive pass refreshes the keys whose tokens are older than MaxAge,
+// so that users who went quiet keep their connections.
+func ExampleKeepAlive() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4})
+	api := httptest.NewServer(server)
+	defer api.Close()
+	ctx := context.Background()
+	limit := authrefresh.NewRefreshLimit(4) // toward this token endpoint, for every key
+	users := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
+		return authrefresh.SessionSpec{
+			Store:     authrefresh.NewMemoryStore(nil),
+			Refresher: limit.Wrap(&authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"}),
+		}, nil
+	}}
+	tok, _ := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	_ = users.Login(ctx, "demo", tok)
+
+	keepAlive := &authrefresh.KeepAlive{
+		Sessions: users,
+		Keys:     func(context.Context) iter.Seq[string] { return slices.Values([]string{"demo"}) },
+		MaxAge:   time.Nanosecond, // for the example; a day in real life
+	}
+	report := keepAlive.Pass(ctx) // Run(ctx) makes a pass every Interval
+	fmt.Printf("%d key, %d refreshed\n", report.Keys, report.Refreshed)
+	// Output:
+	// 1 key, 1 refreshed
 }

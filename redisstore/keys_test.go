@@ -1,9 +1,17 @@
 package redisstore
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // redisTag is the part of key Redis Cluster hashes: the content of the
@@ -87,4 +95,105 @@ func FuzzKeys(f *testing.F) {
 			t.Fatalf("names %q and %q share a key", a, b)
 		}
 	})
+}
+
+// usedMemory is Redis's used_memory.
+func usedMemory(tb testing.TB, rc *redis.Client) int64 {
+	info, err := rc.Info(context.Background(), "memory").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	tb.Fatal("no used_memory")
+	return 0
+}
+
+// BenchmarkStoredKeys: Redis memory per stored session (the token record
+// under its key: a 700-byte JWT access token, a refresh token, dates and
+// generation), plain and sealed, written with the records Store writes; and
+// the Redis commands a Sessions over those keys runs per Token call once
+// every key is loaded (target 0). 100,000 keys; AUTHREFRESH_STORED_KEYS=1000000
+// for a million.
+//
+//	go test -run '^$' -bench StoredKeys -benchtime 1x ./redisstore/
+func BenchmarkStoredKeys(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("AUTHREFRESH_STORED_KEYS")); err == nil {
+		n = v
+	}
+	line, _ := authrefresh.NewSealingKey("k1")
+	sealing, _ := authrefresh.ParseKeyring(line)
+	for _, c := range []struct {
+		name string
+		keys *authrefresh.Keyring
+	}{{"plain", nil}, {"sealed", sealing}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				r := redistest.Start(b)
+				rc := r.Client(b)
+				ctx := context.Background()
+				before := usedMemory(b, rc)
+				expiry := time.Now().Add(time.Hour).Truncate(time.Second)
+				for start := 0; start < n; start += 1000 {
+					p := rc.Pipeline()
+					for i := start; i < min(start+1000, n); i++ {
+						name := fmt.Sprintf("user-%07d", i)
+						tok := &authrefresh.Token{AccessToken: "eyJhbGciOiJFZERTQSJ9." + strings.Repeat("x", 600) + fmt.Sprintf(".%07d", i),
+							RefreshToken: fmt.Sprintf("rt-%07d-%s", i, strings.Repeat("r", 40)), Expiry: expiry, IssuedAt: expiry.Add(-time.Hour), Generation: 3}
+						rec, err := c.keys.SealToken(tok, name)
+						if err != nil {
+							b.Fatal(err)
+						}
+						p.Set(ctx, keysOf(name).token, rec, 0)
+					}
+					if _, err := p.Exec(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(usedMemory(b, rc)-before)/float64(n), "redis-bytes/key")
+
+				// Steady state: 10,000 of those users live in a process.
+				live := min(n, 10_000)
+				users := &authrefresh.Sessions{MaxIdle: -1, New: func(key string) (authrefresh.SessionSpec, error) {
+					s := New(rc, key)
+					s.Keyring = c.keys
+					return authrefresh.SessionSpec{Store: s}, nil
+				}}
+				names := make([]string, live)
+				for i := range names {
+					names[i] = fmt.Sprintf("user-%07d", i)
+					if _, err := users.Token(ctx, names[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c0 := commandsProcessed(b, rc)
+				const calls = 1_000_000
+				for i := 0; i < calls; i++ {
+					if _, err := users.Token(ctx, names[i*7919%live]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(commandsProcessed(b, rc)-c0-1)/calls, "redis-cmds/call")
+			}
+		})
+	}
+}
+
+func commandsProcessed(tb testing.TB, rc *redis.Client) int64 {
+	info, err := rc.Info(context.Background(), "stats").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
