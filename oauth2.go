@@ -39,7 +39,8 @@ func OAuth2ConfigRefresher(cfg *oauth2.Config, client *http.Client) Refresher {
 //
 // The source decides when it fetches: a caching source (most are) hands back
 // the token it holds until its own idea of the expiry, even after the server
-// refused it.
+// refused it. For the client_credentials grant use ClientCredentials, which
+// needs no Login and replaces a refused token.
 func OAuth2TokenSourceRefresher(src oauth2.TokenSource) Refresher {
 	return RefreshFunc(func(context.Context, *Token) (*Token, error) {
 		return fromOAuth2(src.Token())

@@ -61,7 +61,9 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		s.stats.storeErrors.Add(1)
 		s.opts.Logger.Warn("authrefresh: the token store is corrupted; refreshing the token held in memory", "error", err)
 	case stored == nil && old == nil:
-		return renewal{}, ErrNotLoggedIn
+		if _, acquires := s.refresher.(Acquirer); !acquires {
+			return renewal{}, ErrNotLoggedIn
+		}
 	}
 	// An empty store while we hold a token is not taken as a logout: a
 	// restarted Redis without persistence looks the same. We refresh with the
@@ -83,8 +85,15 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 	if s.refresher == nil { // the stored token was all there was
 		return renewal{}, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured")), dead: base}
 	}
-	s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
-	tok, err := s.refresher.Refresh(ctx, copyToken(base))
+	var tok *Token
+	if acq, ok := s.refresher.(Acquirer); ok && base == nil {
+		s.opts.Logger.Debug("authrefresh: acquiring a first token")
+		base = &Token{} // nothing to refresh from
+		tok, err = acq.Acquire(ctx)
+	} else {
+		s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
+		tok, err = s.refresher.Refresh(ctx, copyToken(base))
+	}
 	if err == nil && (tok == nil || tok.AccessToken == "") {
 		err = errors.New("the Refresher returned no access token")
 	}

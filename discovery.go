@@ -1,0 +1,157 @@
+package authrefresh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// ProviderMetadata is what an authorization server says about itself
+// (OpenID Connect Discovery 1.0, RFC 8414): its endpoints and what it
+// supports. Discover reads it.
+type ProviderMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint,omitempty"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
+	JWKSURI                           string   `json:"jwks_uri,omitempty"`
+	GrantTypesSupported               []string `json:"grant_types_supported,omitempty"`
+	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+}
+
+// DiscoveryError is an issuer whose metadata cannot be used. It says which
+// document was read and what is wrong with it.
+type DiscoveryError struct {
+	Issuer string
+	URL    string // the document read, if any
+	Err    error
+}
+
+func (e *DiscoveryError) Error() string {
+	if e.URL == "" {
+		return fmt.Sprintf("authrefresh: discovery of %s: %v", e.Issuer, e.Err)
+	}
+	return fmt.Sprintf("authrefresh: discovery of %s (%s): %v", e.Issuer, e.URL, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *DiscoveryError) Unwrap() error { return e.Err }
+
+// Discover reads issuer's metadata: /.well-known/openid-configuration under
+// the issuer (OpenID Connect Discovery), else the RFC 8414
+// /.well-known/oauth-authorization-server of its host with the issuer's
+// path after it. The document must name issuer exactly (a server answering
+// for another issuer is refused: RFC 8414 §3.3) and a token endpoint; every
+// endpoint must be an absolute http(s) URL. Redirects are not followed. hc
+// nil means a private client with a 30-s timeout.
+//
+// Discover does not cache; call it once and keep the result (metadata
+// changes rarely: on a restart is often enough).
+func Discover(ctx context.Context, hc *http.Client, issuer string) (*ProviderMetadata, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, &DiscoveryError{Issuer: issuer, Err: errors.New("the issuer must be an http(s) URL without query or fragment, e.g. https://accounts.example.com")}
+	}
+	trimmed := strings.TrimSuffix(u.Path, "/")
+	openid := *u
+	openid.Path = trimmed + "/.well-known/openid-configuration"
+	rfc8414 := *u
+	rfc8414.Path = "/.well-known/oauth-authorization-server" + trimmed
+	var first error
+	for _, doc := range []*url.URL{&openid, &rfc8414} {
+		md, status, err := fetchMetadata(ctx, hc, doc)
+		if err == nil {
+			if err := md.check(issuer); err != nil {
+				return nil, &DiscoveryError{Issuer: issuer, URL: endpointOf(doc), Err: err}
+			}
+			return md, nil
+		}
+		if first == nil {
+			first = &DiscoveryError{Issuer: issuer, URL: endpointOf(doc), Err: err}
+		}
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusBadRequest {
+			return nil, &DiscoveryError{Issuer: issuer, URL: endpointOf(doc), Err: err} // not a missing document: do not look elsewhere
+		}
+	}
+	return nil, first
+}
+
+// fetchMetadata GETs one metadata document.
+func fetchMetadata(ctx context.Context, hc *http.Client, doc *url.URL) (*ProviderMetadata, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, doc.String(), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	data, resp, err := send(ctx, "discovery", hc, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode, fmt.Errorf("answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return nil, resp.StatusCode, fmt.Errorf("answered %s, not JSON: is this the issuer URL?", mt)
+		}
+	}
+	md, err := ParseProviderMetadata(data)
+	return md, resp.StatusCode, err
+}
+
+// ParseProviderMetadata decodes a metadata document. It does not check it
+// against an issuer (Discover does).
+func ParseProviderMetadata(data []byte) (*ProviderMetadata, error) {
+	var md ProviderMetadata
+	if err := json.Unmarshal(data, &md); err != nil {
+		return nil, fmt.Errorf("not a metadata document: %w", jsonProblem(err))
+	}
+	return &md, nil
+}
+
+// check validates md as issuer's.
+func (md *ProviderMetadata) check(issuer string) error {
+	if md.Issuer != issuer {
+		return fmt.Errorf("the document is for the issuer %q, not %q: use the issuer URL exactly as the server names it", md.Issuer, issuer)
+	}
+	if md.TokenEndpoint == "" {
+		return errors.New("the document names no token_endpoint")
+	}
+	for name, e := range map[string]string{"token_endpoint": md.TokenEndpoint, "authorization_endpoint": md.AuthorizationEndpoint,
+		"revocation_endpoint": md.RevocationEndpoint, "device_authorization_endpoint": md.DeviceAuthorizationEndpoint,
+		"userinfo_endpoint": md.UserinfoEndpoint, "jwks_uri": md.JWKSURI} {
+		if e == "" {
+			continue
+		}
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("its %s is not an absolute http(s) URL", name)
+		}
+	}
+	return nil
+}
+
+// ClientAuthFor chooses how a client authenticates to this server: with a
+// secret, HTTP Basic (client_secret_basic) unless the server lists only
+// client_secret_post; without one, client_id in the body (a public client).
+// A server that lists no methods supports client_secret_basic (RFC 8414
+// §2).
+func (md *ProviderMetadata) ClientAuthFor(hasSecret bool) ClientAuth {
+	methods := md.TokenEndpointAuthMethodsSupported
+	if !hasSecret {
+		return ClientAuthBody
+	}
+	if len(methods) > 0 && !slices.Contains(methods, "client_secret_basic") && slices.Contains(methods, "client_secret_post") {
+		return ClientAuthBody
+	}
+	return ClientAuthBasic
+}
