@@ -89,8 +89,13 @@ func (h *hub) leave(client redis.UniversalClient, channel string, w *waiter) {
 	}
 	hubsMu.Unlock()
 	if last {
-		h.sub.Close()
-		<-h.done
+		// Closed in the background: go-redis takes up to 100 ms to wind its
+		// reader down, which must not delay the Lock that is leaving (it
+		// holds the refresh lock, or is about to read the new token).
+		go func() {
+			h.sub.Close()
+			<-h.done
+		}()
 	}
 }
 
