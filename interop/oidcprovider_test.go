@@ -1,0 +1,178 @@
+package interop
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+)
+
+// startOIDCProvider runs interop/oidc-provider/server.mjs and returns its
+// issuer. Without node or the npm install it skips, unless
+// AUTHREFRESH_REQUIRE_INTEROP=1 (as .ci/run sets) makes that a failure.
+func startOIDCProvider(t *testing.T, env ...string) string {
+	t.Helper()
+	missing := func(why string) {
+		if os.Getenv("AUTHREFRESH_REQUIRE_INTEROP") == "1" {
+			t.Fatal(why)
+		}
+		t.Skip(why + " (run: cd interop/oidc-provider && npm ci)")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("no node on PATH")
+	}
+	dir, _ := filepath.Abs("oidc-provider")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
+		missing("oidc-provider is not installed")
+	}
+	cmd := exec.Command(node, "server.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	stdin, _ := cmd.StdinPipe() // closed by the test's end: the server exits
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		var ready struct{ Issuer string }
+		if json.Unmarshal(lines.Bytes(), &ready) == nil && ready.Issuer != "" {
+			go func() { // keep draining its stdout
+				for lines.Scan() {
+				}
+			}()
+			return ready.Issuer
+		}
+	}
+	t.Fatalf("oidc-provider exited before listening: %v", lines.Err())
+	return ""
+}
+
+// counting counts the requests to one path, and those with HTTP Basic.
+type counting struct {
+	path     string
+	n, basic atomic.Int64
+}
+
+func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == c.path {
+		c.n.Add(1)
+		if _, _, ok := req.BasicAuth(); ok {
+			c.basic.Add(1)
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// Discovery of oidc-provider, then client credentials with each client
+// authentication method it was configured for: the Session needs no Login,
+// 40 concurrent callers in two Sessions sharing one file cause one token
+// request, a refused token is replaced once, and a wrong secret ends the
+// session with invalid_client.
+func TestOIDCProviderClientCredentials(t *testing.T) {
+	issuer := startOIDCProvider(t)
+	ctx := context.Background()
+	md, err := authrefresh.Discover(ctx, nil, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.Issuer != issuer || !strings.HasPrefix(md.TokenEndpoint, issuer) || md.JWKSURI == "" || md.RevocationEndpoint == "" {
+		t.Fatalf("metadata %+v", md)
+	}
+	tokenPath := strings.TrimPrefix(md.TokenEndpoint, issuer)
+	for _, c := range []struct {
+		id, secret string
+		auth       authrefresh.ClientAuth
+	}{
+		{"m2m-basic", "basic-secret-0123456789", authrefresh.ClientAuthBasic},
+		{"m2m-post", "post-secret-0123456789", authrefresh.ClientAuthBody},
+	} {
+		t.Run(c.id, func(t *testing.T) {
+			count := &counting{path: tokenPath}
+			cc := &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: c.id, ClientSecret: c.secret,
+				ClientAuth: c.auth, Scopes: []string{"api:read"}, HTTPClient: &http.Client{Transport: count, Timeout: 10 * time.Second}}
+			path := filepath.Join(t.TempDir(), authrefresh.KeyFileName(cc.StoreKey()))
+			a := authrefresh.NewSession(authrefresh.NewFileStore(path), cc, authrefresh.Options{})
+			b := authrefresh.NewSession(authrefresh.NewFileStore(path), cc, authrefresh.Options{})
+			var wg sync.WaitGroup
+			toks := make([]*authrefresh.Token, 40)
+			for i := range toks {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s := map[bool]*authrefresh.Session{true: a, false: b}[i%2 == 0]
+					var err error
+					if toks[i], err = s.Token(ctx); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if count.n.Load() != 1 {
+				t.Fatalf("%d token requests for 40 callers; want 1", count.n.Load())
+			}
+			if basic := count.basic.Load() == 1; basic != (c.auth == authrefresh.ClientAuthBasic) {
+				t.Fatalf("HTTP Basic used: %v, for %v", basic, c.auth)
+			}
+			for _, tok := range toks {
+				if tok == nil || tok.AccessToken != toks[0].AccessToken || tok.Expiry.IsZero() {
+					t.Fatalf("token %v", tok)
+				}
+			}
+			if got := time.Until(toks[0].Expiry); got < 50*time.Second || got > 61*time.Second {
+				t.Fatalf("expiry in %v; the server said 60 s", got)
+			}
+			// The API refuses the token: one new acquisition, a different token.
+			next, err := a.Refresh(ctx, toks[0])
+			if err != nil || next.AccessToken == toks[0].AccessToken || count.n.Load() != 2 {
+				t.Fatalf("after a refusal: %v %v, %d requests", next, err, count.n.Load())
+			}
+		})
+	}
+
+	bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-basic", ClientSecret: "wrong"}, authrefresh.Options{})
+	_, err = bad.Token(ctx)
+	var re *authrefresh.RefreshError
+	if !errors.Is(err, authrefresh.ErrSessionExpired) || !errors.As(err, &re) || re.Code != "invalid_client" {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	unknownScope := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-post", ClientSecret: "post-secret-0123456789", ClientAuth: authrefresh.ClientAuthBody, Scopes: []string{"api:write"}}, authrefresh.Options{})
+	if _, err := unknownScope.Token(ctx); !errors.As(err, &re) || re.Code != "invalid_scope" {
+		t.Fatalf("a scope the client may not have: %v", err)
+	}
+}
+
+// A wrong issuer is a DiscoveryError that says what is wrong, not a guess:
+// a path the provider does not serve, or its host by another name (the
+// document then names the issuer it is for).
+func TestOIDCProviderWrongIssuer(t *testing.T) {
+	issuer := startOIDCProvider(t)
+	for _, c := range []struct{ issuer, want string }{
+		{issuer + "/tenant", "answered 404"},
+		{strings.Replace(issuer, "127.0.0.1", "localhost", 1), `for the issuer "` + issuer + `"`},
+	} {
+		_, err := authrefresh.Discover(context.Background(), nil, c.issuer)
+		var de *authrefresh.DiscoveryError
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: got %v, want %q", c.issuer, err, c.want)
+		}
+	}
+}
