@@ -34,9 +34,12 @@ type ClientCredentials struct {
 	TokenURL string
 	// ClientID and ClientSecret identify the client.
 	ClientID, ClientSecret string
-	// ClientAuth chooses HTTP Basic or body client authentication
-	// (ProviderMetadata.ClientAuthFor chooses for a discovered server).
+	// ClientAuth chooses HTTP Basic, body or private_key_jwt client
+	// authentication (ProviderMetadata.ClientAuthFor chooses for a
+	// discovered server).
 	ClientAuth ClientAuth
+	// Key signs private_key_jwt client assertions, instead of a secret.
+	Key *ClientKey
 	// Scopes are requested, space-separated in "scope".
 	Scopes []string
 	// Params are more form fields for the token request: "audience"
@@ -58,7 +61,7 @@ func (c *ClientCredentials) Acquire(ctx context.Context) (*Token, error) {
 	if len(c.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.Scopes, " "))
 	}
-	auth := &OAuth2Refresher{ClientID: c.ClientID, ClientSecret: c.ClientSecret, ClientAuth: c.ClientAuth}
+	auth := &OAuth2Refresher{ClientID: c.ClientID, ClientSecret: c.ClientSecret, ClientAuth: c.ClientAuth, Key: c.Key}
 	req, err := auth.request(ctx, c.TokenURL, form)
 	if err != nil {
 		return nil, Transient(err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ClientAuth says how an OAuth2Refresher authenticates its client.
@@ -19,6 +20,10 @@ const (
 	ClientAuthBasic
 	// ClientAuthBody sends client_id and client_secret as form fields.
 	ClientAuthBody
+	// ClientAuthPrivateKeyJWT sends a client assertion signed with the
+	// client's Key (private_key_jwt, RFC 7523); no secret. Chosen by
+	// ClientAuthAuto when a Key is set.
+	ClientAuthPrivateKeyJWT
 )
 
 // OAuth2Refresher refreshes with the RFC 6749 §6 refresh_token grant: a form
@@ -28,8 +33,11 @@ type OAuth2Refresher struct {
 	TokenURL string
 	// ClientID and ClientSecret identify the client; both may be empty.
 	ClientID, ClientSecret string
-	// ClientAuth chooses Basic or body client authentication.
+	// ClientAuth chooses Basic, body or private_key_jwt client
+	// authentication.
 	ClientAuth ClientAuth
+	// Key signs private_key_jwt client assertions (see ClientKey).
+	Key *ClientKey
 	// Scopes, if any, are requested (they may only narrow the original grant).
 	Scopes []string
 	// RevocationURL, if set, is used by Session.Logout (RFC 7009).
@@ -70,8 +78,18 @@ func (r *OAuth2Refresher) Revoke(ctx context.Context, tok *Token) error {
 }
 
 func (r *OAuth2Refresher) request(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
-	basic := r.ClientAuth == ClientAuthBasic || (r.ClientAuth == ClientAuthAuto && r.ClientSecret != "")
-	if !basic {
+	assert := r.ClientAuth == ClientAuthPrivateKeyJWT || (r.ClientAuth == ClientAuthAuto && r.Key != nil)
+	basic := !assert && (r.ClientAuth == ClientAuthBasic || (r.ClientAuth == ClientAuthAuto && r.ClientSecret != ""))
+	switch {
+	case assert:
+		jwt, err := r.Key.assertion(r.ClientID, endpoint, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", r.ClientID)
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", jwt)
+	case !basic:
 		if r.ClientID != "" {
 			form.Set("client_id", r.ClientID)
 		}

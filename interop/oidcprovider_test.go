@@ -3,6 +3,10 @@ package interop
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -157,6 +161,44 @@ func TestOIDCProviderClientCredentials(t *testing.T) {
 	unknownScope := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-post", ClientSecret: "post-secret-0123456789", ClientAuth: authrefresh.ClientAuthBody, Scopes: []string{"api:write"}}, authrefresh.Options{})
 	if _, err := unknownScope.Token(ctx); !errors.As(err, &re) || re.Code != "invalid_scope" {
 		t.Fatalf("a scope the client may not have: %v", err)
+	}
+}
+
+// private_key_jwt: the client holds only a P-256 key (the provider its
+// public JWK); its assertions (a new jti each) get tokens, and another
+// key's signature is invalid_client.
+func TestOIDCProviderPrivateKeyJWT(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	pub, _ := key.PublicKey.ECDH()
+	raw := pub.Bytes() // 0x04 ‖ X ‖ Y
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": "client-key-1", "alg": "ES256", "use": "sig",
+		"x": b64(raw[1:33]), "y": b64(raw[33:])}}})
+	issuer := startOIDCProvider(t, "CLIENT_JWKS="+string(jwks))
+	ctx := context.Background()
+	md, err := authrefresh.Discover(ctx, nil, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-jwt", Scopes: []string{"api:read"},
+		Key: &authrefresh.ClientKey{Signer: key, KeyID: "client-key-1"}}
+	s := authrefresh.NewSession(nil, cc, authrefresh.Options{})
+	tok, err := s.Token(ctx)
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("private_key_jwt: %v", err)
+	}
+	if next, err := s.Refresh(ctx, tok); err != nil || next.AccessToken == tok.AccessToken {
+		t.Fatalf("a second assertion (a new jti): %v", err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	forged := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-jwt",
+		Key: &authrefresh.ClientKey{Signer: other, KeyID: "client-key-1"}}, authrefresh.Options{})
+	var re *authrefresh.RefreshError
+	if _, err := forged.Token(ctx); !errors.As(err, &re) || re.Code != "invalid_client" {
+		t.Fatalf("another key's assertion: %v", err)
 	}
 }
 

@@ -11,6 +11,7 @@ server.listen(0, '127.0.0.1', () => {
     clients: [
       { client_id: 'm2m-basic', client_secret: 'basic-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', scope: 'api:read api:write' },
       { client_id: 'm2m-post', client_secret: 'post-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_post', scope: 'api:read' },
+      ...(process.env.CLIENT_JWKS ? [{ client_id: 'm2m-jwt', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(process.env.CLIENT_JWKS), scope: 'api:read' }] : []),
     ],
     scopes: ['openid', 'api:read', 'api:write'],
     features: { clientCredentials: { enabled: true }, revocation: { enabled: true }, devInteractions: { enabled: false } },
