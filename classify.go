@@ -21,6 +21,11 @@ var codeKinds = map[string]RefreshKind{
 	"server_error":            RefreshTransient,
 	"slow_down":               RefreshTransient, // RFC 8628 §3.5
 	"use_dpop_nonce":          RefreshTransient, // RFC 9449 §8: retry with the nonce; the grant is fine
+	// The client, not the token: keep the token, fix the configuration.
+	"invalid_client":         RefreshMisconfigured,
+	"unauthorized_client":    RefreshMisconfigured,
+	"unsupported_grant_type": RefreshMisconfigured,
+	"invalid_scope":          RefreshMisconfigured,
 }
 
 // statusKind is the kind of a status whose body named no code of codeKinds:

@@ -23,8 +23,9 @@ type Acquirer interface {
 // acquires the next before expiry (one acquisition in flight, across
 // processes too with a FileStore or redisstore), and a token the API
 // refuses is replaced by a new one once. invalid_client and
-// unauthorized_client end the session (a configuration to fix); a network
-// failure or a 5xx is transient, with backoff.
+// unauthorized_client are RefreshMisconfigured (a configuration to fix: the
+// next attempt, after a backoff, uses the fixed one); a network failure or
+// a 5xx is transient, with backoff.
 //
 // Sessions of different configurations must not share a store: name the
 // store with StoreKey, which differs whenever the token would.

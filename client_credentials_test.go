@@ -76,15 +76,15 @@ func TestClientCredentialsSession(t *testing.T) {
 	}
 }
 
-// A client the server does not know ends the session (a configuration to
-// fix), with invalid_client in the error; an unreachable server is
-// transient.
+// A client the server does not accept is a misconfiguration (retried after
+// a backoff, so that fixing the secret heals it), with invalid_client in the
+// error; an unreachable server is transient.
 func TestClientCredentialsErrors(t *testing.T) {
 	e := newEnv(t, authserver.Config{})
-	bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: e.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: "wrong"}, authrefresh.Options{})
+	bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: e.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: "wrong"}, authrefresh.Options{BackoffWait: -1})
 	_, err := bad.Token(context.Background())
 	var re *authrefresh.RefreshError
-	if !errors.Is(err, authrefresh.ErrSessionExpired) || !errors.As(err, &re) || re.Code != "invalid_client" {
+	if !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || errors.Is(err, authrefresh.ErrSessionExpired) || !errors.As(err, &re) || re.Code != "invalid_client" {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	down := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: "http://127.0.0.1:1/token", ClientID: "x", ClientSecret: "y"}, authrefresh.Options{BackoffWait: -1})

@@ -26,6 +26,10 @@ var ErrRefreshRejected = errors.New("authrefresh: refresh token rejected")
 // RefreshTransient: the refresh failed for a reason that may pass.
 var ErrRefreshTransient = errors.New("authrefresh: refresh failed transiently")
 
+// ErrRefreshMisconfigured matches (with errors.Is) a RefreshError of kind
+// RefreshMisconfigured: the server refused the client, not the token.
+var ErrRefreshMisconfigured = errors.New("authrefresh: the auth server refused the client's configuration")
+
 // ErrRefreshCancelled matches (with errors.Is) a RefreshError of kind
 // RefreshCancelled: the caller's context ended while it waited for a refresh.
 // The refresh itself goes on for the other callers.
@@ -56,15 +60,24 @@ const (
 	// RefreshCancelled means the caller stopped waiting (its context ended);
 	// the session and the refresh in flight are unaffected.
 	RefreshCancelled
+	// RefreshMisconfigured failures are the server refusing the client,
+	// not the token (invalid_client, unauthorized_client,
+	// unsupported_grant_type, invalid_scope): a wrong client id, secret or
+	// key, a grant or scope the client may not use. The session and its
+	// refresh token are kept, nothing is cleared, and attempts go on after
+	// a backoff, so that fixing the configuration heals it.
+	RefreshMisconfigured
 )
 
-// String returns "transient", "rejected" or "cancelled".
+// String returns "transient", "rejected", "cancelled" or "misconfigured".
 func (k RefreshKind) String() string {
 	switch k {
 	case RefreshRejected:
 		return "rejected"
 	case RefreshCancelled:
 		return "cancelled"
+	case RefreshMisconfigured:
+		return "misconfigured"
 	}
 	return "transient"
 }
@@ -109,6 +122,8 @@ func (e *RefreshError) Error() string {
 		b.WriteString(op + " rejected by the auth server")
 	case RefreshCancelled:
 		b.WriteString("stopped waiting for the token " + op)
+	case RefreshMisconfigured:
+		b.WriteString(op + " refused: the auth server does not accept this client's configuration (its id, secret or key, grant or scopes); the token is kept")
 	default:
 		b.WriteString(op + " failed, may pass")
 	}
@@ -135,10 +150,12 @@ func (e *RefreshError) Error() string {
 // Unwrap returns the cause.
 func (e *RefreshError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, ErrRefreshRejected), ErrRefreshTransient and
-// ErrRefreshCancelled answer by Kind.
+// Is makes errors.Is(err, ErrRefreshRejected), ErrRefreshTransient,
+// ErrRefreshCancelled and ErrRefreshMisconfigured answer by Kind.
 func (e *RefreshError) Is(target error) bool {
 	switch target {
+	case ErrRefreshMisconfigured:
+		return e.Kind == RefreshMisconfigured
 	case ErrRefreshRejected:
 		return e.Kind == RefreshRejected
 	case ErrRefreshTransient:

@@ -164,8 +164,8 @@ type sealedRecord struct {
 
 type sealedFields struct {
 	KeyID        string `json:"kid"`
-	Nonce        []byte `json:"nonce"`
-	Box          []byte `json:"box"`
+	Nonce        string `json:"nonce"` // standard base64, decoded strictly: one record, one spelling
+	Box          string `json:"box"`
 	AccessSHA256 string `json:"access_sha256"`
 }
 
@@ -198,8 +198,8 @@ func (k *Keyring) SealToken(tok *Token, name string) ([]byte, error) {
 	hash := AccessTokenHash(tok)
 	return json.Marshal(sealedRecord{1, sealedFields{
 		KeyID:        key.id,
-		Nonce:        nonce,
-		Box:          key.aead.Seal(nil, nonce, plain, additional(key.id, name, hash)),
+		Nonce:        base64.StdEncoding.EncodeToString(nonce),
+		Box:          base64.StdEncoding.EncodeToString(key.aead.Seal(nil, nonce, plain, additional(key.id, name, hash))),
 		AccessSHA256: hash,
 	}})
 }
@@ -234,10 +234,13 @@ func (k *Keyring) OpenToken(data []byte, name string) (*Token, error) {
 		if key.id != rec.KeyID {
 			continue
 		}
-		if len(rec.Nonce) != key.aead.NonceSize() {
+		strict := base64.StdEncoding.Strict()
+		nonce, nerr := strict.DecodeString(rec.Nonce)
+		box, berr := strict.DecodeString(rec.Box)
+		if nerr != nil || berr != nil || len(nonce) != key.aead.NonceSize() {
 			return nil, &SealError{KeyID: rec.KeyID, Reason: "the sealed record is malformed"}
 		}
-		plain, err := key.aead.Open(nil, rec.Nonce, rec.Box, additional(key.id, name, rec.AccessSHA256))
+		plain, err := key.aead.Open(nil, nonce, box, additional(key.id, name, rec.AccessSHA256))
 		if err != nil {
 			return nil, &SealError{KeyID: rec.KeyID, Reason: fmt.Sprintf("the record does not open with key %q: it was altered, or sealed for another store (a record is bound to its store's name)", rec.KeyID)}
 		}

@@ -89,8 +89,8 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 // Discovery of oidc-provider, then client credentials with each client
 // authentication method it was configured for: the Session needs no Login,
 // 40 concurrent callers in two Sessions sharing one file cause one token
-// request, a refused token is replaced once, and a wrong secret ends the
-// session with invalid_client.
+// request, a refused token is replaced once, and a wrong secret or scope
+// is a misconfiguration (invalid_client, invalid_scope), not a lost session.
 func TestOIDCProviderClientCredentials(t *testing.T) {
 	issuer := startOIDCProvider(t)
 	ctx := context.Background()
@@ -155,11 +155,11 @@ func TestOIDCProviderClientCredentials(t *testing.T) {
 	bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-basic", ClientSecret: "wrong"}, authrefresh.Options{})
 	_, err = bad.Token(ctx)
 	var re *authrefresh.RefreshError
-	if !errors.Is(err, authrefresh.ErrSessionExpired) || !errors.As(err, &re) || re.Code != "invalid_client" {
+	if !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || !errors.As(err, &re) || re.Code != "invalid_client" {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	unknownScope := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-post", ClientSecret: "post-secret-0123456789", ClientAuth: authrefresh.ClientAuthBody, Scopes: []string{"api:write"}}, authrefresh.Options{})
-	if _, err := unknownScope.Token(ctx); !errors.As(err, &re) || re.Code != "invalid_scope" {
+	if _, err := unknownScope.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || !errors.As(err, &re) || re.Code != "invalid_scope" {
 		t.Fatalf("a scope the client may not have: %v", err)
 	}
 }

@@ -181,8 +181,9 @@ func TestFleetOfProcesses(t *testing.T) {
 			got := srv.Counters()
 			// Refresh-ahead renews at 3/4 of each 2-s lifetime; a loaded machine
 			// can only push that later, never past expiry without a failure. So
-			// the fleet's count lies between one per lifetime and one per 1.5 s.
-			low, high := elapsed.Seconds()/2-1, elapsed.Seconds()/1.5+1
+			// the fleet's count lies between one per lifetime of traffic (the
+			// members' run, not the time they took to start) and one per 1.5 s.
+			low, high := duration.Seconds()/2-1, elapsed.Seconds()/1.5+1
 			t.Logf("%s: %d processes, %d requests, %d failed, %d refreshes for %.1f s (%.1f lifetimes), reuse %d, 401s %d",
 				kind, members, requests, failures, got.Refreshes, elapsed.Seconds(), elapsed.Seconds()/2, got.ReuseDetections, got.Unauthorized401s())
 			if failures != 0 || got.ReuseDetections != 0 || requests == 0 {

@@ -37,6 +37,8 @@ func explain(err error) (code int, msg string) {
 		return exitHTTP, failure.Error()
 	case errors.As(err, &login) && errors.As(err, &re) && re.Kind == authrefresh.RefreshRejected:
 		return exitLogin, fmt.Sprintf("wrong username or password for %s%s", login.url, serverSaid(re))
+	case errors.Is(err, authrefresh.ErrRefreshMisconfigured):
+		return exitConfig, "the auth server does not accept this client: " + clean(err) + "\ncheck the client id, secret or key, the grant and the scopes"
 	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
 		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url (the login endpoint is URL/auth/login)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
 	case errors.As(err, &notSaved):

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authrefresh/authrefresh"
+
 	"github.com/authrefresh/authrefresh/internal/tmpfs"
 )
 
@@ -134,5 +136,15 @@ func TestFullDiskIsNeverSilent(t *testing.T) {
 	}
 	if temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*")); len(temps) != 0 {
 		t.Fatalf("temporary files left: %v", temps)
+	}
+}
+
+// A client the auth server does not accept is a setting to fix (exit 6),
+// said as such, not a lost session.
+func TestMisconfiguredClientExplained(t *testing.T) {
+	err := &authrefresh.RefreshError{Kind: authrefresh.RefreshMisconfigured, StatusCode: 401, Code: "invalid_client", Description: "unknown client"}
+	code, msg := explain(err)
+	if code != exitConfig || !strings.Contains(msg, "does not accept this client") || !strings.Contains(msg, "invalid_client") || strings.Contains(msg, "log in") {
+		t.Fatalf("%d %q", code, msg)
 	}
 }
