@@ -28,9 +28,16 @@
 // Failures are classified in one place: every failed refresh is a
 // *RefreshError whose Kind says whether the session is over (RefreshRejected:
 // errors.Is(err, ErrSessionExpired) for every caller afterwards) or the
-// failure may pass (RefreshTransient, retried after a backoff), or whether
-// the caller stopped waiting (RefreshCancelled). The Session reads one clock,
-// Options.Clock, and dates every token it takes in by it.
+// failure may pass (RefreshTransient, retried after a backoff), or the
+// server refused the client's configuration rather than the token
+// (RefreshMisconfigured: the token is kept, attempts go on after a backoff),
+// or the caller stopped waiting (RefreshCancelled). The Session reads one
+// clock, Options.Clock, and dates every token it takes in by it.
+//
+// Beyond one session: Sessions holds one per user (KeepAlive keeps idle
+// users' tokens alive, RefreshLimit caps the refreshes toward a provider);
+// ClientCredentials gets machine-to-machine tokens with no Login; Discover
+// reads a provider's metadata; a Keyring seals stored tokens.
 //
 // The authserver package is a reference auth server for tests and demos;
 // the authrefresh command (cmd/authrefresh) logs in, calls APIs, and runs a
