@@ -25,6 +25,7 @@ func explain(err error) (code int, msg string) {
 		notSaved  *unsavedError
 		keys      *keyringError
 		sealed    *authrefresh.SealError
+		discovery *authrefresh.DiscoveryError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -54,6 +55,8 @@ func explain(err error) (code int, msg string) {
 		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the keyring (--keyring), or log in again: " + loginCmd
 	case errors.As(err, &fileErr):
 		return exitConfig, "cannot use the token file: " + clean(fileErr)
+	case errors.As(err, &discovery) && !errors.Is(err, authrefresh.ErrRefreshTransient) && !isNetworkError(err):
+		return exitConfig, clean(err) + "\ncheck --issuer: it must be the provider's issuer URL exactly"
 	case errors.Is(err, authrefresh.ErrRefreshTransient), isNetworkError(err):
 		return exitNetwork, "could not reach the server, or it is failing for now: " + clean(err) + "\nnothing was lost; try again later"
 	}

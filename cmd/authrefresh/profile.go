@@ -34,6 +34,10 @@ type profile struct {
 	// 0600 keyring file, or "env" for the keyring in $AUTHREFRESH_KEYRING.
 	// Never the keys themselves.
 	Keyring string `json:"keyring,omitempty"`
+	// Client, if set, makes this a machine-to-machine profile: tokens come
+	// from the client_credentials grant at any provider's token endpoint
+	// (Refresh and Logout are unused).
+	Client *clientGrant `json:"client,omitempty"`
 }
 
 // keyringEnv holds a keyring's text (see authrefresh.ParseKeyring), for
@@ -181,7 +185,16 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 		rs.Keyring = keys
 		store, closeStore = rs, closeRedis
 	}
-	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}, authrefresh.Options{})
+	var refresher authrefresh.Refresher = &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}
+	if p.Client != nil {
+		cc, err := p.Client.refresher()
+		if err != nil {
+			closeStore()
+			return nil, nil, err
+		}
+		refresher = cc
+	}
+	s := authrefresh.NewSession(store, refresher, authrefresh.Options{})
 	return s, closeStore, nil
 }
 

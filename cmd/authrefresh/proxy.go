@@ -153,20 +153,26 @@ func lower(ss []string) []string {
 // readSecretFile reads the proxy's client secret, refusing a file others can
 // read (the secret would be theirs too) and a short one.
 func readSecretFile(path string) ([]byte, error) {
+	return readSecret("--client-secret-file", path, 16, "use a long random secret (openssl rand -hex 32)")
+}
+
+// readSecret reads a secret from the 0600 file at path, named by flag in
+// errors (which never quote it), at least min characters.
+func readSecret(flag, path string, min int, hint string) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, usageError{fmt.Sprintf("--client-secret-file: %v", err)}
+		return nil, usageError{fmt.Sprintf("%s: %v", flag, err)}
 	}
 	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-		return nil, usageError{fmt.Sprintf("--client-secret-file %s can be read by others (mode %v); chmod 600 it", path, info.Mode().Perm())}
+		return nil, usageError{fmt.Sprintf("%s %s can be read by others (mode %v); chmod 600 it", flag, path, info.Mode().Perm())}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usageError{fmt.Sprintf("--client-secret-file: %v", err)}
+		return nil, usageError{fmt.Sprintf("%s: %v", flag, err)}
 	}
 	secret := []byte(strings.TrimSpace(string(data)))
-	if len(secret) < 16 {
-		return nil, usageError{"--client-secret-file holds fewer than 16 characters; use a long random secret (openssl rand -hex 32)"}
+	if len(secret) < min {
+		return nil, usageError{fmt.Sprintf("%s holds fewer than %d characters; %s", flag, min, hint)}
 	}
 	return secret, nil
 }

@@ -21,6 +21,7 @@ import (
 func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("login", "Log in to an auth server and keep the session in a profile (a 0600 file under the\nuser config directory). The password is prompted without echo, or read from stdin;\nit is never taken as an argument.", `  authrefresh login --url http://127.0.0.1:8080 --username demo
   echo "$PASSWORD" | authrefresh login --url https://auth.example.com --username me --password-stdin --profile prod
+  authrefresh login --client-id orders-service --issuer https://auth.example.com --client-secret-file ~/.orders-secret --scope "orders:read" --api https://api.example.com/ --profile orders
 `, stderr)
 	server := fs.String("url", "", "auth server base URL (required); /auth/login, /auth/refresh, /auth/logout are under it")
 	api := fs.String("api", "", "API base URL that request paths are relative to (default: URL/api/v1/)")
@@ -30,11 +31,32 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	redisURL := fs.String("redis", "", "keep the token in Redis (redis://host:6379/0) instead of a file, shared by every process using it")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name")
 	keyring := fs.String("keyring", "", "seal the token at rest with this keyring: a 0600 file (make one with: authrefresh keyring FILE),\nor env for the keyring in $"+keyringEnv)
+	var client clientFlags
+	fs.StringVar(&client.id, "client-id", "", "machine to machine: get tokens for this OAuth2 client (client_credentials grant) instead of a user")
+	fs.StringVar(&client.issuer, "issuer", "", "with --client-id: the provider's issuer URL; its token endpoint and methods are discovered")
+	fs.StringVar(&client.tokenURL, "token-url", "", "with --client-id: the token endpoint, instead of --issuer")
+	fs.StringVar(&client.secretFile, "client-secret-file", "", "with --client-id: a 0600 file holding the client secret (never an argument)")
+	fs.StringVar(&client.keyFile, "client-key-file", "", "with --client-id: a 0600 PEM private key, for private_key_jwt instead of a secret")
+	fs.StringVar(&client.scope, "scope", "", "with --client-id: the scopes to request, space- or comma-separated")
+	fs.StringVar(&client.auth, "client-auth", "", "with --client-id: basic, post or private_key_jwt (default: from the key, or what the provider supports)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if client.id != "" {
+		p, err := clientProfile(ctx, *name, client, *api)
+		if err != nil {
+			return err
+		}
+		if err := p.useRedis(*redisURL, *redisSession); err != nil {
+			return err
+		}
+		if err := p.useKeyring(*keyring); err != nil {
+			return err
+		}
+		return loginClient(ctx, *name, p, stderr)
+	}
 	if *server == "" {
-		return usageError{"login: --url is required"}
+		return usageError{"login: --url is required (or --client-id for a machine-to-machine profile)"}
 	}
 	p, err := newProfile(*name, *server, *api)
 	if err != nil {
