@@ -124,18 +124,7 @@ func loginClient(ctx context.Context, name string, p *profile, stderr io.Writer)
 	if err != nil {
 		return &loginError{url: p.Client.TokenURL, err: err}
 	}
-	if err := saveProfile(name, p); err != nil {
-		return err
-	}
-	session, closeStore, err := p.session()
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	if err := session.Login(ctx, tok); err != nil {
-		return err
-	}
-	if err := p.shareInRedis(ctx); err != nil {
+	if err := keepLogin(ctx, name, p, tok); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "got a token from %s for client %s (profile %q); it is renewed before it expires\n", p.Client.TokenURL, p.Client.ClientID, name)

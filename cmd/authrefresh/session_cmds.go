@@ -83,7 +83,17 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return &loginError{url: p.URL + "/auth/login", err: err}
 	}
 	p.Username = *user
-	if err := saveProfile(*name, p); err != nil {
+	if err := keepLogin(ctx, *name, p, tok); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "logged in to %s as %s (profile %q)\n", p.URL, *user, *name)
+	return nil
+}
+
+// keepLogin saves profile p as name and starts its session with tok (the
+// store, and the profile next to a Redis session).
+func keepLogin(ctx context.Context, name string, p *profile, tok *authrefresh.Token) error {
+	if err := saveProfile(name, p); err != nil {
 		return err
 	}
 	session, closeStore, err := p.session()
@@ -94,11 +104,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := session.Login(ctx, tok); err != nil {
 		return err
 	}
-	if err := p.shareInRedis(ctx); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "logged in to %s as %s (profile %q)\n", p.URL, *user, *name)
-	return nil
+	return p.shareInRedis(ctx)
 }
 
 func readPassword(in *bufio.Reader, stdin io.Reader, stderr io.Writer, fromStdin bool) (string, error) {
