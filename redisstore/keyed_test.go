@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,29 +138,8 @@ func keyedFleet(tb testing.TB, members, keys int, ttl, duration, pause time.Dura
 		tb.Fatal(first)
 	}
 	before := commandStats(tb, rc)
-	reports := make([]keyedReport, members)
-	var wg sync.WaitGroup
-	for m := 0; m < members; m++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), fleetChildEnv+"=1", "FLEET_MODE=keyed", "FLEET_API="+as.URL, "FLEET_WHERE="+r.Addr(),
-				"FLEET_DURATION="+duration.String(), "FLEET_KEYS="+strconv.Itoa(keys), "FLEET_PAUSE="+pause.String())
-			if os.Getenv("FLEET_DEBUG") == "1" && m == 0 {
-				cmd.Stderr = os.Stderr
-			}
-			out, err := cmd.Output()
-			if err != nil {
-				tb.Errorf("member %d: %v", m, err)
-				return
-			}
-			if err := json.Unmarshal(out, &reports[m]); err != nil {
-				tb.Errorf("member %d: %v: %s", m, err, out)
-			}
-		}()
-	}
-	wg.Wait()
+	reports := spawnMembers[keyedReport](tb, members, []string{"FLEET_MODE=keyed", "FLEET_API=" + as.URL, "FLEET_WHERE=" + r.Addr(),
+		"FLEET_DURATION=" + duration.String(), "FLEET_KEYS=" + strconv.Itoa(keys), "FLEET_PAUSE=" + pause.String()}, func() {})
 	after := commandStats(tb, rc)
 	for k, v := range after {
 		after[k] = v - before[k]

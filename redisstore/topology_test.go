@@ -24,28 +24,37 @@ import (
 // calls faults while they run; it returns their reports.
 func spawnFleet(t *testing.T, api, kind, where string, members int, duration time.Duration, extraEnv []string, faults func()) []fleetReport {
 	t.Helper()
-	reports := make([]fleetReport, members)
+	env := append([]string{"FLEET_API=" + api, "FLEET_STORE=" + kind, "FLEET_WHERE=" + where, "FLEET_DURATION=" + duration.String()}, extraEnv...)
+	return spawnMembers[fleetReport](t, members, env, faults)
+}
+
+// spawnMembers runs members OS processes of this test binary as fleet
+// members (see runFleetMember) with env, calls during while they run, and
+// decodes the report each prints.
+func spawnMembers[R any](tb testing.TB, members int, env []string, during func()) []R {
+	tb.Helper()
+	reports := make([]R, members)
 	var wg sync.WaitGroup
 	for i := 0; i < members; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(append(os.Environ(), fleetChildEnv+"=1", "FLEET_API="+api, "FLEET_STORE="+kind, "FLEET_WHERE="+where, "FLEET_DURATION="+duration.String()), extraEnv...)
+			cmd.Env = append(append(os.Environ(), fleetChildEnv+"=1"), env...)
 			if os.Getenv("FLEET_DEBUG") == "1" && i == 0 {
 				cmd.Stderr = os.Stderr
 			}
 			out, err := cmd.Output()
 			if err != nil {
-				t.Errorf("member %d: %v", i, err)
+				tb.Errorf("member %d: %v", i, err)
 				return
 			}
 			if err := json.Unmarshal(out, &reports[i]); err != nil {
-				t.Errorf("member %d: %v: %s", i, err, out)
+				tb.Errorf("member %d: %v: %s", i, err, out)
 			}
 		}()
 	}
-	faults()
+	during()
 	wg.Wait()
 	return reports
 }
