@@ -167,10 +167,12 @@ func TestKeyedFleet(t *testing.T) {
 	if got.ReuseDetections != 0 || failures != 0 || calls == 0 || int64(got.Refreshes) != refreshes {
 		t.Fatalf("reuse %d, failed calls %d; the server saw %d refreshes, the members made %d", got.ReuseDetections, failures, got.Refreshes, refreshes)
 	}
-	// Each key refreshed about once per refresh-ahead interval (3/4 of the
-	// lifetime, ±jitter), fleet-wide: 3 lifetimes ≈ 3-4 refreshes per key.
-	if per := float64(got.Refreshes) / keys; per < 2 || per > 4.5 {
-		t.Fatalf("%.2f refreshes per key in 3 lifetimes", per)
+	// Each key refreshed about once per refresh-ahead interval, fleet-wide:
+	// at most one per 0.65 of a lifetime (the earliest jitter) over the
+	// members' 3 lifetimes, plus one for the login token that aged while
+	// they started; a second refresh of one token would also be a reuse.
+	if per, most := float64(got.Refreshes)/keys, 3/0.65+1; per < 2 || per > most {
+		t.Fatalf("%.2f refreshes per key in 3 lifetimes, want 2 to %.2f", per, most)
 	}
 }
 
