@@ -123,7 +123,10 @@ func (e *RefreshError) Error() string {
 	case RefreshCancelled:
 		b.WriteString("stopped waiting for the token " + op)
 	case RefreshMisconfigured:
-		b.WriteString(op + " refused: the auth server does not accept this client's configuration (its id, secret or key, grant or scopes); the token is kept")
+		b.WriteString(op + " refused: the auth server does not accept this client's configuration (its id, secret or key, grant or scopes)")
+		if op == "refresh" {
+			b.WriteString("; the token is kept")
+		}
 	default:
 		b.WriteString(op + " failed, may pass")
 	}

@@ -3,9 +3,13 @@ package authrefresh
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 )
 
 // PasswordLogin posts {"username", "password"} as JSON to a login endpoint
@@ -26,4 +30,59 @@ func PasswordLogin(ctx context.Context, client *http.Client, loginURL, username,
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	return postForToken(ctx, "login", client, req, TokenFields{})
+}
+
+// AuthorizationError is a browser or device login that ended without a
+// token: the user denied it, the code expired, the redirect did not carry
+// what was sent, or no one answered in time. Errors of the token endpoint
+// itself (a wrong client secret, a network failure) are *RefreshError
+// instead, with Op "login".
+type AuthorizationError struct {
+	// Flow is "browser" or "device".
+	Flow string
+	// Code says what happened: the provider's error ("access_denied",
+	// "expired_token", "invalid_request"…), or one of ours: "state_mismatch",
+	// "issuer_mismatch", "nonce_mismatch", "timeout".
+	Code string
+	// Description is the provider's error_description, or ours.
+	Description string
+}
+
+func (e *AuthorizationError) Error() string {
+	msg := "authrefresh: " + e.Flow + " login: " + e.Code
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	return msg
+}
+
+// randomString is n random bytes, base64url: state, nonce, PKCE verifier.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// pkceChallenge is the S256 code challenge of verifier (RFC 7636 §4.2).
+func pkceChallenge(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// userClient checks the client of a user login and returns it.
+func userClient(flow string, c *OAuth2Refresher) (*OAuth2Refresher, error) {
+	if c == nil || c.TokenURL == "" || c.ClientID == "" {
+		return nil, fmt.Errorf("authrefresh: %s login needs Client with TokenURL and ClientID", flow)
+	}
+	return c, nil
+}
+
+// exchange posts a grant to the client's token endpoint, with its client
+// authentication, for a login.
+func (c *OAuth2Refresher) exchange(ctx context.Context, form url.Values) (*Token, error) {
+	req, err := c.request(ctx, c.TokenURL, form)
+	if err != nil {
+		return nil, &RefreshError{Kind: RefreshTransient, Op: "login", Err: err}
+	}
+	return postForToken(ctx, "login", c.HTTPClient, req, TokenFields{})
 }

@@ -175,7 +175,26 @@ func parseTokenResponse(data []byte, contentType string, f TokenFields) (*Token,
 	if err != nil {
 		return nil, err
 	}
-	return &Token{AccessToken: access, RefreshToken: refresh, TokenType: tokenType, ExpiresIn: expiresIn}, nil
+	tok := &Token{AccessToken: access, RefreshToken: refresh, TokenType: tokenType, ExpiresIn: expiresIn}
+	if tok.Scope, err = stringField(fields, "scope"); err != nil {
+		return nil, err
+	}
+	if tok.IDToken, err = stringField(fields, "id_token"); err != nil {
+		return nil, err
+	}
+	if tok.refreshExpiresIn, err = secondsField(fields, "refresh_expires_in"); err != nil {
+		return nil, err
+	}
+	for _, known := range [][]string{{f.AccessToken, "access_token", "accessToken"}, {f.RefreshToken, "refresh_token", "refreshToken"},
+		{f.ExpiresIn, "expires_in", "expiresIn"}, {f.TokenType, "token_type", "tokenType"}, {"scope", "id_token", "refresh_expires_in"}} {
+		for _, k := range known {
+			delete(fields, k)
+		}
+	}
+	if len(fields) > 0 {
+		tok.Extra = fields
+	}
+	return tok, nil
 }
 
 func lookup(fields map[string]json.RawMessage, name string, defaults ...string) (json.RawMessage, string) {

@@ -113,9 +113,11 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		return renewal{}, &sessionExpiredError{cause: re, dead: base}
 	}
 	tok = tok.dated(s.now(), true)
-	if tok.RefreshToken == "" {
+	if tok.RefreshToken == "" { // a server that does not rotate may not resend it
 		tok.RefreshToken = base.RefreshToken
+		tok.RefreshExpiry = cmp.Or(tok.RefreshExpiry, base.RefreshExpiry)
 	}
+	tok.IDToken, tok.Scope = cmp.Or(tok.IDToken, base.IDToken), cmp.Or(tok.Scope, base.Scope)
 	tok.Generation = max(base.Generation, stored.generation()) + 1
 	// Saved before the lock is released, whatever it takes within a few
 	// seconds: released over a store that still holds the rotated-away

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func TestKeyringSealsOpensAndRotates(t *testing.T) {
 		t.Fatalf("sealed record: %s", rec)
 	}
 	got, err := k1.OpenToken(rec, "alice")
-	if err != nil || *got != *tok {
+	if err != nil || !reflect.DeepEqual(got, tok) {
 		t.Fatalf("opened %+v, %v; want %+v", got, err, tok)
 	}
 	// Two seals of one token differ (a fresh nonce each).

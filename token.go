@@ -45,6 +45,21 @@ type Token struct {
 	// make it present a refresh token that was already rotated away. Zero
 	// means unknown (a token saved before generations existed).
 	Generation uint64 `json:"generation,omitempty"`
+	// Scope is the scope the server granted ("scope" in its answer), if it
+	// said; space-separated.
+	Scope string `json:"scope,omitempty"`
+	// IDToken is the OpenID Connect ID token of a login ("id_token"), if
+	// any: who logged in. A refresh answer without one keeps the login's.
+	IDToken string `json:"id_token,omitempty"`
+	// RefreshExpiry is when the refresh token stops working, if the server
+	// said ("refresh_expires_in", as Keycloak does); zero means unknown.
+	// A Session still refreshes until the server refuses: it is for display.
+	RefreshExpiry time.Time `json:"refresh_expiry,omitempty"`
+	// Extra holds the other fields of the token response (a provider's
+	// own, like "user_id"), as the server sent them. Read-only.
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+	// refreshExpiresIn is RefreshExpiry as announced, dated like ExpiresIn.
+	refreshExpiresIn time.Duration
 }
 
 // generation is t's Generation; 0 for nil.
@@ -79,6 +94,10 @@ func (t *Token) olderThan(u *Token) bool {
 // of the lifetime this machine saw.
 func (t *Token) dated(now time.Time, fresh bool) *Token {
 	d := *t
+	if d.refreshExpiresIn > 0 && d.RefreshExpiry.IsZero() {
+		d.RefreshExpiry = now.Add(d.refreshExpiresIn)
+	}
+	d.refreshExpiresIn = 0
 	if d.ExpiresIn > 0 && d.Expiry.IsZero() {
 		d.IssuedAt, d.Expiry, d.ExpiresIn = now, now.Add(d.ExpiresIn), 0
 		return &d
@@ -164,6 +183,9 @@ func (t *Token) String() string {
 	b.WriteString(redacted(t.AccessToken))
 	if t.RefreshToken != "" {
 		b.WriteString(" refresh=[REDACTED]")
+	}
+	if t.IDToken != "" {
+		b.WriteString(" id_token=[REDACTED]")
 	}
 	if !t.Expiry.IsZero() {
 		b.WriteString(" expiry=")

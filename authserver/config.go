@@ -61,6 +61,17 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxBodyBytes limits request bodies (413 beyond); 0 means 1 MiB.
 	MaxBodyBytes int64
+	// AutoApproveUser is the user the authorization endpoint
+	// (/oauth/authorize) logs in without asking, as a test double of a
+	// browser login; it must be a key of Users. "" means none: every
+	// authorization request is answered access_denied.
+	AutoApproveUser string
+	// DeviceInterval is the polling interval the device authorization
+	// endpoint announces (RFC 8628), in whole seconds; 0 means 5 s.
+	DeviceInterval time.Duration
+	// DeviceCodeTTL is how long a device code waits for approval; 0 means
+	// 10 minutes.
+	DeviceCodeTTL time.Duration
 	// EnableControlAPI exposes the test-double controls over HTTP under
 	// /_control/. Off by default: they let anyone revoke tokens and inject faults.
 	EnableControlAPI bool
@@ -113,6 +124,13 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
+	}
+	if d.DeviceInterval < time.Second {
+		d.DeviceInterval = 5 * time.Second
+	}
+	d.DeviceInterval = d.DeviceInterval.Truncate(time.Second)
+	if d.DeviceCodeTTL <= 0 {
+		d.DeviceCodeTTL = 10 * time.Minute
 	}
 	if d.Clock == nil {
 		d.Clock = time.Now

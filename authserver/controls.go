@@ -85,6 +85,26 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/_control/counters", allow(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Counters())
 	}))
+	mux.HandleFunc("/_control/device", allow(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			UserCode string `json:"user_code"`
+			User     string `json:"user"`
+			Deny     bool   `json:"deny"`
+		}
+		if rerr := decodeJSON(r, &in); rerr != nil {
+			writeError(w, rerr.status, "invalid_request", rerr.msg)
+			return
+		}
+		if _, known := s.users[in.User]; !known && !in.Deny {
+			writeError(w, http.StatusBadRequest, "invalid_request", "user must be one of the server's users")
+			return
+		}
+		if !s.ApproveDevice(in.UserCode, in.User, in.Deny) {
+			writeError(w, http.StatusNotFound, "not_found", "no pending device authorization has this user_code")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	mux.HandleFunc("/_control/faults", allow(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		var in FaultSettings
 		if rerr := decodeJSON(r, &in); rerr != nil {

@@ -18,8 +18,12 @@ type Counters struct {
 	GraceReplays     uint64            `json:"grace_replays"`
 	Revocations      uint64            `json:"revocations"`
 	ProductsCreated  uint64            `json:"products_created"`
-	Unauthorized     map[string]uint64 `json:"unauthorized"` // refused API requests by cause
-	Requests         map[string]uint64 `json:"requests"`     // by endpoint
+	ClientTokens     uint64            `json:"client_tokens"`     // client_credentials grants answered
+	Authorizations   uint64            `json:"authorizations"`    // codes issued by /oauth/authorize
+	DevicePolls      uint64            `json:"device_polls"`      // device_code grant requests
+	DeviceSlowDowns  uint64            `json:"device_slow_downs"` // polls answered slow_down
+	Unauthorized     map[string]uint64 `json:"unauthorized"`      // refused API requests by cause
+	Requests         map[string]uint64 `json:"requests"`          // by endpoint
 	Panics           uint64            `json:"panics"`
 	Faults           FaultCounts       `json:"faults"` // injected by FailNextRefreshes and SetChaos
 }
@@ -40,6 +44,7 @@ type counterSet struct {
 	logins, loginFailures, loginsThrottled, refreshes, refreshFailures atomic.Uint64
 	injectedFailures, reuseDetections, graceReplays, revocations       atomic.Uint64
 	productsCreated, panics                                            atomic.Uint64
+	clientTokens, authorizations, devicePolls, deviceSlowDowns         atomic.Uint64
 	refusals                                                           map[string]*atomic.Uint64
 	requests                                                           map[string]*atomic.Uint64
 }
@@ -80,6 +85,7 @@ func (s *Server) Counters() Counters {
 		Refreshes: c.refreshes.Load(), RefreshFailures: c.refreshFailures.Load(), InjectedFailures: c.injectedFailures.Load(),
 		ReuseDetections: c.reuseDetections.Load(), GraceReplays: c.graceReplays.Load(), Revocations: c.revocations.Load(),
 		ProductsCreated: c.productsCreated.Load(), Panics: c.panics.Load(),
+		ClientTokens: c.clientTokens.Load(), Authorizations: c.authorizations.Load(), DevicePolls: c.devicePolls.Load(), DeviceSlowDowns: c.deviceSlowDowns.Load(),
 		Unauthorized: map[string]uint64{}, Requests: map[string]uint64{}, Faults: faults,
 	}
 	for k, v := range c.refusals {

@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -44,11 +43,16 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 			gerr = &grantError{status: http.StatusInternalServerError, code: "server_error", description: "cannot sign the token"}
 			break
 		}
+		s.counters.clientTokens.Add(1)
 		answer = &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), Scope: form.Get("scope")}
+	case "authorization_code":
+		answer, gerr = s.codeGrant(form, clientID)
+	case deviceGrantType:
+		answer, gerr = s.pollDevice(form, clientID)
 	case "":
 		gerr = &grantError{status: http.StatusBadRequest, code: "invalid_request", description: "grant_type is required"}
 	default:
-		gerr = &grantError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "supported: password, refresh_token, client_credentials"}
+		gerr = &grantError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "supported: password, refresh_token, client_credentials, authorization_code, " + deviceGrantType}
 	}
 	if gerr != nil {
 		gerr.write(w)
@@ -148,22 +152,17 @@ func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 
 // handleMetadata: GET /.well-known/oauth-authorization-server (RFC 8414).
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
-	base := s.cfg.Issuer
-	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
-	base = strings.TrimRight(base, "/")
+	base := s.baseURL(r)
 	writeJSONCacheable(w, map[string]any{
 		"issuer":                                           s.cfg.Issuer,
 		"token_endpoint":                                   base + "/oauth/token",
 		"revocation_endpoint":                              base + "/oauth/revoke",
+		"authorization_endpoint":                           base + "/oauth/authorize",
+		"device_authorization_endpoint":                    base + "/oauth/device_authorization",
+		"code_challenge_methods_supported":                 []string{"S256"},
 		"jwks_uri":                                         base + "/.well-known/jwks.json",
-		"grant_types_supported":                            []string{"password", "refresh_token", "client_credentials"},
-		"response_types_supported":                         []string{},
+		"grant_types_supported":                            []string{"password", "refresh_token", "client_credentials", "authorization_code", deviceGrantType},
+		"response_types_supported":                         []string{"code"},
 		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "none"},
 		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{s.key.alg},

@@ -24,6 +24,7 @@ type Server struct {
 	users    map[string][]byte // bcrypt hashes
 	dummy    []byte            // compared against for unknown users: same timing
 	refresh  *refreshStore
+	flows    *flowStore
 	limiter  *loginLimiter
 	products *productStore
 	faults   faults
@@ -53,6 +54,7 @@ func New(cfg Config) (*Server, error) {
 		key:      key,
 		users:    make(map[string][]byte, len(c.Users)),
 		refresh:  newRefreshStore(),
+		flows:    newFlowStore(),
 		limiter:  newLoginLimiter(c.LoginFailuresPerUser, c.LoginFailuresPerIP),
 		products: &productStore{},
 		counters: newCounterSet(),
@@ -115,6 +117,9 @@ func (s *Server) routes() http.Handler {
 	handle("/auth/logout", http.MethodPost, s.handleLogout)
 	tokenEndpoint("/oauth/token", s.handleOAuthToken)
 	handle("/oauth/revoke", http.MethodPost, s.handleOAuthRevoke)
+	handle("/oauth/authorize", http.MethodGet, s.handleAuthorize)
+	handle("/oauth/device_authorization", http.MethodPost, s.handleDeviceAuthorization)
+	handle("/device", http.MethodGet, s.handleDevicePage)
 	handle("/.well-known/jwks.json", http.MethodGet, s.handleJWKS)
 	handle("/.well-known/oauth-authorization-server", http.MethodGet, s.handleMetadata)
 	api := s.apiVerifier()

@@ -36,7 +36,7 @@ func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", "Run the reference auth server: JSON login/refresh/logout, RFC 6749 /oauth/token,\nRFC 7009 revocation, JWKS, RFC 8414 metadata and the protected demo API /api/v1/data.", `  authrefresh serve
+	fs := newFlagSet("serve", "Run the reference auth server: JSON login/refresh/logout, RFC 6749 /oauth/token,\nRFC 7009 revocation, JWKS, RFC 8414 metadata and the protected demo API /api/v1/data.\nBrowser login (/oauth/authorize, PKCE) approves --approve-user without asking; device\nlogin codes are approved with --control: POST /_control/device {\"user_code\", \"user\"}.", `  authrefresh serve
   authrefresh serve --access-ttl 5s --grace 2s --cors-origin http://localhost:3000
   authrefresh serve --addr 127.0.0.1:9090 --user alice:s3cret --expired-status 403
 `, stderr)
@@ -47,6 +47,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	grace := fs.Duration("grace", 0, "rotation grace period: the previous refresh token may be replayed this long")
 	expiredStatus := fs.Int("expired-status", 401, "status for an expired or invalid access token: 401 or 403")
 	alg := fs.String("alg", "EdDSA", "access token signature: EdDSA, ES256 or RS256")
+	approve := fs.String("approve-user", authserver.DemoUser, "the user a browser login (/oauth/authorize) logs in without asking; empty: deny every one")
 	control := fs.Bool("control", false, "expose test-double controls (faults, counters) under /_control/ — never in production")
 	users := userFlags{}
 	fs.Var(users, "user", "a user as name:password (repeatable; default: the demo user)")
@@ -71,11 +72,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := authserver.Config{
 		Issuer: "http://" + ln.Addr().String(), AccessTTL: *accessTTL, RefreshTTL: *refreshTTL,
 		DisableRotation: *noRotation, GracePeriod: *grace, ExpiredStatus: *expiredStatus, Algorithm: *alg,
-		AllowedOrigins: origins, EnableControlAPI: *control,
+		AllowedOrigins: origins, EnableControlAPI: *control, AutoApproveUser: *approve,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if len(users) > 0 {
 		cfg.Users = users
+	}
+	if _, known := users[*approve]; *approve != "" && len(users) > 0 && !known {
+		return usageError{fmt.Sprintf("--approve-user %q is not one of the --user users", *approve)}
 	}
 	srv, err := authserver.New(cfg)
 	if err != nil {
