@@ -109,3 +109,17 @@ func (r *OAuth2Refresher) request(ctx context.Context, endpoint string, form url
 	}
 	return req, nil
 }
+
+// PasswordLogin logs a user in with the resource owner password grant (RFC
+// 6749 §4.3), with the client's authentication and Scopes, and returns the
+// token for Session.Login. Many providers disable this grant (RFC 9700
+// §2.4 advises against it); prefer BrowserLogin or DeviceLogin where they
+// do. A wrong password is a *RefreshError of kind RefreshRejected with Op
+// "login".
+func (r *OAuth2Refresher) PasswordLogin(ctx context.Context, username, password string) (*Token, error) {
+	form := url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}
+	if len(r.Scopes) > 0 {
+		form.Set("scope", strings.Join(r.Scopes, " "))
+	}
+	return r.exchange(ctx, form)
+}

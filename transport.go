@@ -39,6 +39,8 @@ type Transport struct {
 	// RetryStatuses are the statuses that mean "token refused": the token is
 	// refreshed (unless it was already replaced) and the request replayed once.
 	// nil means {401}. Some APIs answer an expired token with 403 instead.
+	// Whatever the statuses, an answer whose WWW-Authenticate challenge says
+	// error="invalid_token" (RFC 6750 §3.1) is a refusal too.
 	RetryStatuses []int
 
 	// ShouldRefresh, if set, decides instead of RetryStatuses whether a
@@ -150,11 +152,27 @@ func (t *Transport) refused(resp *http.Response) bool {
 	if t.ShouldRefresh != nil {
 		return t.ShouldRefresh(resp)
 	}
-	if t.RetryStatuses == nil {
-		return resp.StatusCode == http.StatusUnauthorized
+	if resp.StatusCode < 400 {
+		return false
+	}
+	if t.RetryStatuses == nil && resp.StatusCode == http.StatusUnauthorized {
+		return true
 	}
 	for _, s := range t.RetryStatuses {
 		if resp.StatusCode == s {
+			return true
+		}
+	}
+	return invalidTokenChallenge(resp.Header)
+}
+
+// invalidTokenChallenge reports a WWW-Authenticate challenge that says the
+// token itself is the problem (RFC 6750 §3.1 error="invalid_token"),
+// whatever the status it came with: some servers send it with 403 or 400.
+// Other errors (insufficient_scope) are not refusals of the token.
+func invalidTokenChallenge(h http.Header) bool {
+	for _, v := range h.Values("Www-Authenticate") {
+		if strings.Contains(v, `error="invalid_token"`) || strings.Contains(v, "error=invalid_token") {
 			return true
 		}
 	}

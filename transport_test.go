@@ -405,3 +405,45 @@ func TestReplayBudgetBoundsConcurrentUploads(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// A refusal is read from WWW-Authenticate too: error="invalid_token" on a
+// 403 (or any status) refreshes and replays with the default statuses;
+// insufficient_scope is the request's problem, not the token's.
+func TestRetryOnInvalidTokenChallenge(t *testing.T) {
+	e := newEnv(t, authserver.Config{})
+	s := e.session(nil, authrefresh.Options{})
+	first, err := s.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		switch {
+		case r.URL.Path == "/scope":
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="admin"`)
+			w.WriteHeader(http.StatusForbidden)
+		case r.Header.Get("Authorization") == first.AuthorizationHeader():
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description="expired"`)
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	defer api.Close()
+	hc := &http.Client{Transport: &authrefresh.Transport{Session: s}}
+	resp, err := hc.Get(api.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || requests.Load() != 2 || s.Stats().Refusals != 1 {
+		t.Fatalf("invalid_token on 403: status %d after %d requests, %d refusals", resp.StatusCode, requests.Load(), s.Stats().Refusals)
+	}
+	resp, err = hc.Get(api.URL + "/scope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || requests.Load() != 3 || s.Stats().Refusals != 1 {
+		t.Fatalf("insufficient_scope: status %d after %d requests, %d refusals", resp.StatusCode, requests.Load(), s.Stats().Refusals)
+	}
+}

@@ -1,51 +1,78 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/authrefresh/authrefresh"
 )
 
-// clientGrant is a profile's machine-to-machine settings: the OAuth2
-// client_credentials grant against any provider's token endpoint. The
-// secret and the key stay in their files; the profile names the files.
+// clientGrant is a profile's OAuth2 provider settings: its endpoints, the
+// client, and the flow that logs in — the client_credentials grant
+// (machine to machine), or a user's browser, device or password login,
+// whose refresh token the refresh_token grant renews. The secret and the
+// key stay in their files; the profile names the files.
 type clientGrant struct {
-	TokenURL   string   `json:"token_url"`
-	ClientID   string   `json:"client_id"`
-	SecretFile string   `json:"client_secret_file,omitempty"` // a 0600 file
-	KeyFile    string   `json:"client_key_file,omitempty"`    // a 0600 PEM file, for private_key_jwt
-	Scopes     []string `json:"scopes,omitempty"`
-	Auth       string   `json:"client_auth,omitempty"` // basic, post or private_key_jwt
+	// Flow is client-credentials ("" in profiles written before user
+	// flows), browser, device or password.
+	Flow          string   `json:"flow,omitempty"`
+	Issuer        string   `json:"issuer,omitempty"`
+	TokenURL      string   `json:"token_url"`
+	RevocationURL string   `json:"revocation_url,omitempty"`
+	AuthURL       string   `json:"authorization_url,omitempty"`
+	DeviceURL     string   `json:"device_authorization_url,omitempty"`
+	ClientID      string   `json:"client_id"`
+	SecretFile    string   `json:"client_secret_file,omitempty"` // a 0600 file
+	KeyFile       string   `json:"client_key_file,omitempty"`    // a 0600 PEM file, for private_key_jwt
+	Scopes        []string `json:"scopes,omitempty"`
+	Audience      string   `json:"audience,omitempty"`
+	Auth          string   `json:"client_auth,omitempty"` // basic, post or private_key_jwt
 }
 
-// clientFlags are login's flags for a client-credentials profile.
+// The flows of --flow.
+const (
+	flowClient   = "client-credentials"
+	flowBrowser  = "browser"
+	flowDevice   = "device"
+	flowPassword = "password"
+)
+
+// machine reports a client-credentials profile.
+func (g *clientGrant) machine() bool { return g.Flow == "" || g.Flow == flowClient }
+
+// clientFlags are login's flags for a provider profile.
 type clientFlags struct {
-	issuer, tokenURL, id, secretFile, keyFile, scope, auth string
+	issuer, tokenURL, id, secretFile, keyFile, scope, auth, flow, audience, redirect, username string
+	noBrowser, pwStdin                                                                         bool
 }
 
-// refresher opens the grant's credentials (the secret or key files) and
-// returns its ClientCredentials.
-func (g *clientGrant) refresher() (*authrefresh.ClientCredentials, error) {
-	cc := &authrefresh.ClientCredentials{TokenURL: g.TokenURL, ClientID: g.ClientID, Scopes: g.Scopes}
+// client opens the grant's credentials (the secret or key files) and
+// returns its OAuth2 client.
+func (g *clientGrant) client() (*authrefresh.OAuth2Refresher, error) {
+	c := &authrefresh.OAuth2Refresher{TokenURL: g.TokenURL, RevocationURL: g.RevocationURL, ClientID: g.ClientID, Scopes: g.Scopes}
 	switch g.Auth {
 	case "basic":
-		cc.ClientAuth = authrefresh.ClientAuthBasic
+		c.ClientAuth = authrefresh.ClientAuthBasic
 	case "post":
-		cc.ClientAuth = authrefresh.ClientAuthBody
+		c.ClientAuth = authrefresh.ClientAuthBody
 	case "private_key_jwt":
-		cc.ClientAuth = authrefresh.ClientAuthPrivateKeyJWT
+		c.ClientAuth = authrefresh.ClientAuthPrivateKeyJWT
 	}
 	if g.SecretFile != "" {
 		secret, err := readSecret("--client-secret-file", g.SecretFile, 1, "put the client secret in it")
 		if err != nil {
 			return nil, err
 		}
-		cc.ClientSecret = string(secret)
+		c.ClientSecret = string(secret)
 	}
 	if g.KeyFile != "" {
 		pem, err := readSecret("--client-key-file", g.KeyFile, 1, "put the client's private key in it (PEM)")
@@ -56,32 +83,79 @@ func (g *clientGrant) refresher() (*authrefresh.ClientCredentials, error) {
 		if err != nil {
 			return nil, usageError{"--client-key-file " + g.KeyFile + ": " + clean(err)}
 		}
-		cc.Key = &authrefresh.ClientKey{Signer: signer}
+		c.Key = &authrefresh.ClientKey{Signer: signer}
 	}
-	return cc, nil
+	return c, nil
 }
 
-// clientProfile builds a client-credentials profile from login's flags:
-// the token endpoint from --token-url, or discovered from --issuer (with
-// the client authentication method the provider supports).
+// params are the extra request parameters: the audience, if any.
+func (g *clientGrant) params() url.Values {
+	if g.Audience == "" {
+		return nil
+	}
+	return url.Values{"audience": {g.Audience}}
+}
+
+// refresher is the profile's Refresher: ClientCredentials for a machine,
+// the refresh_token grant for a user.
+func (g *clientGrant) refresher() (authrefresh.Refresher, error) {
+	c, err := g.client()
+	if err != nil {
+		return nil, err
+	}
+	if !g.machine() {
+		return c, nil
+	}
+	return &authrefresh.ClientCredentials{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		ClientAuth: c.ClientAuth, Key: c.Key, Scopes: c.Scopes, Params: g.params(), HTTPClient: c.HTTPClient}, nil
+}
+
+// clientProfile builds a provider profile from login's flags: the
+// endpoints from --issuer's metadata (with the client authentication method
+// the provider supports), or the token endpoint from --token-url; the flow
+// from --flow, else client-credentials with a secret or key, else browser
+// where there is a display to open one, else device.
 func clientProfile(ctx context.Context, name string, f clientFlags, api string) (*profile, error) {
 	if (f.issuer == "") == (f.tokenURL == "") {
 		return nil, usageError{"login: with --client-id, give --issuer URL (discovered) or --token-url URL"}
 	}
-	if (f.secretFile == "") == (f.keyFile == "") {
-		return nil, usageError{"login: with --client-id, give --client-secret-file FILE or --client-key-file FILE (private_key_jwt)"}
+	if f.secretFile != "" && f.keyFile != "" {
+		return nil, usageError{"login: give --client-secret-file or --client-key-file, not both"}
 	}
-	g := &clientGrant{TokenURL: f.tokenURL, ClientID: f.id, Scopes: strings.Fields(strings.ReplaceAll(f.scope, ",", " ")), Auth: f.auth}
+	confidential := f.secretFile != "" || f.keyFile != ""
+	g := &clientGrant{Flow: f.flow, Issuer: f.issuer, TokenURL: f.tokenURL, ClientID: f.id, Scopes: strings.Fields(strings.ReplaceAll(f.scope, ",", " ")), Auth: f.auth, Audience: f.audience}
 	base := f.tokenURL
 	if f.issuer != "" {
 		md, err := authrefresh.Discover(ctx, nil, f.issuer)
 		if err != nil {
 			return nil, err
 		}
-		g.TokenURL, base = md.TokenEndpoint, f.issuer
+		g.TokenURL, g.RevocationURL, g.AuthURL, g.DeviceURL, base = md.TokenEndpoint, md.RevocationEndpoint, md.AuthorizationEndpoint, md.DeviceAuthorizationEndpoint, f.issuer
 		if g.Auth == "" && f.secretFile != "" && md.ClientAuthFor(true) == authrefresh.ClientAuthBody {
 			g.Auth = "post"
 		}
+	}
+	if g.Flow == "" {
+		switch {
+		case confidential:
+			g.Flow = flowClient
+		case g.AuthURL != "" && (hasDisplay() || g.DeviceURL == ""):
+			g.Flow = flowBrowser
+		case g.DeviceURL != "":
+			g.Flow = flowDevice
+		default:
+			return nil, usageError{"login: the provider offers neither browser nor device login to discover; give --flow, or --client-secret-file for machine to machine"}
+		}
+	}
+	switch {
+	case g.Flow != flowClient && g.Flow != flowBrowser && g.Flow != flowDevice && g.Flow != flowPassword:
+		return nil, usageError{fmt.Sprintf("login: --flow %q: use browser, device, client-credentials or password", g.Flow)}
+	case g.Flow == flowClient && !confidential:
+		return nil, usageError{"login: --flow client-credentials needs --client-secret-file FILE or --client-key-file FILE (private_key_jwt)"}
+	case g.Flow == flowBrowser && g.AuthURL == "":
+		return nil, usageError{"login: --flow browser needs --issuer of a provider with an authorization endpoint"}
+	case g.Flow == flowDevice && g.DeviceURL == "":
+		return nil, usageError{"login: --flow device needs --issuer of a provider with a device authorization endpoint (RFC 8628)"}
 	}
 	switch g.Auth {
 	case "", "basic", "post", "private_key_jwt":
@@ -113,20 +187,99 @@ func clientProfile(ctx context.Context, name string, f clientFlags, api string) 
 	return &profile{URL: origin, API: api, TokenFile: filepath.Join(dir, name+".token.json"), Client: g}, nil
 }
 
-// loginClient acquires a first token for a client-credentials profile,
-// which proves its settings, and keeps it.
-func loginClient(ctx context.Context, name string, p *profile, stderr io.Writer) error {
-	cc, err := p.Client.refresher()
+// loginClient logs in with the profile's flow, which proves its settings,
+// and keeps the token.
+func loginClient(ctx context.Context, name string, p *profile, f clientFlags, in *bufio.Reader, stdin io.Reader, stderr io.Writer) error {
+	g := p.Client
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	tok, err := cc.Acquire(ctx)
+	var tok *authrefresh.Token
+	switch g.Flow {
+	case flowClient:
+		cc, _ := g.refresher()
+		tok, err = cc.(authrefresh.Acquirer).Acquire(ctx)
+	case flowBrowser:
+		b := &authrefresh.BrowserLogin{Client: c, AuthURL: g.AuthURL, RedirectURL: f.redirect, Params: g.params(), Issuer: g.Issuer,
+			Open: func(_ context.Context, u string) error {
+				fmt.Fprintf(stderr, "log in in your browser; if it does not open, open this URL:\n  %s\n", u)
+				if !f.noBrowser {
+					if err := openBrowser(u); err != nil {
+						fmt.Fprintf(stderr, "(could not open a browser: %v)\n", err)
+					}
+				}
+				return nil
+			}}
+		tok, err = b.Login(ctx)
+	case flowDevice:
+		d := &authrefresh.DeviceLogin{Client: c, DeviceAuthURL: g.DeviceURL, Params: g.params(),
+			Show: func(_ context.Context, code authrefresh.DeviceCode) error {
+				fmt.Fprintf(stderr, "to log in, open %s and enter the code %s", code.VerificationURI, code.UserCode)
+				if code.VerificationURIComplete != "" {
+					fmt.Fprintf(stderr, "\n  (or open %s)", code.VerificationURIComplete)
+				}
+				fmt.Fprintf(stderr, "\nwaiting for the approval (the code expires in %s)…\n", code.ExpiresIn.Round(time.Second))
+				return nil
+			}}
+		tok, err = d.Login(ctx)
+	case flowPassword:
+		user, password, perr := promptCredentials(in, stdin, stderr, f.username, f.pwStdin)
+		if perr != nil {
+			return perr
+		}
+		p.Username = user
+		tok, err = c.PasswordLogin(ctx, user, password)
+	}
 	if err != nil {
-		return &loginError{url: p.Client.TokenURL, err: err}
+		return &loginError{url: g.TokenURL, err: err}
 	}
 	if err := keepLogin(ctx, name, p, tok); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "got a token from %s for client %s (profile %q); it is renewed before it expires\n", p.Client.TokenURL, p.Client.ClientID, name)
+	if g.machine() {
+		fmt.Fprintf(stderr, "got a token from %s for client %s (profile %q); it is renewed before it expires\n", g.TokenURL, g.ClientID, name)
+	} else {
+		fmt.Fprintf(stderr, "logged in to %s (profile %q); the session is refreshed before it expires\n", cmpOr(g.Issuer, g.TokenURL), name)
+	}
 	return nil
+}
+
+// hasDisplay reports whether a browser can be opened here: not over SSH
+// without a forwarded display, not on a headless Linux.
+func hasDisplay() bool {
+	switch runtime.GOOS {
+	case "darwin", "windows":
+		return os.Getenv("SSH_CONNECTION") == ""
+	}
+	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" || os.Getenv("BROWSER") != ""
+}
+
+// openBrowser opens u in the user's browser ($BROWSER, else the system's
+// opener). The URL carries no secret: PKCE keeps the code useless to
+// anyone who reads it from the process list.
+func openBrowser(u string) error {
+	var cmd *exec.Cmd
+	switch browser := os.Getenv("BROWSER"); {
+	case browser != "":
+		cmd = exec.Command(browser, u)
+	case runtime.GOOS == "darwin":
+		cmd = exec.Command("open", u)
+	case runtime.GOOS == "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
+	default:
+		cmd = exec.Command("xdg-open", u)
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait() //nolint:errcheck // reap it; its outcome is the browser's
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/authrefresh/authrefresh/authserver"
 )
@@ -70,20 +76,7 @@ func TestClientCredentialsProfile(t *testing.T) {
 // With --issuer, the token endpoint is discovered from the provider's
 // metadata.
 func TestClientCredentialsProfileDiscovered(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
-	srv, err := authserver.New(authserver.Config{Issuer: issuer, PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	defer hs.Close()
+	_, issuer := startIssuer(t, authserver.Config{})
 	dir := t.TempDir()
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	secretFile := filepath.Join(dir, "client-secret")
@@ -98,5 +91,121 @@ func TestClientCredentialsProfileDiscovered(t *testing.T) {
 	}
 	if code, _, errOut := cli(t, "", "login", "--client-id", authserver.DemoClientID, "--issuer", issuer+"/nowhere", "--client-secret-file", secretFile); code != exitConfig || !strings.Contains(errOut, "discovery of") || !strings.Contains(errOut, "check --issuer") {
 		t.Fatalf("wrong issuer: %d %s", code, errOut)
+	}
+}
+
+// startIssuer runs a reference server whose issuer is its own URL, so
+// that --issuer discovers it.
+func startIssuer(t *testing.T, cfg authserver.Config) (*authserver.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	cfg.Issuer, cfg.PasswordCost = issuer, 4
+	srv, err := authserver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return srv, issuer
+}
+
+// watcher is a stderr that hands each line matching a pattern to the test,
+// as a user reads the terminal.
+type watcher struct {
+	mu    sync.Mutex
+	buf   strings.Builder
+	re    *regexp.Regexp
+	found chan string
+	sent  bool
+}
+
+func newWatcher(pattern string) *watcher {
+	return &watcher{re: regexp.MustCompile(pattern), found: make(chan string, 1)}
+}
+
+func (w *watcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if m := w.re.FindStringSubmatch(w.buf.String()); m != nil && !w.sent {
+		w.sent = true
+		w.found <- m[1]
+	}
+	return len(p), nil
+}
+
+func (w *watcher) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.buf.String() }
+
+// runAsync runs the command in-process in the background.
+func runAsync(args []string, stderr io.Writer) <-chan int {
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), args, strings.NewReader(""), io.Discard, stderr) }()
+	return done
+}
+
+// A user's browser login at a discovered provider: the URL is printed, the
+// browser (here, the test) follows it, the profile then requests, refreshes
+// with the refresh_token grant, and logs out by revoking at the provider.
+func TestBrowserLoginProfile(t *testing.T) {
+	srv, issuer := startIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser, Clients: map[string]string{"cli": ""}, AccessTTL: time.Minute})
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	stderr := newWatcher(`open this URL:\n  (\S+)\n`)
+	done := runAsync([]string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "browser", "--no-browser", "--scope", "openid read", "--api", issuer + "/api/v1/", "--retry-status", "401,403"}, stderr)
+	resp, err := http.Get(<-stderr.found)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if code := <-done; code != exitOK || !strings.Contains(string(page), "Logged in") {
+		t.Fatalf("login: %d %s\npage: %s", code, stderr, page)
+	}
+	if code, out, errOut := cli(t, "", "request", "me"); code != exitOK || !strings.Contains(out, authserver.DemoUser) {
+		t.Fatalf("request: %d %s %s", code, out, errOut)
+	}
+	srv.SetExpiredStatus(403)
+	srv.RevokeAccessTokens()
+	before := srv.Counters().Refreshes
+	if code, _, errOut := cli(t, "", "request", "me"); code != exitOK || srv.Counters().Refreshes != before+1 {
+		t.Fatalf("after a 403: %d %s (refreshes %d)", code, errOut, srv.Counters().Refreshes-before)
+	}
+	if code, _, errOut := cli(t, "", "logout"); code != exitOK || srv.Counters().Revocations != 1 {
+		t.Fatalf("logout: %d %s, revocations %d", code, errOut, srv.Counters().Revocations)
+	}
+	code, _, errOut := cli(t, "", "request", "me")
+	if code != exitLogin || !strings.Contains(errOut, "authrefresh login --client-id cli --issuer "+issuer+" --flow browser") {
+		t.Fatalf("after logout: %d %s", code, errOut)
+	}
+}
+
+// A device login: the code is shown, approved at the provider, and the
+// profile works; a denied code exits 4 and says so.
+func TestDeviceLoginProfile(t *testing.T) {
+	srv, issuer := startIssuer(t, authserver.Config{Clients: map[string]string{"cli": ""}, DeviceInterval: time.Second})
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	login := []string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--api", issuer + "/api/v1/"}
+	stderr := newWatcher(`enter the code (\S+)`)
+	done := runAsync(login, stderr)
+	if !srv.ApproveDevice(<-stderr.found, authserver.DemoUser, false) {
+		t.Fatal("the code shown is not pending")
+	}
+	if code := <-done; code != exitOK {
+		t.Fatalf("login: %d %s", code, stderr)
+	}
+	if code, out, errOut := cli(t, "", "request", "me"); code != exitOK || !strings.Contains(out, authserver.DemoUser) {
+		t.Fatalf("request: %d %s %s", code, out, errOut)
+	}
+	stderr = newWatcher(`enter the code (\S+)`)
+	done = runAsync(login, stderr)
+	srv.ApproveDevice(<-stderr.found, "", true)
+	if code := <-done; code != exitLogin || !strings.Contains(stderr.String(), "denied") {
+		t.Fatalf("denied: %d %s", code, stderr)
 	}
 }

@@ -26,6 +26,7 @@ func explain(err error) (code int, msg string) {
 		keys      *keyringError
 		sealed    *authrefresh.SealError
 		discovery *authrefresh.DiscoveryError
+		authz     *authrefresh.AuthorizationError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -38,10 +39,12 @@ func explain(err error) (code int, msg string) {
 		return exitHTTP, failure.Error()
 	case errors.As(err, &login) && errors.As(err, &re) && re.Kind == authrefresh.RefreshRejected:
 		return exitLogin, fmt.Sprintf("wrong username or password for %s%s", login.url, serverSaid(re))
+	case errors.As(err, &authz):
+		return authorizationExit(authz)
 	case errors.Is(err, authrefresh.ErrRefreshMisconfigured):
 		return exitConfig, "the auth server does not accept this client: " + clean(err) + "\ncheck the client id, secret or key, the grant and the scopes"
 	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
-		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url (the login endpoint is URL/auth/login)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
+		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url and --login-path (the login endpoint is URL/auth/login unless --login-path says otherwise)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
 	case errors.As(err, &notSaved):
 		return exitConfig, "the request went through, but the refreshed token could not be saved: " + clean(notSaved.err) +
 			"\nthe token file still holds the previous one, which the server may have retired: fix the store (free disk space, make it writable), or the next command will ask you to " + loginCmd
@@ -80,10 +83,11 @@ type loginError struct {
 func (e *loginError) Error() string { return "could not log in to " + e.url + ": " + e.err.Error() }
 func (e *loginError) Unwrap() error { return e.err }
 
-// profileError is a failure while using profile name (at URL).
+// profileError is a failure while using profile name (at URL); login is
+// the command that logs in to it again, when known.
 type profileError struct {
-	name, url string
-	err       error
+	name, url, login string
+	err              error
 }
 
 func (e *profileError) Error() string { return e.err.Error() }
@@ -91,6 +95,9 @@ func (e *profileError) Unwrap() error { return e.err }
 
 // loginCommand is the command that logs in to the profile again.
 func (e *profileError) loginCommand() string {
+	if e.login != "" {
+		return e.login
+	}
 	cmd := "authrefresh login --url " + e.url
 	if e.name != "default" {
 		cmd += " --profile " + e.name
@@ -103,7 +110,7 @@ func inProfile(name string, p *profile, err error) error {
 	if err == nil || p == nil {
 		return err
 	}
-	return &profileError{name: name, url: p.URL, err: err}
+	return &profileError{name: name, url: p.URL, login: p.loginCommand(name), err: err}
 }
 
 // expiredBecause is the server's reason for ending the session, if it gave one.
@@ -137,4 +144,22 @@ func isNetworkError(err error) bool {
 	var netErr net.Error
 	var opErr *net.OpError
 	return errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
+// authorizationExit explains a browser or device login that ended without
+// a token: the user's doing (exit 4: log in again) or the settings' (6).
+func authorizationExit(e *authrefresh.AuthorizationError) (int, string) {
+	said := ""
+	if e.Description != "" {
+		said = " (" + e.Description + ")"
+	}
+	switch e.Code {
+	case "access_denied":
+		return exitLogin, "the " + e.Flow + " login was denied at the provider" + said + "\nrun login again and approve it"
+	case "expired_token", "timeout":
+		return exitLogin, "the " + e.Flow + " login was not completed in time" + said + "\nrun login again"
+	case "state_mismatch", "nonce_mismatch", "issuer_mismatch":
+		return exitLogin, "the " + e.Flow + " login came back with an answer that is not its own: " + e.Code + said + "\nrun login again (one login at a time)"
+	}
+	return exitConfig, "the provider refused the " + e.Flow + " login: " + e.Code + said + "\ncheck --client-id, --scope, --redirect-url and the client's settings at the provider"
 }

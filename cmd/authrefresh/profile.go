@@ -38,6 +38,39 @@ type profile struct {
 	// from the client_credentials grant at any provider's token endpoint
 	// (Refresh and Logout are unused).
 	Client *clientGrant `json:"client,omitempty"`
+	// RetryStatuses are the API's statuses for a refused token (nil: 401,
+	// and any status whose WWW-Authenticate says invalid_token).
+	RetryStatuses []int `json:"retry_statuses,omitempty"`
+}
+
+// retryStatuses are the statuses that make the Transport refresh and
+// replay: the profile's, else the library's default.
+func (p *profile) retryStatuses() []int {
+	if len(p.RetryStatuses) == 0 {
+		return nil
+	}
+	return p.RetryStatuses
+}
+
+// loginCommand is the command that logs in to the profile called name
+// again.
+func (p *profile) loginCommand(name string) string {
+	cmd := "authrefresh login --url " + cmpOr(p.URL, "URL")
+	if g := p.Client; g != nil {
+		cmd = "authrefresh login --client-id " + g.ClientID
+		if g.Issuer != "" {
+			cmd += " --issuer " + g.Issuer
+		} else {
+			cmd += " --token-url " + g.TokenURL
+		}
+		if !g.machine() {
+			cmd += " --flow " + g.Flow
+		}
+	}
+	if name != "default" {
+		cmd += " --profile " + name
+	}
+	return cmd
 }
 
 // keyringEnv holds a keyring's text (see authrefresh.ParseKeyring), for

@@ -56,6 +56,7 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
 	keyring := fs.String("keyring", "", "the keyring that seals the token (a 0600 file, or env for $"+keyringEnv+"); default: the profile's")
+	retry := fs.String("retry-status", "", "statuses with which the upstream refuses an expired token, comma-separated (default: the profile's, else 401)")
 	quiet := fs.Bool("quiet", false, "no log line per request; failed and refused ones are still logged")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -79,15 +80,25 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	if *maxConcurrent < 1 || *replayBudget < 0 || *bodyIdle <= 0 || *bodyTotal <= 0 || *queueTimeout < 0 {
 		return usageError{"--max-concurrent must be at least 1, --replay-budget at least 0, and the timeouts positive"}
 	}
+	statuses, err := parseStatuses(*retry)
+	if err != nil {
+		return err
+	}
 	p, err := proxyProfile(ctx, *name, *redisURL, *redisSession, *authURL)
 	if err != nil {
 		return err
+	}
+	if statuses != nil {
+		p.RetryStatuses = statuses
 	}
 	if err := p.useKeyring(*keyring); err != nil {
 		return err
 	}
 	if *upstream == "" {
 		*upstream = p.URL
+		if p.Client != nil { // a provider's profile: its API, not its issuer
+			*upstream = p.API
+		}
 	}
 	target, err := url.Parse(*upstream)
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
@@ -123,8 +134,8 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	cfg := proxyConfig{
 		session: session, target: target,
 		logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-		loginHint: "log in again: " + (&profileError{name: *name, url: p.URL}).loginCommand(),
-		maxReplay: *maxReplay, budget: authrefresh.NewReplayBudget(*replayBudget),
+		loginHint: "log in again: " + p.loginCommand(*name),
+		maxReplay: *maxReplay, budget: authrefresh.NewReplayBudget(*replayBudget), retryStatuses: p.retryStatuses(),
 		guard:  guardConfig{origins: allowOrigins, secret: secret},
 		limits: limits{concurrent: *maxConcurrent, queueWait: *queueTimeout, bodyIdle: *bodyIdle, bodyTotal: *bodyTotal},
 	}
@@ -230,8 +241,10 @@ type proxyConfig struct {
 	loginHint string // how to log in again, in answers and logs after the session ended
 	maxReplay int64
 	budget    *authrefresh.ReplayBudget
-	guard     guardConfig
-	limits    limits // zero: the defaults of the proxy command's flags
+	// retryStatuses are the upstream's statuses for a refused token (nil: 401).
+	retryStatuses []int
+	guard         guardConfig
+	limits        limits // zero: the defaults of the proxy command's flags
 }
 
 // newProxy is the sidecar's handler: the guard, the limits, then
@@ -253,7 +266,7 @@ func newProxy(cfg proxyConfig) http.Handler {
 	upstreamConns.MaxIdleConns, upstreamConns.MaxIdleConnsPerHost = cfg.limits.concurrent, cfg.limits.concurrent
 	upstreamConns.MaxConnsPerHost = cfg.limits.concurrent
 	transport := &authrefresh.Transport{Session: cfg.session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host},
-		MaxReplayBuffer: cfg.maxReplay, ReplayBudget: cfg.budget}
+		MaxReplayBuffer: cfg.maxReplay, ReplayBudget: cfg.budget, RetryStatuses: cfg.retryStatuses}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

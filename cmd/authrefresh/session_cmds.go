@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,28 +33,43 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	redisSession := fs.String("session", "", "with --redis: the shared session's name")
 	keyring := fs.String("keyring", "", "seal the token at rest with this keyring: a 0600 file (make one with: authrefresh keyring FILE),\nor env for the keyring in $"+keyringEnv)
 	var client clientFlags
-	fs.StringVar(&client.id, "client-id", "", "machine to machine: get tokens for this OAuth2 client (client_credentials grant) instead of a user")
-	fs.StringVar(&client.issuer, "issuer", "", "with --client-id: the provider's issuer URL; its token endpoint and methods are discovered")
-	fs.StringVar(&client.tokenURL, "token-url", "", "with --client-id: the token endpoint, instead of --issuer")
+	fs.StringVar(&client.id, "client-id", "", "log in at an OAuth2/OpenID provider with this client (see --flow) instead of --url")
+	fs.StringVar(&client.issuer, "issuer", "", "with --client-id: the provider's issuer URL; its endpoints and methods are discovered")
+	fs.StringVar(&client.tokenURL, "token-url", "", "with --client-id: the token endpoint, instead of --issuer (client-credentials and password flows)")
+	fs.StringVar(&client.flow, "flow", "", "with --client-id: browser, device, client-credentials or password (default: client-credentials\nwith a secret or key; else browser where one can open, else device)")
 	fs.StringVar(&client.secretFile, "client-secret-file", "", "with --client-id: a 0600 file holding the client secret (never an argument)")
 	fs.StringVar(&client.keyFile, "client-key-file", "", "with --client-id: a 0600 PEM private key, for private_key_jwt instead of a secret")
 	fs.StringVar(&client.scope, "scope", "", "with --client-id: the scopes to request, space- or comma-separated")
+	fs.StringVar(&client.audience, "audience", "", "with --client-id: the audience parameter some providers need (Auth0)")
 	fs.StringVar(&client.auth, "client-auth", "", "with --client-id: basic, post or private_key_jwt (default: from the key, or what the provider supports)")
+	fs.StringVar(&client.redirect, "redirect-url", "", "with --flow browser: the registered loopback redirect URI (default: http://127.0.0.1:PORT/callback, any free port)")
+	fs.BoolVar(&client.noBrowser, "no-browser", false, "with --flow browser: print the URL only, do not open a browser")
+	loginPath := fs.String("login-path", "/auth/login", "with --url: the login endpoint's path (JSON {username, password})")
+	refreshPath := fs.String("refresh-path", "/auth/refresh", "with --url: the refresh endpoint's path")
+	logoutPath := fs.String("logout-path", "/auth/logout", "with --url: the logout endpoint's path")
+	retry := fs.String("retry-status", "", "statuses with which the API refuses an expired token, comma-separated (default 401; e.g. 401,403)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	statuses, err := parseStatuses(*retry)
+	if err != nil {
+		return err
+	}
+	in := bufio.NewReader(stdin)
 	if client.id != "" {
+		client.username, client.pwStdin = *user, *pwStdin
 		p, err := clientProfile(ctx, *name, client, *api)
 		if err != nil {
 			return err
 		}
+		p.RetryStatuses = statuses
 		if err := p.useRedis(*redisURL, *redisSession); err != nil {
 			return err
 		}
 		if err := p.useKeyring(*keyring); err != nil {
 			return err
 		}
-		return loginClient(ctx, *name, p, stderr)
+		return loginClient(ctx, *name, p, client, in, stdin, stderr)
 	}
 	if *server == "" {
 		return usageError{"login: --url is required (or --client-id for a machine-to-machine profile)"}
@@ -62,25 +78,27 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
+	for _, path := range []string{*loginPath, *refreshPath, *logoutPath} {
+		if !strings.HasPrefix(path, "/") {
+			return usageError{fmt.Sprintf("login: %q is not a path: the endpoint paths start with /", path)}
+		}
+	}
+	p.Refresh, p.Logout = p.URL+*refreshPath, p.URL+*logoutPath
 	if err := p.useRedis(*redisURL, *redisSession); err != nil {
 		return err
 	}
 	if err := p.useKeyring(*keyring); err != nil {
 		return err
 	}
-	in := bufio.NewReader(stdin)
-	if *user == "" {
-		fmt.Fprint(stderr, "username: ")
-		line, _ := in.ReadString('\n')
-		*user = strings.TrimSpace(line)
-	}
-	password, err := readPassword(in, stdin, stderr, *pwStdin)
+	p.RetryStatuses = statuses
+	username, password, err := promptCredentials(in, stdin, stderr, *user, *pwStdin)
 	if err != nil {
 		return err
 	}
-	tok, err := authrefresh.PasswordLogin(ctx, nil, p.URL+"/auth/login", *user, password)
+	*user = username
+	tok, err := authrefresh.PasswordLogin(ctx, nil, p.URL+*loginPath, *user, password)
 	if err != nil {
-		return &loginError{url: p.URL + "/auth/login", err: err}
+		return &loginError{url: p.URL + *loginPath, err: err}
 	}
 	p.Username = *user
 	if err := keepLogin(ctx, *name, p, tok); err != nil {
@@ -105,6 +123,31 @@ func keepLogin(ctx context.Context, name string, p *profile, tok *authrefresh.To
 		return err
 	}
 	return p.shareInRedis(ctx)
+}
+
+// promptCredentials asks for the user name (unless given) and the
+// password (without echo, or from stdin).
+func promptCredentials(in *bufio.Reader, stdin io.Reader, stderr io.Writer, user string, fromStdin bool) (string, string, error) {
+	if user == "" {
+		fmt.Fprint(stderr, "username: ")
+		line, _ := in.ReadString('\n')
+		user = strings.TrimSpace(line)
+	}
+	password, err := readPassword(in, stdin, stderr, fromStdin)
+	return user, password, err
+}
+
+// parseStatuses reads --retry-status: "401,403".
+func parseStatuses(v string) ([]int, error) {
+	var out []int
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 400 || n > 599 {
+			return nil, usageError{fmt.Sprintf("--retry-status %q: want statuses from 400 to 599, as in 401,403", v)}
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func readPassword(in *bufio.Reader, stdin io.Reader, stderr io.Writer, fromStdin bool) (string, error) {
@@ -236,6 +279,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	client.Transport.RetryStatuses = p.retryStatuses()
 	var reader io.Reader
 	if body != nil {
 		reader = strings.NewReader(string(body))

@@ -287,3 +287,24 @@ func TestSigkillStorm(t *testing.T) {
 	}
 	t.Logf("%d processes killed around refreshes; %d refreshes, %d grace replays, 0 reuse, 0 temporary files left", killed, as.Auth.Counters().Refreshes, as.Auth.Counters().GraceReplays)
 }
+
+// The JSON endpoints' paths are settings: a login path of another API, a
+// refresh path kept in the profile and used.
+func TestLoginPaths(t *testing.T) {
+	srv, url := startServer(t)
+	dir := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--login-path", "/v2/signin"); code != exitConfig || !strings.Contains(errOut, url+"/v2/signin") {
+		t.Fatalf("a wrong login path: %d %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--refresh-path", "/auth/refresh-token"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	srv.RevokeAccessTokens()
+	if code, _, errOut := cli(t, "", "request", "me"); code != exitOK || srv.Counters().Requests["/auth/refresh-token"] != 1 {
+		t.Fatalf("refresh through the configured path: %d %s %v", code, errOut, srv.Counters().Requests)
+	}
+	if code, _, _ := cli(t, "", "login", "--url", url, "--refresh-path", "auth/x"); code != exitUsage {
+		t.Fatalf("a path without /: %d", code)
+	}
+}
