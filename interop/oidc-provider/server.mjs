@@ -1,24 +1,116 @@
 // panva/oidc-provider on 127.0.0.1 (a free port), for the interop tests.
 // Prints {"issuer": "..."} on stdout once it listens; stops on SIGTERM or
 // when stdin closes (the test process died).
+//
+// Clients: m2m-basic, m2m-post (client_credentials with a secret), m2m-jwt
+// (private_key_jwt, when CLIENT_JWKS is set), and cli: a public native
+// client for browser (code + PKCE, any loopback port) and device login,
+// with rotating refresh tokens. Interactions are approved at once as the
+// user "test-user", so a test drives the code flow without a browser; the
+// device verification page is the provider's own form, reduced to the form.
+// Environment: CC_TTL, AT_TTL (access tokens, s), RT_TTL (refresh tokens, s).
 import http from 'node:http';
 import Provider from 'oidc-provider';
+
+// An unbounded in-memory adapter: the built-in one keeps 1,000 entries,
+// and a load test's grants would evict live refresh tokens.
+const store = new Map();
+const grants = new Map();
+class MemoryAdapter {
+  constructor(name) { this.name = name; }
+  key(id) { return `${this.name}:${id}`; }
+  async upsert(id, payload) {
+    store.set(this.key(id), payload);
+    if (payload.grantId) {
+      const keys = grants.get(payload.grantId) || new Set();
+      keys.add(this.key(id));
+      grants.set(payload.grantId, keys);
+    }
+    if (payload.userCode) store.set(`${this.name}:userCode:${payload.userCode}`, id);
+    if (payload.uid) store.set(`${this.name}:uid:${payload.uid}`, id);
+  }
+  async find(id) {
+    const p = store.get(this.key(id));
+    if (!p || (p.exp && p.exp * 1000 < Date.now())) return undefined;
+    return p;
+  }
+  async findByUserCode(code) { const id = store.get(`${this.name}:userCode:${code}`); return id && this.find(id); }
+  async findByUid(uid) { const id = store.get(`${this.name}:uid:${uid}`); return id && this.find(id); }
+  async consume(id) { const p = store.get(this.key(id)); if (p) p.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { store.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    for (const k of grants.get(grantId) || []) store.delete(k);
+    grants.delete(grantId);
+  }
+}
+
+const page = (body) => `<!doctype html><html><body>${body}</body></html>`;
 
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
+    adapter: MemoryAdapter,
     clients: [
       { client_id: 'm2m-basic', client_secret: 'basic-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', scope: 'api:read api:write' },
       { client_id: 'm2m-post', client_secret: 'post-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_post', scope: 'api:read' },
       ...(process.env.CLIENT_JWKS ? [{ client_id: 'm2m-jwt', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(process.env.CLIENT_JWKS), scope: 'api:read' }] : []),
+      { client_id: 'cli', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'], redirect_uris: ['http://127.0.0.1/callback'] },
     ],
-    scopes: ['openid', 'api:read', 'api:write'],
-    features: { clientCredentials: { enabled: true }, revocation: { enabled: true }, devInteractions: { enabled: false } },
-    ttl: { ClientCredentials: Number(process.env.CC_TTL || 60) },
+    scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
+    findAccount: async (ctx, id) => ({ accountId: id, async claims() { return { sub: id }; } }),
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      devInteractions: { enabled: false },
+      deviceFlow: {
+        enabled: true,
+        userCodeInputSource: async (ctx, form, out, err) => { ctx.body = page(`${form}${err ? `<p>error: ${err.name}</p>` : ''}`); },
+        userCodeConfirmSource: async (ctx, form, client, deviceInfo, userCode) => { ctx.body = page(`${form}<p>confirm ${userCode}</p>`); },
+        successSource: async (ctx) => { ctx.body = page('<p>device login approved</p>'); },
+      },
+    },
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    clockTolerance: 0,
+    ttl: {
+      ClientCredentials: Number(process.env.CC_TTL || 60),
+      AccessToken: Number(process.env.AT_TTL || 60),
+      RefreshToken: Number(process.env.RT_TTL || 3600),
+      Grant: 3600, Session: 3600, Interaction: 600, DeviceCode: 600, AuthorizationCode: 60, IdToken: 3600,
+    },
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+
+  // The user's part of an interaction, done at once: log in as test-user,
+  // then grant what the client asked for.
+  async function interact(req, res) {
+    const details = await provider.interactionDetails(req, res);
+    const { prompt, params, session, grantId } = details;
+    let result;
+    if (prompt.name === 'login') {
+      result = { login: { accountId: 'test-user' } };
+    } else {
+      const grant = grantId ? await provider.Grant.find(grantId) : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+      const missing = prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes || {})) grant.addResourceScope(indicator, scopes.join(' '));
+      result = { consent: { grantId: await grant.save() } };
+    }
+    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+  }
+  server.on('request', (req, res) => {
+    if (req.url.startsWith('/interaction/')) {
+      interact(req, res).catch((err) => { console.error('interaction', err); res.statusCode = 500; res.end(String(err)); });
+      return;
+    }
+    callback(req, res);
+  });
   console.log(JSON.stringify({ issuer }));
 });
 process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,268 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+)
+
+// browser is a headless browser: a cookie jar, and redirects followed
+// (from the provider to its interactions and back, and on to the
+// loopback redirect of a BrowserLogin).
+func browser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// visit GETs u and returns the final page.
+func visit(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Errorf("visiting %s: %v", u, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+var (
+	formAction  = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
+	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+)
+
+// approveDevice does what the user does on another device: open the
+// verification URI with the code, confirm the provider's form, and go
+// through the (at once approved) login and consent.
+func approveDevice(t *testing.T, code authrefresh.DeviceCode) {
+	t.Helper()
+	c := browser(t)
+	page := visit(t, c, code.VerificationURIComplete)
+	// The code's form, then its confirmation: each submitted as a user would.
+	for range 3 {
+		if strings.Contains(page, "device login approved") {
+			return
+		}
+		action := formAction.FindStringSubmatch(page)
+		if action == nil {
+			break
+		}
+		fields := url.Values{}
+		for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
+			fields.Set(m[1], m[2])
+		}
+		target, _ := url.Parse(code.VerificationURI)
+		act, _ := target.Parse(strings.ReplaceAll(action[1], "&amp;", "&"))
+		resp, err := c.PostForm(act.String(), fields)
+		if err != nil {
+			t.Errorf("submitting the verification form: %v", err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page = string(body)
+	}
+	t.Errorf("the device code was not approved; last page: %s", page)
+}
+
+// userClient is the provider's public native client, counting its token
+// requests by grant.
+func userClient(md *authrefresh.ProviderMetadata, grants *grantCounter) *authrefresh.OAuth2Refresher {
+	return &authrefresh.OAuth2Refresher{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: "cli",
+		Scopes: []string{"openid", "api:read"}, HTTPClient: &http.Client{Transport: grants, Timeout: 10 * time.Second}}
+}
+
+// grantCounter counts token-endpoint requests by grant_type.
+type grantCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (g *grantCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.GetBody != nil {
+		body, _ := req.GetBody()
+		data, _ := io.ReadAll(body)
+		form, _ := url.ParseQuery(string(data))
+		g.mu.Lock()
+		if g.n == nil {
+			g.n = map[string]int{}
+		}
+		g.n[form.Get("grant_type")]++
+		g.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (g *grantCounter) count(grant string) int { g.mu.Lock(); defer g.mu.Unlock(); return g.n[grant] }
+
+// loginInBrowser runs a BrowserLogin driven by the headless browser.
+func loginInBrowser(t *testing.T, md *authrefresh.ProviderMetadata, client *authrefresh.OAuth2Refresher) *authrefresh.Token {
+	t.Helper()
+	b := &authrefresh.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer,
+		Open: func(_ context.Context, u string) error {
+			if page := visit(t, browser(t), u); !strings.Contains(page, "Logged in") {
+				t.Errorf("the page after the redirect: %s", page)
+			}
+			return nil
+		}}
+	tok, err := b.Login(context.Background())
+	if err != nil {
+		t.Fatalf("browser login: %v", err)
+	}
+	return tok
+}
+
+// Browser login against oidc-provider: code + PKCE through its real
+// authorization endpoint and interactions, a loopback redirect on a free
+// port, the ID token's nonce checked; the refresh token then rotates.
+func TestOIDCProviderBrowserLogin(t *testing.T) {
+	issuer := startOIDCProvider(t)
+	md, err := authrefresh.Discover(context.Background(), nil, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := &grantCounter{}
+	client := userClient(md, grants)
+	tok := loginInBrowser(t, md, client)
+	if tok.RefreshToken == "" || tok.IDToken == "" || tok.ExpiresIn <= 0 || grants.count("authorization_code") != 1 {
+		t.Fatalf("token %+v, grants %v", tok, grants.n)
+	}
+	s := authrefresh.NewSession(nil, client, authrefresh.Options{})
+	if err := s.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.Refresh(context.Background(), nil)
+	if err != nil || next.RefreshToken == tok.RefreshToken || next.AccessToken == tok.AccessToken {
+		t.Fatalf("refresh after the browser login: %v (rotated: %v)", err, next != nil && next.RefreshToken != tok.RefreshToken)
+	}
+}
+
+// Device login against oidc-provider: the code is approved through its
+// own verification page while Login polls (at the default 5 s: the
+// provider names no interval).
+func TestOIDCProviderDeviceLogin(t *testing.T) {
+	issuer := startOIDCProvider(t)
+	md, err := authrefresh.Discover(context.Background(), nil, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := &grantCounter{}
+	d := &authrefresh.DeviceLogin{Client: userClient(md, grants), DeviceAuthURL: md.DeviceAuthorizationEndpoint,
+		Show: func(_ context.Context, code authrefresh.DeviceCode) error { approveDevice(t, code); return nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := d.Login(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken == "" || tok.IDToken == "" || grants.count("urn:ietf:params:oauth:grant-type:device_code") != 1 {
+		t.Fatalf("token %+v, polls %v", tok, grants.n)
+	}
+}
+
+// 200 concurrent callers of the provider's userinfo endpoint through one
+// Session for more than 3 access-token lifetimes: refreshes follow the
+// expiries (never one per request), no refresh token is presented twice
+// (the provider would revoke the grant: every later call would fail), no
+// call fails. Then the refresh token is revoked at the provider: 50
+// concurrent refreshes end the session exactly once.
+func TestOIDCProviderUserSessionUnderLoad(t *testing.T) {
+	const ttl = 3 * time.Second
+	issuer := startOIDCProvider(t, "AT_TTL=3")
+	md, err := authrefresh.Discover(context.Background(), nil, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := &grantCounter{}
+	client := userClient(md, grants)
+	tok := loginInBrowser(t, md, client)
+	var expired atomic.Int64
+	s := authrefresh.NewSession(nil, client, authrefresh.Options{OnSessionExpired: func(error) { expired.Add(1) }})
+	if err := s.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: &http.Transport{MaxIdleConnsPerHost: 200}}, Timeout: 10 * time.Second}
+	defer api.Transport.(*authrefresh.Transport).Base.(*http.Transport).CloseIdleConnections()
+	began := time.Now()
+	end := began.Add(3*ttl + ttl/2)
+	var calls, failures atomic.Int64
+	var firstFailure atomic.Value
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				resp, err := api.Get(md.UserinfoEndpoint)
+				calls.Add(1)
+				if err != nil || resp.StatusCode != 200 {
+					if failures.Add(1) == 1 {
+						firstFailure.Store(errors.Join(err, statusErr(resp)))
+					}
+				}
+				if resp != nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	refreshes := grants.count("refresh_token")
+	expiries := float64(elapsed) / float64(ttl)
+	t.Logf("oidc-provider userinfo: %d calls by 200 callers in %v (%.1f access-token lifetimes): %d refreshes, %d failures",
+		calls.Load(), elapsed.Round(time.Millisecond), expiries, refreshes, failures.Load())
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d calls failed; first: %v", failures.Load(), calls.Load(), firstFailure.Load())
+	}
+	// Refresh-ahead renews at 0.75 of each lifetime: about 1.33 refreshes
+	// an expiry, and never fewer than the expiries crossed.
+	if refreshes < int(expiries) || float64(refreshes) > expiries*1.5+1 || int64(refreshes) >= calls.Load()/10 {
+		t.Fatalf("%d refreshes over %.1f lifetimes and %d calls", refreshes, expiries, calls.Load())
+	}
+
+	// The refresh token is revoked at the provider (another device logged
+	// out): concurrent refreshes all see the session end, the hook once.
+	cur, _ := s.Token(context.Background())
+	revoke := authrefresh.OAuth2Refresher{RevocationURL: md.RevocationEndpoint, ClientID: "cli"}
+	if err := revoke.Revoke(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 50)
+	for range 50 {
+		go func() { _, err := s.Refresh(context.Background(), cur); errs <- err }()
+	}
+	for range 50 {
+		if err := <-errs; !errors.Is(err, authrefresh.ErrSessionExpired) {
+			t.Fatalf("after revocation: %v", err)
+		}
+	}
+	if expired.Load() != 1 {
+		t.Fatalf("OnSessionExpired called %d times; want 1", expired.Load())
+	}
+}
+
+type httpStatusError int
+
+func (e httpStatusError) Error() string { return "status " + http.StatusText(int(e)) }
+
+func statusErr(resp *http.Response) error {
+	if resp == nil || resp.StatusCode == 200 {
+		return nil
+	}
+	return httpStatusError(resp.StatusCode)
+}
