@@ -21,6 +21,11 @@ var codeKinds = map[string]RefreshKind{
 	"server_error":            RefreshTransient,
 	"slow_down":               RefreshTransient, // RFC 8628 §3.5
 	"use_dpop_nonce":          RefreshTransient, // RFC 9449 §8: retry with the nonce; the grant is fine
+	// A well-formed refresh is never an invalid request: servers use it for
+	// their own trouble (Ory Hydra: "multiple concurrent requests using the
+	// same token. Please retry the request."). Only invalid_grant says the
+	// refresh token is dead; ending a live session on anything else loses it.
+	"invalid_request": RefreshTransient,
 	// The client, not the token: keep the token, fix the configuration.
 	"invalid_client":         RefreshMisconfigured,
 	"unauthorized_client":    RefreshMisconfigured,

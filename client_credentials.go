@@ -65,7 +65,7 @@ func (c *ClientCredentials) Acquire(ctx context.Context) (*Token, error) {
 	auth := &OAuth2Refresher{ClientID: c.ClientID, ClientSecret: c.ClientSecret, ClientAuth: c.ClientAuth, Key: c.Key}
 	req, err := auth.request(ctx, c.TokenURL, form)
 	if err != nil {
-		return nil, Transient(err)
+		return nil, withOp(err, "acquire")
 	}
 	tok, err := postForToken(ctx, "acquire", c.HTTPClient, req, TokenFields{})
 	if err != nil {

@@ -82,7 +82,15 @@ func userClient(flow string, c *OAuth2Refresher) (*OAuth2Refresher, error) {
 func (c *OAuth2Refresher) exchange(ctx context.Context, form url.Values) (*Token, error) {
 	req, err := c.request(ctx, c.TokenURL, form)
 	if err != nil {
-		return nil, &RefreshError{Kind: RefreshTransient, Op: "login", Err: err}
+		return nil, withOp(err, "login")
 	}
 	return postForToken(ctx, "login", c.HTTPClient, req, TokenFields{})
+}
+
+// withOp names the operation of a *RefreshError made before it was known.
+func withOp(err error, op string) error {
+	if re, ok := err.(*RefreshError); ok && re.Op == "" {
+		re.Op = op
+	}
+	return err
 }

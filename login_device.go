@@ -121,7 +121,7 @@ func (d *DeviceLogin) authorize(ctx context.Context, client *OAuth2Refresher) (s
 	form.Set("client_id", client.ClientID) // RFC 8628 §3.1 names it, even with client authentication
 	req, err := client.request(ctx, d.DeviceAuthURL, form)
 	if err != nil {
-		return "", DeviceCode{}, 0, &RefreshError{Kind: RefreshTransient, Op: "login", Err: err}
+		return "", DeviceCode{}, 0, withOp(err, "login")
 	}
 	data, resp, err := send(ctx, "login", client.HTTPClient, req)
 	if err != nil {

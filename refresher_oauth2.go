@@ -59,7 +59,7 @@ func (r *OAuth2Refresher) Refresh(ctx context.Context, tok *Token) (*Token, erro
 	}
 	req, err := r.request(ctx, r.TokenURL, form)
 	if err != nil {
-		return nil, Transient(err)
+		return nil, err
 	}
 	return postForToken(ctx, "refresh", r.HTTPClient, req, TokenFields{})
 }
@@ -77,6 +77,9 @@ func (r *OAuth2Refresher) Revoke(ctx context.Context, tok *Token) error {
 	return postForAck(ctx, r.HTTPClient, req)
 }
 
+// request is a form POST to endpoint with the client's authentication. Its
+// error is a *RefreshError of kind RefreshMisconfigured: the settings
+// cannot make a request.
 func (r *OAuth2Refresher) request(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
 	assert := r.ClientAuth == ClientAuthPrivateKeyJWT || (r.ClientAuth == ClientAuthAuto && r.Key != nil)
 	basic := !assert && (r.ClientAuth == ClientAuthBasic || (r.ClientAuth == ClientAuthAuto && r.ClientSecret != ""))
@@ -84,7 +87,9 @@ func (r *OAuth2Refresher) request(ctx context.Context, endpoint string, form url
 	case assert:
 		jwt, err := r.Key.assertion(r.ClientID, endpoint, time.Now())
 		if err != nil {
-			return nil, err
+			// A key that cannot sign its algorithm is a setting to fix, as
+			// a wrong secret is: never a reason to end the session.
+			return nil, &RefreshError{Kind: RefreshMisconfigured, Err: err}
 		}
 		form.Set("client_id", r.ClientID)
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
@@ -99,7 +104,7 @@ func (r *OAuth2Refresher) request(ctx context.Context, endpoint string, form url
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, errors.New("authrefresh: invalid token endpoint URL")
+		return nil, &RefreshError{Kind: RefreshMisconfigured, Err: errors.New("invalid token endpoint URL")}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")

@@ -113,6 +113,7 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		return renewal{}, &sessionExpiredError{cause: re, dead: base}
 	}
 	tok = tok.dated(s.now(), true)
+	s.noteLifetime(tok)
 	if tok.RefreshToken == "" { // a server that does not rotate may not resend it
 		tok.RefreshToken = base.RefreshToken
 		tok.RefreshExpiry = cmp.Or(tok.RefreshExpiry, base.RefreshExpiry)

@@ -457,6 +457,7 @@ func (s *Session) Login(ctx context.Context, tok *Token) error {
 	}
 	now := s.now()
 	tok = tok.dated(now, true)
+	s.noteLifetime(tok)
 	if locker, ok := s.store.(Locker); ok {
 		unlock, err := locker.Lock(ctx)
 		for pass := 0; errors.Is(err, ErrLockReleased) && pass < maxLockPasses; pass++ {

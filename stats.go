@@ -22,6 +22,7 @@ type Stats struct {
 	LockWaitTime       time.Duration // total time spent acquiring that lock
 	RefreshAheadStarts uint64        // background refreshes started by refresh-ahead
 	Resumed            uint64        // ended sessions resumed with a new login found in the store
+	UnknownExpiry      uint64        // tokens taken in whose lifetime is unknown (no expires_in, not a JWT): renewed only when refused
 }
 
 // Stats returns a snapshot of the Session's counters.
@@ -31,7 +32,7 @@ func (s *Session) Stats() Stats { return s.stats.snapshot() }
 type counters struct {
 	refreshes, adopted, transientFailures, rejections, backoffRefusals atomic.Uint64
 	storeErrors, refusals, staleRefusals, waits, lockWaits             atomic.Uint64
-	refreshAheadStarts, resumed                                        atomic.Uint64
+	refreshAheadStarts, resumed, unknownExpiry                         atomic.Uint64
 	waitNanos, maxWaitNanos, lockWaitNanos                             atomic.Int64
 }
 
@@ -68,5 +69,15 @@ func (c *counters) snapshot() Stats {
 		LockWaitTime:       time.Duration(c.lockWaitNanos.Load()),
 		RefreshAheadStarts: c.refreshAheadStarts.Load(),
 		Resumed:            c.resumed.Load(),
+		UnknownExpiry:      c.unknownExpiry.Load(),
+	}
+}
+
+// noteLifetime counts, and logs once in a while, a token whose lifetime is
+// unknown: nothing refreshes it ahead, so the first request after its end
+// costs a refusal and a replay.
+func (s *Session) noteLifetime(tok *Token) {
+	if tok.Expiry.IsZero() && s.stats.unknownExpiry.Add(1) == 1 {
+		s.opts.Logger.Info("authrefresh: the auth server says nothing of the token's lifetime (no expires_in, and not a JWT): it is renewed only when the API refuses it")
 	}
 }

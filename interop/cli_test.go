@@ -54,7 +54,9 @@ type buildError struct {
 	err error
 }
 
-func (e *buildError) Error() string { return "go build ./cmd/authrefresh: " + e.err.Error() + "\n" + e.out }
+func (e *buildError) Error() string {
+	return "go build ./cmd/authrefresh: " + e.err.Error() + "\n" + e.out
+}
 
 // authrefreshCmd is the CLI with its own config directory.
 func authrefreshCmd(t *testing.T, config string, args ...string) *exec.Cmd {
