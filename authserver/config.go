@@ -10,6 +10,7 @@
 package authserver
 
 import (
+	"crypto"
 	"log/slog"
 	"time"
 )
@@ -47,6 +48,10 @@ type Config struct {
 	// Requests without client authentication are accepted as public, unless
 	// RequireClientAuth.
 	Clients map[string]string
+	// ClientKeys are the public keys of clients that authenticate with
+	// private_key_jwt (RFC 7523): a signed assertion instead of a secret.
+	// A client listed here needs no entry in Clients.
+	ClientKeys map[string]crypto.PublicKey
 	// RequireClientAuth refuses token requests without client authentication.
 	RequireClientAuth bool
 	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests use

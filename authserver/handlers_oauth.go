@@ -33,7 +33,7 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		answer, gerr = s.refreshGrant(r.Context(), form.Get("refresh_token"), clientID, form.Get("scope"), true)
 	case "client_credentials":
-		if clientID == "" || s.cfg.Clients[clientID] == "" {
+		if _, keyed := s.cfg.ClientKeys[clientID]; clientID == "" || (s.cfg.Clients[clientID] == "" && !keyed) {
 			gerr = &grantError{status: http.StatusUnauthorized, code: "invalid_client", description: "client_credentials needs a confidential client"}
 			break
 		}
@@ -83,6 +83,9 @@ func (s *Server) oauthForm(r *http.Request) (url.Values, *grantError) {
 // clientAuth authenticates the client by Basic or body credentials. No
 // credentials at all means a public client, unless RequireClientAuth.
 func (s *Server) clientAuth(r *http.Request, form url.Values) (string, *grantError) {
+	if form.Get("client_assertion_type") != "" || form.Get("client_assertion") != "" {
+		return s.assertedClient(r, form)
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		// RFC 6749 §2.3.1: both are form-encoded before Basic.
@@ -105,6 +108,9 @@ func (s *Server) clientAuth(r *http.Request, form url.Values) (string, *grantErr
 		return "", nil
 	}
 	want, ok := s.cfg.Clients[id]
+	if _, keyed := s.cfg.ClientKeys[id]; keyed && !ok {
+		return "", &grantError{status: http.StatusUnauthorized, code: "invalid_client", description: "this client authenticates with private_key_jwt"}
+	}
 	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1 {
 		return "", &grantError{status: http.StatusUnauthorized, code: "invalid_client", description: "unknown client or wrong secret"}
 	}
@@ -163,8 +169,8 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                         base + "/.well-known/jwks.json",
 		"grant_types_supported":                            []string{"password", "refresh_token", "client_credentials", "authorization_code", deviceGrantType},
 		"response_types_supported":                         []string{"code"},
-		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
-		"token_endpoint_auth_signing_alg_values_supported": []string{s.key.alg},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"},
 	})
 }

@@ -25,14 +25,16 @@ type Server struct {
 	dummy    []byte            // compared against for unknown users: same timing
 	refresh  *refreshStore
 	flows    *flowStore
-	limiter  *loginLimiter
-	products *productStore
-	faults   faults
-	chaos    chaos
-	counters *counterSet
-	epoch    atomic.Uint64 // bumped by RevokeAccessTokens
-	handler  http.Handler
-	log      *slog.Logger
+	// assertions are the client assertions seen (private_key_jwt replay check).
+	assertions seenAssertions
+	limiter    *loginLimiter
+	products   *productStore
+	faults     faults
+	chaos      chaos
+	counters   *counterSet
+	epoch      atomic.Uint64 // bumped by RevokeAccessTokens
+	handler    http.Handler
+	log        *slog.Logger
 }
 
 // New builds a Server from cfg.
@@ -239,7 +241,10 @@ func (s *Server) RevokeRefreshToken(token string) bool {
 	return ok
 }
 
-var errBadCredentials = errors.New("invalid username or password")
+var (
+	errBadCredentials = errors.New("invalid username or password")
+	errUnknownClient  = errors.New("unknown client")
+)
 
 func ceilSecond(t time.Time) time.Time {
 	if r := t.Truncate(time.Second); !r.Equal(t) {

@@ -32,7 +32,7 @@ type clientGrant struct {
 	DeviceURL     string   `json:"device_authorization_url,omitempty"`
 	ClientID      string   `json:"client_id"`
 	SecretFile    string   `json:"client_secret_file,omitempty"` // a 0600 file
-	KeyFile       string   `json:"client_key_file,omitempty"`    // a 0600 PEM file, for private_key_jwt
+	KeyFile       string   `json:"client_key_file,omitempty"`    // a 0600 PEM or JWK file, for private_key_jwt
 	Scopes        []string `json:"scopes,omitempty"`
 	Audience      string   `json:"audience,omitempty"`
 	Auth          string   `json:"client_auth,omitempty"` // basic, post or private_key_jwt
@@ -75,15 +75,13 @@ func (g *clientGrant) client() (*authrefresh.OAuth2Refresher, error) {
 		c.ClientSecret = string(secret)
 	}
 	if g.KeyFile != "" {
-		pem, err := readSecret("--client-key-file", g.KeyFile, 1, "put the client's private key in it (PEM)")
+		data, err := readSecret("--client-key-file", g.KeyFile, 1, "put the client's private key in it (PEM or JWK)")
 		if err != nil {
 			return nil, err
 		}
-		signer, err := authrefresh.ParseClientKeyPEM(pem)
-		if err != nil {
+		if c.Key, err = parseClientKey(data); err != nil {
 			return nil, usageError{"--client-key-file " + g.KeyFile + ": " + clean(err)}
 		}
-		c.Key = &authrefresh.ClientKey{Signer: signer}
 	}
 	return c, nil
 }
@@ -282,4 +280,17 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// parseClientKey reads a private key file: a JWK (or a JWK Set of one) when
+// it is JSON, else PEM.
+func parseClientKey(data []byte) (*authrefresh.ClientKey, error) {
+	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "{") {
+		return authrefresh.ParseClientKeyJWK([]byte(trimmed))
+	}
+	signer, err := authrefresh.ParseClientKeyPEM(data)
+	if err != nil {
+		return nil, err
+	}
+	return &authrefresh.ClientKey{Signer: signer}, nil
 }

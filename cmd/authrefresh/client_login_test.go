@@ -2,6 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -207,5 +214,37 @@ func TestDeviceLoginProfile(t *testing.T) {
 	srv.ApproveDevice(<-stderr.found, "", true)
 	if code := <-done; code != exitLogin || !strings.Contains(stderr.String(), "denied") {
 		t.Fatalf("denied: %d %s", code, stderr)
+	}
+}
+
+// private_key_jwt from the CLI: the key file is a JWK (as providers hand
+// them out) or PEM, 0600; the profile names the file, never the key.
+func TestClientKeyProfile(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	_, issuer := startIssuer(t, authserver.Config{ClientKeys: map[string]crypto.PublicKey{"keyed": pub}})
+	dir := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwk, _ := json.Marshal(map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "d": b64(priv.Seed()), "x": b64(pub)})
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	for name, data := range map[string][]byte{"key.jwk": jwk, "key.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})} {
+		file := filepath.Join(dir, name)
+		os.WriteFile(file, data, 0o600)
+		code, _, errOut := cli(t, "", "login", "--client-id", "keyed", "--issuer", issuer, "--client-key-file", file, "--profile", "keyed")
+		if code != exitOK {
+			t.Fatalf("%s: login: %d %s", name, code, errOut)
+		}
+		profile, _ := os.ReadFile(filepath.Join(dir, "keyed.profile.json"))
+		if strings.Contains(string(profile), b64(priv.Seed())) || !strings.Contains(string(profile), file) {
+			t.Fatalf("profile: %s", profile)
+		}
+		if code, out, errOut := cli(t, "", "request", "/api/v1/me", "--profile", "keyed"); code != exitOK || !strings.Contains(out, "keyed") {
+			t.Fatalf("%s: request: %d %s %s", name, code, out, errOut)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "public.jwk"), []byte(`{"kty":"OKP","crv":"Ed25519","x":"`+b64(pub)+`"}`), 0o600)
+	code, _, errOut := cli(t, "", "login", "--client-id", "keyed", "--issuer", issuer, "--client-key-file", filepath.Join(dir, "public.jwk"))
+	if code != exitUsage || !strings.Contains(errOut, "public key") {
+		t.Fatalf("a public JWK: %d %s", code, errOut)
 	}
 }

@@ -38,7 +38,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&client.tokenURL, "token-url", "", "with --client-id: the token endpoint, instead of --issuer (client-credentials and password flows)")
 	fs.StringVar(&client.flow, "flow", "", "with --client-id: browser, device, client-credentials or password (default: client-credentials\nwith a secret or key; else browser where one can open, else device)")
 	fs.StringVar(&client.secretFile, "client-secret-file", "", "with --client-id: a 0600 file holding the client secret (never an argument)")
-	fs.StringVar(&client.keyFile, "client-key-file", "", "with --client-id: a 0600 PEM private key, for private_key_jwt instead of a secret")
+	fs.StringVar(&client.keyFile, "client-key-file", "", "with --client-id: a 0600 private key (PEM or JWK), for private_key_jwt instead of a secret")
 	fs.StringVar(&client.scope, "scope", "", "with --client-id: the scopes to request, space- or comma-separated")
 	fs.StringVar(&client.audience, "audience", "", "with --client-id: the audience parameter some providers need (Auth0)")
 	fs.StringVar(&client.auth, "client-auth", "", "with --client-id: basic, post or private_key_jwt (default: from the key, or what the provider supports)")
