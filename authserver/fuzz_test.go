@@ -1,6 +1,9 @@
 package authserver
 
 import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,7 +12,8 @@ import (
 
 // fuzzTarget answers a request in memory; no network.
 func fuzzServer(f *testing.F) *Server {
-	s, err := New(Config{PasswordCost: 4, LoginFailuresPerUser: -1, LoginFailuresPerIP: -1})
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	s, err := New(Config{PasswordCost: 4, LoginFailuresPerUser: -1, LoginFailuresPerIP: -1, AutoApproveUser: DemoUser, ClientKeys: map[string]crypto.PublicKey{"keyed": pub}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -51,16 +55,28 @@ func FuzzJSONHandlers(f *testing.F) {
 
 func FuzzFormHandlers(f *testing.F) {
 	s := fuzzServer(f)
-	for _, seed := range []string{"grant_type=password&username=demo&password=demo-password", "grant_type=refresh_token&refresh_token=x", "grant_type=client_credentials&client_id=demo-client&client_secret=demo-secret", "token=x&token_type_hint=refresh_token", "%%", "a=1&a=2"} {
+	for _, seed := range []string{"grant_type=password&username=demo&password=demo-password", "grant_type=refresh_token&refresh_token=x", "grant_type=client_credentials&client_id=demo-client&client_secret=demo-secret", "token=x&token_type_hint=refresh_token", "%%", "a=1&a=2",
+		"grant_type=authorization_code&code=x&code_verifier=y&redirect_uri=http://127.0.0.1/cb&client_id=demo-client",
+		"grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x&client_id=demo-client",
+		"grant_type=client_credentials&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=a.b.c",
+		"response_type=code&client_id=demo-client&redirect_uri=http://127.0.0.1:1/cb&code_challenge=abc&code_challenge_method=S256&state=s"} {
 		f.Add(seed, "")
 		f.Add(seed, "Basic ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ=")
 	}
 	f.Fuzz(func(t *testing.T, body, auth string) {
-		for _, path := range []string{"/oauth/token", "/oauth/revoke"} {
+		for _, path := range []string{"/oauth/token", "/oauth/revoke", "/oauth/device_authorization"} {
 			rec := serve(s, "POST", path, "application/x-www-form-urlencoded", body, auth)
 			if rec.Code >= 500 {
 				t.Fatalf("%s answered %d to %q", path, rec.Code, body)
 			}
+		}
+		// The authorization endpoint reads the same parameters from its query.
+		req := httptest.NewRequest("GET", "/oauth/authorize", nil)
+		req.URL.RawQuery = body
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusFound && rec.Code != http.StatusBadRequest {
+			t.Fatalf("/oauth/authorize answered %d to %q", rec.Code, body)
 		}
 	})
 }
