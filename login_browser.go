@@ -94,7 +94,7 @@ func (b *BrowserLogin) Login(ctx context.Context) (*Token, error) {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, &AuthorizationError{Flow: "browser", Code: "timeout", Description: "no answer from the browser in time; open the URL and log in, or try again"}
 		}
-		return nil, cancelled(ctx)
+		return nil, withOp(cancelled(ctx), "login")
 	}
 }
 

@@ -84,7 +84,7 @@ func (d *DeviceLogin) Login(ctx context.Context) (*Token, error) {
 			return nil, expired
 		}
 		if err := wait(ctx, interval); err != nil {
-			return nil, cancelled(ctx)
+			return nil, withOp(cancelled(ctx), "login")
 		}
 		tok, err := client.exchange(ctx, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}})
 		if err == nil {
