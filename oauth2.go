@@ -72,9 +72,12 @@ func fromOAuth2(t *oauth2.Token, err error) (*Token, error) {
 // TokenFromOAuth2 converts a token of golang.org/x/oauth2 (from its
 // authorization-code or device flow, say) for Session.Login. When t says how
 // long it lives (ExpiresIn), the Session counts that from when it takes the
-// token in; else t.Expiry stands.
+// token in; else t.Expiry stands. The "id_token" and "scope" of the answer
+// x/oauth2 kept are kept too.
 func TokenFromOAuth2(t *oauth2.Token) *Token {
 	tok := &Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Expiry: t.Expiry}
+	tok.IDToken, _ = t.Extra("id_token").(string)
+	tok.Scope, _ = t.Extra("scope").(string)
 	if t.ExpiresIn > 0 {
 		tok.ExpiresIn = time.Duration(t.ExpiresIn) * time.Second
 		tok.Expiry = time.Time{}

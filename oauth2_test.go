@@ -117,8 +117,13 @@ func TestOAuth2Conversions(t *testing.T) {
 	clock := newFakeClock()
 	s := authrefresh.NewSession(nil, nil, authrefresh.Options{Clock: clock.Now})
 	// x/oauth2 dated this token by the real clock, an hour off ours.
-	ot := &oauth2.Token{AccessToken: "access-token-1", RefreshToken: "refresh-1", Expiry: time.Now().Add(-time.Hour), ExpiresIn: 60}
-	if err := s.Login(context.Background(), authrefresh.TokenFromOAuth2(ot)); err != nil {
+	ot := (&oauth2.Token{AccessToken: "access-token-1", RefreshToken: "refresh-1", Expiry: time.Now().Add(-time.Hour), ExpiresIn: 60}).
+		WithExtra(map[string]any{"id_token": "id-1", "scope": "openid read"})
+	in := authrefresh.TokenFromOAuth2(ot)
+	if in.IDToken != "id-1" || in.Scope != "openid read" {
+		t.Fatalf("id token and scope: %+v", in)
+	}
+	if err := s.Login(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := s.Token(context.Background())
