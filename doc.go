@@ -37,7 +37,9 @@
 // Beyond one session: Sessions holds one per user (KeepAlive keeps idle
 // users' tokens alive, RefreshLimit caps the refreshes toward a provider);
 // ClientCredentials gets machine-to-machine tokens with no Login; Discover
-// reads a provider's metadata; a Keyring seals stored tokens.
+// reads a provider's metadata; BrowserLogin (authorization code with PKCE
+// and a loopback redirect) and DeviceLogin (RFC 8628) log a user in and
+// return the token for Login; a Keyring seals stored tokens.
 //
 // The authserver package is a reference auth server for tests and demos;
 // the authrefresh command (cmd/authrefresh) logs in, calls APIs, and runs a
