@@ -294,3 +294,29 @@ func parseClientKey(data []byte) (*authrefresh.ClientKey, error) {
 	}
 	return &authrefresh.ClientKey{Signer: signer}, nil
 }
+
+// localCredentials points a provider profile at this host's copies of its
+// client secret or key file, if given: the paths saved at login are the
+// login host's.
+func (p *profile) localCredentials(secretFile, keyFile string) error {
+	if secretFile == "" && keyFile == "" {
+		return nil
+	}
+	if p.Client == nil {
+		return usageError{"--provider-secret-file and --provider-key-file are for a profile logged in with --client-id"}
+	}
+	for _, f := range []struct {
+		path string
+		into *string
+	}{{secretFile, &p.Client.SecretFile}, {keyFile, &p.Client.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		abs, err := filepath.Abs(f.path)
+		if err != nil {
+			return err
+		}
+		*f.into = abs
+	}
+	return nil
+}

@@ -56,6 +56,8 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
 	keyring := fs.String("keyring", "", "the keyring that seals the token (a 0600 file, or env for $"+keyringEnv+"); default: the profile's")
+	providerSecret := fs.String("provider-secret-file", "", "the profile's OAuth2 client secret file on this host, where it is not at the path saved at login\n(a sidecar joining a Redis session on a fresh host)")
+	providerKey := fs.String("provider-key-file", "", "the same for a private_key_jwt key file")
 	retry := fs.String("retry-status", "", "statuses with which the upstream refuses an expired token, comma-separated (default: the profile's, else 401)")
 	quiet := fs.Bool("quiet", false, "no log line per request; failed and refused ones are still logged")
 	if err := parseFlags(fs, args); err != nil {
@@ -90,6 +92,9 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	}
 	if statuses != nil {
 		p.RetryStatuses = statuses
+	}
+	if err := p.localCredentials(*providerSecret, *providerKey); err != nil {
+		return err
 	}
 	if err := p.useKeyring(*keyring); err != nil {
 		return err

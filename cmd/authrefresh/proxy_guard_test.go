@@ -430,3 +430,54 @@ func TestProxyStreamsAnswers(t *testing.T) {
 		t.Fatalf("rest: %q", rest)
 	}
 }
+
+// A client-credentials session shared through Redis: a sidecar on a fresh
+// host finds the profile in Redis, with its own copy of the client secret
+// (--provider-secret-file), and re-acquires with it when the token is
+// refused.
+func TestRedisClientCredentialsSidecar(t *testing.T) {
+	r := redistest.Start(t)
+	srv, base := startServer(t)
+	redisURL := "redis://" + r.Addr() + "/0"
+	login := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", login)
+	secret := filepath.Join(login, "client-secret")
+	os.WriteFile(secret, []byte(authserver.DemoClientSecret), 0o600)
+	if code, _, errOut := cli(t, "", "login", "--client-id", authserver.DemoClientID, "--token-url", base+"/oauth/token", "--client-secret-file", secret,
+		"--api", base+"/", "--redis", redisURL, "--session", "m2m"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	fresh := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", fresh)
+	os.Remove(secret) // the login host's path means nothing here
+	if code, _, errOut := cli(t, "", "proxy", "--redis", redisURL, "--session", "m2m"); code != exitUsage || !strings.Contains(errOut, "--client-secret-file") {
+		t.Fatalf("no secret on this host: %d %s", code, errOut)
+	}
+	local := filepath.Join(fresh, "secret")
+	os.WriteFile(local, []byte(authserver.DemoClientSecret), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--redis", redisURL, "--session", "m2m", "--provider-secret-file", local, "--quiet"}, nil, w, io.Discard)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("proxy did not start: %v (exit %d)", err, <-done)
+	}
+	go io.Copy(io.Discard, out)
+	addr := strings.Fields(strings.TrimPrefix(line, "authrefresh proxy on "))[0]
+	before := srv.Counters().ClientTokens
+	srv.RevokeAccessTokens()
+	resp, err := http.Get(addr + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; resp.StatusCode != 200 || code != exitOK || srv.Counters().ClientTokens != before+1 {
+		t.Fatalf("through the fresh sidecar: %d, exit %d, %d new tokens", resp.StatusCode, code, srv.Counters().ClientTokens-before)
+	}
+}
