@@ -248,3 +248,25 @@ func TestClientKeyProfile(t *testing.T) {
 		t.Fatalf("a public JWK: %d %s", code, errOut)
 	}
 }
+
+// The password grant at a provider's token endpoint (--flow password): the
+// password read from stdin, the session refreshed with the refresh_token
+// grant afterwards; a wrong password exits 4.
+func TestPasswordGrantProfile(t *testing.T) {
+	srv, issuer := startIssuer(t, authserver.Config{})
+	dir := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte(authserver.DemoClientSecret), 0o600)
+	login := []string{"login", "--issuer", issuer, "--client-id", authserver.DemoClientID, "--client-secret-file", secret, "--flow", "password", "--username", "demo", "--password-stdin"}
+	if code, _, errOut := cli(t, "nope\n", login...); code != exitLogin || !strings.Contains(errOut, "wrong username or password") {
+		t.Fatalf("a wrong password: %d %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, authserver.DemoPassword+"\n", login...); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	srv.RevokeAccessTokens()
+	if code, out, errOut := cli(t, "", "request", "/api/v1/me"); code != exitOK || !strings.Contains(out, "demo") || srv.Counters().Refreshes != 1 {
+		t.Fatalf("request: %d %s %s (refreshes %d)", code, out, errOut, srv.Counters().Refreshes)
+	}
+}
