@@ -111,7 +111,14 @@ func (g *grantCounter) count(grant string) int { g.mu.Lock(); defer g.mu.Unlock(
 // loginInBrowser runs a BrowserLogin driven by the headless browser.
 func loginInBrowser(t *testing.T, md *authrefresh.ProviderMetadata, client *authrefresh.OAuth2Refresher) *authrefresh.Token {
 	t.Helper()
-	b := &authrefresh.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer,
+	return loginInBrowserAt(t, md, client, "")
+}
+
+// loginInBrowserAt is loginInBrowser with a fixed redirect URI ("": any
+// free port).
+func loginInBrowserAt(t *testing.T, md *authrefresh.ProviderMetadata, client *authrefresh.OAuth2Refresher, redirect string) *authrefresh.Token {
+	t.Helper()
+	b := &authrefresh.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer, RedirectURL: redirect,
 		Open: func(_ context.Context, u string) error {
 			if page := visit(t, browser(t), u); !strings.Contains(page, "Logged in") {
 				t.Errorf("the page after the redirect: %s", page)
