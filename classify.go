@@ -31,6 +31,7 @@ var codeKinds = map[string]RefreshKind{
 	"unauthorized_client":    RefreshMisconfigured,
 	"unsupported_grant_type": RefreshMisconfigured,
 	"invalid_scope":          RefreshMisconfigured,
+	"invalid_target":         RefreshMisconfigured, // RFC 8707: an audience or resource the server does not serve
 }
 
 // statusKind is the kind of a status whose body named no code of codeKinds:

@@ -111,6 +111,14 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 		}
 	})
 
+	t.Run("invalid_target is a setting to fix", func(t *testing.T) {
+		u, _ := scriptedTokenEndpoint(t, 400, nil, `{"error":"invalid_target","error_description":"unknown audience"}`)
+		s := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: u, ClientID: "c", ClientSecret: "s", Params: map[string][]string{"audience": {"x"}}}, authrefresh.Options{})
+		if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) {
+			t.Fatalf("got %v", err)
+		}
+	})
+
 	t.Run("invalid_grant ends the session", func(t *testing.T) {
 		u, _ := scriptedTokenEndpoint(t, 400, nil, `{"error":"invalid_grant","error_description":"Token is not active"}`)
 		s := loggedIn(t, u, nil)

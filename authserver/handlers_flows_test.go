@@ -161,3 +161,17 @@ func TestPrivateKeyJWTClients(t *testing.T) {
 		t.Fatalf("a keyed client without its assertion: %d %v", status, out)
 	}
 }
+
+// Client credentials for a named audience: the server's own API, or an
+// invalid_target that says which audience it serves.
+func TestClientCredentialsAudience(t *testing.T) {
+	_, hs, _ := newTestServer(t, Config{})
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {DemoClientID}, "client_secret": {DemoClientSecret}, "scope": {"read"}, "audience": {"authrefresh-api"}}
+	if status, out := tokenForm(t, hs.URL, form); status != 200 || out["scope"] != "read" {
+		t.Fatalf("the server's audience: %d %v", status, out)
+	}
+	form.Set("audience", "https://other.example")
+	if status, out := tokenForm(t, hs.URL, form); status != 400 || out["error"] != "invalid_target" || !strings.Contains(out["error_description"].(string), "authrefresh-api") {
+		t.Fatalf("another audience: %d %v", status, out)
+	}
+}

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"mime"
 	"net/http"
@@ -35,6 +36,12 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 	case "client_credentials":
 		if _, keyed := s.cfg.ClientKeys[clientID]; clientID == "" || (s.cfg.Clients[clientID] == "" && !keyed) {
 			gerr = &grantError{status: http.StatusUnauthorized, code: "invalid_client", description: "client_credentials needs a confidential client"}
+			break
+		}
+		// An audience (Auth0's "audience", RFC 8707's "resource") names the
+		// API the token is for: this server issues tokens for one.
+		if aud := cmp.Or(form.Get("audience"), form.Get("resource")); aud != "" && aud != s.cfg.Audience {
+			gerr = &grantError{status: http.StatusBadRequest, code: "invalid_target", description: "unknown audience; this server issues tokens for " + s.cfg.Audience}
 			break
 		}
 		now := s.now()

@@ -3,6 +3,10 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +169,8 @@ func (h *hydra) client(t *testing.T, spec map[string]any) (id, secret string) {
 
 // Ory Hydra v2.3.0: discovery, browser login with PKCE through its login
 // and consent redirects, 200 callers of userinfo over 3.5 lifetimes with
-// rotation, revocation ending the session once, client credentials.
+// rotation, revocation ending the session once, client credentials with a
+// secret and with private_key_jwt.
 func TestHydra(t *testing.T) {
 	const ttl = 3 * time.Second
 	h := startHydra(t, ttl)
@@ -264,6 +269,30 @@ func TestHydra(t *testing.T) {
 		bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, ClientSecret: "wrong"}, authrefresh.Options{})
 		if _, err := bad.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) {
 			t.Fatalf("a wrong secret: %v", err)
+		}
+	})
+
+	t.Run("private_key_jwt", func(t *testing.T) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pub, _ := key.PublicKey.ECDH()
+		raw := pub.Bytes()
+		b64 := base64.RawURLEncoding.EncodeToString
+		id, _ := h.client(t, map[string]any{"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+			"token_endpoint_auth_signing_alg": "ES256", "scope": "api:read",
+			"jwks": map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": b64(raw[1:33]), "y": b64(raw[33:])}}}})
+		s := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, Scopes: []string{"api:read"},
+			Key: &authrefresh.ClientKey{Signer: key, KeyID: "k1"}}, authrefresh.Options{})
+		tok, err := s.Token(ctx)
+		if err != nil {
+			t.Fatalf("private_key_jwt: %v", err)
+		}
+		if next, err := s.Refresh(ctx, tok); err != nil || next.AccessToken == tok.AccessToken {
+			t.Fatalf("a second assertion (a new jti): %v", err)
+		}
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		forged := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, Key: &authrefresh.ClientKey{Signer: other, KeyID: "k1"}}, authrefresh.Options{})
+		if _, err := forged.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) {
+			t.Fatalf("another key's assertion: %v", err)
 		}
 	})
 }
