@@ -1,6 +1,7 @@
 package authrefresh
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -80,7 +81,7 @@ func (b *BrowserLogin) Login(ctx context.Context) (*Token, error) {
 	go func() { defer close(served); _ = srv.Serve(ln) }()
 	defer func() { _ = srv.Close(); <-served }()
 
-	ctx, cancel := context.WithTimeout(ctx, cmpOr(b.Timeout, 5*time.Minute))
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(b.Timeout, 5*time.Minute))
 	defer cancel()
 	f.ctx = ctx
 	if err := b.Open(ctx, f.authorizationURL(authURL)); err != nil {
@@ -115,7 +116,7 @@ func listenLoopback(redirect string) (net.Listener, *url.URL, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, nil, fmt.Errorf("authrefresh: BrowserLogin.RedirectURL host %q is not a loopback address (127.0.0.1, [::1] or localhost)", u.Hostname())
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, cmpOr(u.Port(), "0")))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, cmp.Or(u.Port(), "0")))
 	if err != nil {
 		return nil, nil, fmt.Errorf("authrefresh: browser login: listening for the redirect: %w", err)
 	}
@@ -126,14 +127,6 @@ func listenLoopback(redirect string) (net.Listener, *url.URL, error) {
 		u.Path = "/"
 	}
 	return ln, u, nil
-}
-
-func cmpOr[T comparable](v, fallback T) T {
-	var zero T
-	if v == zero {
-		return fallback
-	}
-	return v
 }
 
 // browserFlow is one login in progress: it serves the redirect.

@@ -1,6 +1,7 @@
 package authrefresh
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -166,7 +167,7 @@ func parseDeviceAuthorization(data []byte) (code DeviceCode, device string, inte
 			return DeviceCode{}, "", 0, errors.New("the device authorization answer's verification URI is not an http(s) URL")
 		}
 	}
-	code.ExpiresIn = cmpOr(expires, deviceLifetime)
+	code.ExpiresIn = cmp.Or(expires, deviceLifetime)
 	if interval == 0 {
 		interval = deviceInterval
 	}

@@ -1,6 +1,7 @@
 package authrefresh
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http/httptest"
@@ -46,7 +47,7 @@ func newDeviceEnv(t *testing.T, cfg authserver.Config) *deviceEnv {
 		}
 		moved := d
 		if e.onWait != nil {
-			moved = cmpOr(e.onWait(len(e.waits), d), d)
+			moved = cmp.Or(e.onWait(len(e.waits), d), d)
 		}
 		e.waits = append(e.waits, d)
 		clock.Advance(moved)

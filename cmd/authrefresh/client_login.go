@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -238,7 +239,7 @@ func loginClient(ctx context.Context, name string, p *profile, f clientFlags, in
 	if g.machine() {
 		fmt.Fprintf(stderr, "got a token from %s for client %s (profile %q); it is renewed before it expires\n", g.TokenURL, g.ClientID, name)
 	} else {
-		fmt.Fprintf(stderr, "logged in to %s (profile %q); the session is refreshed before it expires\n", cmpOr(g.Issuer, g.TokenURL), name)
+		fmt.Fprintf(stderr, "logged in to %s (profile %q); the session is refreshed before it expires\n", cmp.Or(g.Issuer, g.TokenURL), name)
 	}
 	return nil
 }
@@ -273,13 +274,6 @@ func openBrowser(u string) error {
 	}
 	go cmd.Wait() //nolint:errcheck // reap it; its outcome is the browser's
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // parseClientKey reads a private key file: a JWK (or a JWK Set of one) when

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,7 @@ func (p *profile) retryStatuses() []int {
 // loginCommand is the command that logs in to the profile called name
 // again.
 func (p *profile) loginCommand(name string) string {
-	cmd := "authrefresh login --url " + cmpOr(p.URL, "URL")
+	cmd := "authrefresh login --url " + cmp.Or(p.URL, "URL")
 	if g := p.Client; g != nil {
 		cmd = "authrefresh login --client-id " + g.ClientID
 		if g.Issuer != "" {
