@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -186,9 +187,16 @@ func TestOIDCProviderDeviceLogin(t *testing.T) {
 // (the provider would revoke the grant: every later call would fail), no
 // call fails. Then the refresh token is revoked at the provider: 50
 // concurrent refreshes end the session exactly once.
+//
+// The tokens live 6 s: oidc-provider counts exp from the whole second it
+// issued in, so a token ends 0 to 1 s before the expires_in the client
+// counts. With 3-s tokens refresh-ahead (at 2.25 s) can come after the true
+// end (as early as 2 s), and a request stalled in the provider's event loop
+// under -race is then refused twice (3 of 18,000 calls, measured); from 5-s
+// tokens on, refresh-ahead precedes the earliest end.
 func TestOIDCProviderUserSessionUnderLoad(t *testing.T) {
-	const ttl = 3 * time.Second
-	issuer := startOIDCProvider(t, "AT_TTL=3")
+	const ttl = 6 * time.Second
+	issuer := startOIDCProvider(t, "AT_TTL=6")
 	md, err := authrefresh.Discover(context.Background(), nil, issuer)
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +278,9 @@ func (e httpStatusError) Error() string { return "status " + http.StatusText(int
 func statusErr(resp *http.Response) error {
 	if resp == nil || resp.StatusCode == 200 {
 		return nil
+	}
+	if challenge := resp.Header.Get("WWW-Authenticate"); challenge != "" {
+		return fmt.Errorf("%w (%s)", httpStatusError(resp.StatusCode), challenge)
 	}
 	return httpStatusError(resp.StatusCode)
 }
