@@ -79,7 +79,15 @@ func (b *BrowserLogin) Login(ctx context.Context) (*Token, error) {
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close(); <-served }()
+	defer func() {
+		// Shutdown, not Close: the handler that decided the login may still
+		// be writing its page to the browser; Close would cut it off.
+		done, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(done)
+		_ = srv.Close()
+		<-served
+	}()
 
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(b.Timeout, 5*time.Minute))
 	defer cancel()
