@@ -20,42 +20,21 @@ import (
 	"github.com/authrefresh/authrefresh"
 )
 
-var (
-	cliOnce sync.Once
-	cliBin  string
-	cliErr  error
-)
+var cli program
 
 // buildCLI builds the authrefresh command from the repository (in its own
 // module, with its own go.sum) once per test binary.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	cliOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authrefresh-interop-cli")
-		if err != nil {
-			cliErr = err
-			return
-		}
-		cliBin = filepath.Join(dir, "authrefresh")
-		cmd := exec.Command("go", "build", "-o", cliBin, "./cmd/authrefresh")
+	bin, err := cli.build("authrefresh", func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, "./cmd/authrefresh")
 		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			cliErr = &buildError{out: string(out), err: err}
-		}
+		return cmd
 	})
-	if cliErr != nil {
-		t.Fatal(cliErr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return cliBin
-}
-
-type buildError struct {
-	out string
-	err error
-}
-
-func (e *buildError) Error() string {
-	return "go build ./cmd/authrefresh: " + e.err.Error() + "\n" + e.out
+	return bin
 }
 
 // authrefreshCmd is the CLI with its own config directory.

@@ -18,19 +18,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
 )
 
-var (
-	hydraOnce sync.Once
-	hydraBin  string
-	hydraErr  error
-)
+var hydraServer program
 
 // hydra is a running Ory Hydra: its public issuer and its admin API.
 type hydra struct {
@@ -52,31 +46,20 @@ func freePort(t *testing.T) int {
 // test's that accepts every request as test-user through the admin API.
 func startHydra(t *testing.T, accessTTL time.Duration) *hydra {
 	t.Helper()
-	hydraOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authrefresh-hydra")
-		if err != nil {
-			hydraErr = err
-			return
-		}
-		hydraBin = filepath.Join(dir, "hydra")
-		script, _ := filepath.Abs("hydra/build.sh")
-		cmd := exec.Command("bash", script, hydraBin)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			hydraErr = &buildError{out: string(out), err: err}
-		}
+	script, _ := filepath.Abs("hydra/build.sh")
+	bin, err := hydraServer.build("hydra", func(out string) *exec.Cmd {
+		cmd := exec.Command("bash", script, out)
+		cmd.Dir = filepath.Dir(out)
+		return cmd
 	})
-	if hydraErr != nil {
-		if os.Getenv("AUTHREFRESH_REQUIRE_INTEROP") == "1" {
-			t.Fatal(hydraErr)
-		}
-		t.Skip(hydraErr)
+	if err != nil {
+		unavailable(t, err.Error())
 	}
 	pub, adm := freePort(t), freePort(t)
 	h := &hydra{issuer: fmt.Sprintf("http://127.0.0.1:%d/", pub), admin: fmt.Sprintf("http://127.0.0.1:%d", adm)}
 	app := httptest.NewServer(http.HandlerFunc(h.loginAndConsent))
 	t.Cleanup(app.Close)
-	cmd := exec.Command(hydraBin, "serve", "all", "--dev", "--sqa-opt-out")
+	cmd := exec.Command(bin, "serve", "all", "--dev", "--sqa-opt-out")
 	cmd.Env = append(os.Environ(), "DSN=memory", "LOG_LEVEL=error", "URLS_SELF_ISSUER="+h.issuer,
 		"URLS_LOGIN="+app.URL+"/login", "URLS_CONSENT="+app.URL+"/consent",
 		fmt.Sprintf("SERVE_PUBLIC_PORT=%d", pub), "SERVE_PUBLIC_HOST=127.0.0.1", fmt.Sprintf("SERVE_ADMIN_PORT=%d", adm), "SERVE_ADMIN_HOST=127.0.0.1",
@@ -190,63 +173,16 @@ func TestHydra(t *testing.T) {
 		if tok.RefreshToken == "" || tok.IDToken == "" {
 			t.Fatalf("token %+v", tok)
 		}
-		var ended atomic.Int64
-		s := authrefresh.NewSession(nil, client, authrefresh.Options{OnSessionExpired: func(error) { ended.Add(1) }})
+		s := authrefresh.NewSession(nil, client, authrefresh.Options{})
 		s.Login(ctx, tok)
 		base := &http.Transport{MaxIdleConnsPerHost: 200}
 		defer base.CloseIdleConnections()
 		api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base}, Timeout: 10 * time.Second}
-		began := time.Now()
-		end := began.Add(3*ttl + ttl/2)
-		var calls, failures atomic.Int64
-		var first atomic.Value
-		var wg sync.WaitGroup
-		for range 200 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(end) {
-					resp, err := api.Get(md.UserinfoEndpoint)
-					calls.Add(1)
-					if err != nil || resp.StatusCode != 200 {
-						if failures.Add(1) == 1 {
-							first.Store(errors.Join(err, statusErr(resp)))
-						}
-					}
-					if resp != nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(began)
-		refreshes, expiries := grants.count("refresh_token"), float64(elapsed)/float64(ttl)
-		t.Logf("hydra userinfo: %d calls by 200 callers in %v (%.1f access-token lifetimes): %d refreshes, %d failures",
-			calls.Load(), elapsed.Round(time.Millisecond), expiries, refreshes, failures.Load())
-		if failures.Load() != 0 {
-			t.Fatalf("%d of %d calls failed; first: %v", failures.Load(), calls.Load(), first.Load())
-		}
-		if refreshes < int(expiries) || float64(refreshes) > float64(elapsed)/(0.65*float64(tok.ExpiresIn))+1 {
-			t.Fatalf("%d refreshes over %.1f lifetimes", refreshes, expiries)
-		}
+		r := callUnderLoad(api, md.UserinfoEndpoint, 200, 3*ttl+ttl/2)
+		checkLoad(t, "hydra", r, grants.count("refresh_token"), tok.ExpiresIn)
+
 		cur, _ := s.Token(ctx)
-		if err := client.Revoke(ctx, cur); err != nil {
-			t.Fatalf("revocation: %v", err)
-		}
-		errs := make(chan error, 50)
-		for range 50 {
-			go func() { _, err := s.Refresh(ctx, cur); errs <- err }()
-		}
-		for range 50 {
-			if err := <-errs; !errors.Is(err, authrefresh.ErrSessionExpired) {
-				t.Fatalf("after revocation: %v", err)
-			}
-		}
-		if ended.Load() != 1 {
-			t.Fatalf("OnSessionExpired %d times", ended.Load())
-		}
+		endsOnceAfterRevocation(t, client, cur, client)
 	})
 
 	t.Run("client credentials", func(t *testing.T) {

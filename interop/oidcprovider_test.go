@@ -27,12 +27,7 @@ import (
 // AUTHREFRESH_REQUIRE_INTEROP=1 (as .ci/run sets) makes that a failure.
 func startOIDCProvider(t *testing.T, env ...string) string {
 	t.Helper()
-	missing := func(why string) {
-		if os.Getenv("AUTHREFRESH_REQUIRE_INTEROP") == "1" {
-			t.Fatal(why)
-		}
-		t.Skip(why + " (run: cd interop/oidc-provider && npm ci)")
-	}
+	missing := func(why string) { unavailable(t, why+" (run: cd interop/oidc-provider && npm ci)") }
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing("no node on PATH")

@@ -2,7 +2,6 @@ package interop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,71 +202,18 @@ func TestOIDCProviderUserSessionUnderLoad(t *testing.T) {
 	grants := &grantCounter{}
 	client := userClient(md, grants)
 	tok := loginInBrowser(t, md, client)
-	var expired atomic.Int64
-	s := authrefresh.NewSession(nil, client, authrefresh.Options{OnSessionExpired: func(error) { expired.Add(1) }})
+	s := authrefresh.NewSession(nil, client, authrefresh.Options{})
 	if err := s.Login(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: &http.Transport{MaxIdleConnsPerHost: 200}}, Timeout: 10 * time.Second}
-	defer api.Transport.(*authrefresh.Transport).Base.(*http.Transport).CloseIdleConnections()
-	began := time.Now()
-	end := began.Add(3*ttl + ttl/2)
-	var calls, failures atomic.Int64
-	var firstFailure atomic.Value
-	var wg sync.WaitGroup
-	for range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(end) {
-				resp, err := api.Get(md.UserinfoEndpoint)
-				calls.Add(1)
-				if err != nil || resp.StatusCode != 200 {
-					if failures.Add(1) == 1 {
-						firstFailure.Store(errors.Join(err, statusErr(resp)))
-					}
-				}
-				if resp != nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(began)
-	refreshes := grants.count("refresh_token")
-	expiries := float64(elapsed) / float64(ttl)
-	t.Logf("oidc-provider userinfo: %d calls by 200 callers in %v (%.1f access-token lifetimes): %d refreshes, %d failures",
-		calls.Load(), elapsed.Round(time.Millisecond), expiries, refreshes, failures.Load())
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d calls failed; first: %v", failures.Load(), calls.Load(), firstFailure.Load())
-	}
-	// Refresh-ahead renews at 0.75 of each lifetime: about 1.33 refreshes
-	// an expiry, and never fewer than the expiries crossed.
-	if refreshes < int(expiries) || float64(refreshes) > expiries*1.5+1 || int64(refreshes) >= calls.Load()/10 {
-		t.Fatalf("%d refreshes over %.1f lifetimes and %d calls", refreshes, expiries, calls.Load())
-	}
+	base := &http.Transport{MaxIdleConnsPerHost: 200}
+	defer base.CloseIdleConnections()
+	api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base}, Timeout: 10 * time.Second}
+	r := callUnderLoad(api, md.UserinfoEndpoint, 200, 3*ttl+ttl/2)
+	checkLoad(t, "oidc-provider", r, grants.count("refresh_token"), tok.ExpiresIn)
 
-	// The refresh token is revoked at the provider (another device logged
-	// out): concurrent refreshes all see the session end, the hook once.
 	cur, _ := s.Token(context.Background())
-	revoke := authrefresh.OAuth2Refresher{RevocationURL: md.RevocationEndpoint, ClientID: "cli"}
-	if err := revoke.Revoke(context.Background(), cur); err != nil {
-		t.Fatal(err)
-	}
-	errs := make(chan error, 50)
-	for range 50 {
-		go func() { _, err := s.Refresh(context.Background(), cur); errs <- err }()
-	}
-	for range 50 {
-		if err := <-errs; !errors.Is(err, authrefresh.ErrSessionExpired) {
-			t.Fatalf("after revocation: %v", err)
-		}
-	}
-	if expired.Load() != 1 {
-		t.Fatalf("OnSessionExpired called %d times; want 1", expired.Load())
-	}
+	endsOnceAfterRevocation(t, client, cur, client)
 }
 
 type httpStatusError int

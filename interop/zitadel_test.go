@@ -10,48 +10,30 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
 )
 
-var (
-	zitadelOnce sync.Once
-	zitadelBin  string
-	zitadelErr  error
-)
+var zitadelOP program
 
 // startZitadel builds interop/zitadel-op (its own module: zitadel/oidc
 // pinned in its go.mod) once, runs it and returns its issuer. Without the
 // Go toolchain's module download it skips, unless AUTHREFRESH_REQUIRE_INTEROP=1.
 func startZitadel(t *testing.T, env ...string) string {
 	t.Helper()
-	zitadelOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authrefresh-zitadel-op")
-		if err != nil {
-			zitadelErr = err
-			return
-		}
-		zitadelBin = filepath.Join(dir, "zitadel-op")
-		cmd := exec.Command("go", "build", "-o", zitadelBin, ".")
+	bin, err := zitadelOP.build("zitadel-op", func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, ".")
 		cmd.Dir = "zitadel-op"
-		if out, err := cmd.CombinedOutput(); err != nil {
-			zitadelErr = &buildError{out: string(out), err: err}
-		}
+		return cmd
 	})
-	if zitadelErr != nil {
-		if os.Getenv("AUTHREFRESH_REQUIRE_INTEROP") == "1" {
-			t.Fatal(zitadelErr)
-		}
-		t.Skip(zitadelErr)
+	if err != nil {
+		unavailable(t, err.Error())
 	}
-	cmd := exec.Command(zitadelBin)
+	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), env...)
 	stdin, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -128,50 +110,15 @@ func TestZitadel(t *testing.T) {
 		if tok.RefreshToken == "" || tok.IDToken == "" || tok.ExpiresIn <= 0 || tok.ExpiresIn > ttl {
 			t.Fatalf("token %+v, expires in %v", tok, tok.ExpiresIn)
 		}
-		var expired atomic.Int64
-		s := authrefresh.NewSession(nil, client, authrefresh.Options{OnSessionExpired: func(error) { expired.Add(1) }})
+		s := authrefresh.NewSession(nil, client, authrefresh.Options{})
 		s.Login(ctx, tok)
 		base := &http.Transport{MaxIdleConnsPerHost: 200}
 		defer base.CloseIdleConnections()
 		api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base, RetryStatuses: []int{401, 403}}, Timeout: 10 * time.Second}
-		began := time.Now()
-		end := began.Add(3*ttl + ttl/2)
-		var calls, failures atomic.Int64
-		var first atomic.Value
-		var wg sync.WaitGroup
-		for range 200 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(end) {
-					resp, err := api.Get(md.UserinfoEndpoint)
-					calls.Add(1)
-					if err != nil || resp.StatusCode != 200 {
-						if failures.Add(1) == 1 {
-							first.Store(errors.Join(err, statusErr(resp)))
-						}
-					}
-					if resp != nil {
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		elapsed := time.Since(began)
-		// Lifetimes as announced: zitadel rounds expires_in down (2 s for 3-s
-		// tokens), and refresh-ahead counts from what it was told.
-		life := tok.ExpiresIn
-		refreshes, expiries := grants.count("refresh_token"), float64(elapsed)/float64(life)
-		t.Logf("zitadel userinfo: %d calls by 200 callers in %v (%.1f access-token lifetimes of %v as announced): %d refreshes, %d failures",
-			calls.Load(), elapsed.Round(time.Millisecond), expiries, life, refreshes, failures.Load())
-		if failures.Load() != 0 {
-			t.Fatalf("%d of %d calls failed; first: %v", failures.Load(), calls.Load(), first.Load())
-		}
-		if refreshes < int(expiries) || float64(refreshes) > float64(elapsed)/(0.65*float64(life))+1 {
-			t.Fatalf("%d refreshes over %.1f lifetimes", refreshes, expiries)
-		}
+		r := callUnderLoad(api, md.UserinfoEndpoint, 200, 3*ttl+ttl/2)
+		// zitadel rounds expires_in down (2 s for 3-s tokens), and
+		// refresh-ahead counts from what it was told.
+		checkLoad(t, "zitadel", r, grants.count("refresh_token"), tok.ExpiresIn)
 
 		// An expired token, refresh-ahead out of the way: zitadel answers
 		// 403 with no WWW-Authenticate. With 403 among the retry statuses the
@@ -200,24 +147,7 @@ func TestZitadel(t *testing.T) {
 
 		// Revoked at the provider: 50 concurrent refreshes, one session end.
 		cur, _ = stale.Token(ctx)
-		if err := client.Revoke(ctx, cur); err != nil {
-			t.Fatalf("revocation: %v", err)
-		}
-		var ended atomic.Int64
-		gone := authrefresh.NewSession(nil, client, authrefresh.Options{OnSessionExpired: func(error) { ended.Add(1) }})
-		gone.Login(ctx, cur)
-		errs := make(chan error, 50)
-		for range 50 {
-			go func() { _, err := gone.Refresh(ctx, nil); errs <- err }()
-		}
-		for range 50 {
-			if err := <-errs; !errors.Is(err, authrefresh.ErrSessionExpired) {
-				t.Fatalf("after revocation: %v", err)
-			}
-		}
-		if ended.Load() != 1 {
-			t.Fatalf("OnSessionExpired %d times", ended.Load())
-		}
+		endsOnceAfterRevocation(t, client, cur, client)
 	})
 
 	t.Run("client credentials", func(t *testing.T) {
