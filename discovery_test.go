@@ -3,7 +3,6 @@ package authrefresh_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,33 +10,13 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
-
-// startIssuer runs the reference server with its own URL as issuer.
-func startIssuer(t *testing.T, cfg authserver.Config) (*authserver.Server, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Issuer = "http://" + ln.Addr().String()
-	cfg.PasswordCost = 4
-	srv, err := authserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return srv, cfg.Issuer
-}
 
 // The reference server publishes only RFC 8414 metadata: Discover falls
 // back to it and finds the endpoints and methods.
 func TestDiscoverFallsBackToRFC8414(t *testing.T) {
-	_, issuer := startIssuer(t, authserver.Config{})
+	_, issuer := authtest.StartIssuer(t, authserver.Config{})
 	md, err := authrefresh.Discover(context.Background(), nil, issuer)
 	if err != nil {
 		t.Fatal(err)

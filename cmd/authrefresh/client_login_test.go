@@ -10,9 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
 // A machine-to-machine profile: login with a client id and a secret file
@@ -83,7 +82,7 @@ func TestClientCredentialsProfile(t *testing.T) {
 // With --issuer, the token endpoint is discovered from the provider's
 // metadata.
 func TestClientCredentialsProfileDiscovered(t *testing.T) {
-	_, issuer := startIssuer(t, authserver.Config{})
+	_, issuer := authtest.StartIssuer(t, authserver.Config{})
 	dir := t.TempDir()
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	secretFile := filepath.Join(dir, "client-secret")
@@ -99,28 +98,6 @@ func TestClientCredentialsProfileDiscovered(t *testing.T) {
 	if code, _, errOut := cli(t, "", "login", "--client-id", authserver.DemoClientID, "--issuer", issuer+"/nowhere", "--client-secret-file", secretFile); code != exitConfig || !strings.Contains(errOut, "discovery of") || !strings.Contains(errOut, "check --issuer") {
 		t.Fatalf("wrong issuer: %d %s", code, errOut)
 	}
-}
-
-// startIssuer runs a reference server whose issuer is its own URL, so
-// that --issuer discovers it.
-func startIssuer(t *testing.T, cfg authserver.Config) (*authserver.Server, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
-	cfg.Issuer, cfg.PasswordCost = issuer, 4
-	srv, err := authserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return srv, issuer
 }
 
 // watcher is a stderr that hands each line matching a pattern to the test,
@@ -161,7 +138,7 @@ func runAsync(args []string, stderr io.Writer) <-chan int {
 // browser (here, the test) follows it, the profile then requests, refreshes
 // with the refresh_token grant, and logs out by revoking at the provider.
 func TestBrowserLoginProfile(t *testing.T) {
-	srv, issuer := startIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser, Clients: map[string]string{"cli": ""}, AccessTTL: time.Minute})
+	srv, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser, Clients: map[string]string{"cli": ""}, AccessTTL: time.Minute})
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
 	stderr := newWatcher(`open this URL:\n  (\S+)\n`)
 	done := runAsync([]string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "browser", "--no-browser", "--scope", "openid read", "--api", issuer + "/api/v1/", "--retry-status", "401,403"}, stderr)
@@ -195,7 +172,7 @@ func TestBrowserLoginProfile(t *testing.T) {
 // A device login: the code is shown, approved at the provider, and the
 // profile works; a denied code exits 4 and says so.
 func TestDeviceLoginProfile(t *testing.T) {
-	srv, issuer := startIssuer(t, authserver.Config{Clients: map[string]string{"cli": ""}, DeviceInterval: time.Second})
+	srv, issuer := authtest.StartIssuer(t, authserver.Config{Clients: map[string]string{"cli": ""}, DeviceInterval: time.Second})
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
 	login := []string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--api", issuer + "/api/v1/"}
 	stderr := newWatcher(`enter the code (\S+)`)
@@ -221,7 +198,7 @@ func TestDeviceLoginProfile(t *testing.T) {
 // them out) or PEM, 0600; the profile names the file, never the key.
 func TestClientKeyProfile(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	_, issuer := startIssuer(t, authserver.Config{ClientKeys: map[string]crypto.PublicKey{"keyed": pub}})
+	_, issuer := authtest.StartIssuer(t, authserver.Config{ClientKeys: map[string]crypto.PublicKey{"keyed": pub}})
 	dir := t.TempDir()
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	b64 := base64.RawURLEncoding.EncodeToString
@@ -253,7 +230,7 @@ func TestClientKeyProfile(t *testing.T) {
 // password read from stdin, the session refreshed with the refresh_token
 // grant afterwards; a wrong password exits 4.
 func TestPasswordGrantProfile(t *testing.T) {
-	srv, issuer := startIssuer(t, authserver.Config{})
+	srv, issuer := authtest.StartIssuer(t, authserver.Config{})
 	dir := t.TempDir()
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	secret := filepath.Join(dir, "secret")

@@ -6,6 +6,7 @@ package authtest
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -151,4 +152,27 @@ func CountErrors(errs []error) (n int, first error) {
 		}
 	}
 	return n, first
+}
+
+// StartIssuer runs a reference server (real clock) whose issuer is its own
+// URL, so that Discover finds it as a provider; it returns the server and
+// the issuer.
+func StartIssuer(tb testing.TB, cfg authserver.Config) (*authserver.Server, string) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Issuer = "http://" + ln.Addr().String()
+	cfg.PasswordCost = bcrypt.MinCost
+	srv, err := authserver.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	tb.Cleanup(hs.Close)
+	return srv, cfg.Issuer
 }
