@@ -25,7 +25,6 @@ type Server struct {
 	cmd  *exec.Cmd
 	args []string // extra arguments
 	conf string   // a sentinel's configuration file
-	dir  string   // its working directory: a replica's full sync writes an RDB file there
 }
 
 // Start starts redis-server, or skips the test when it is not installed
@@ -57,11 +56,7 @@ func (r *Server) Addr() string { return "127.0.0.1:" + r.port }
 func (r *Server) Start() {
 	r.t.Helper()
 	// repl-diskless-sync-delay 0: a replica syncs at once, not after 5 s.
-	if r.dir == "" {
-		r.dir = r.t.TempDir()
-	}
-	// --dir first: a test's own --dir (a snapshot it restarts from) wins.
-	args := []string{"--dir", r.dir, "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice", "--repl-diskless-sync-delay", "0"}
+	args := []string{"--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice", "--repl-diskless-sync-delay", "0"}
 	if r.conf != "" {
 		args = []string{r.conf, "--sentinel"}
 	}
