@@ -177,7 +177,7 @@ func TestHydra(t *testing.T) {
 		s.Login(ctx, tok)
 		base := &http.Transport{MaxIdleConnsPerHost: 200}
 		defer base.CloseIdleConnections()
-		api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base}, Timeout: 10 * time.Second}
+		api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base}, Timeout: 30 * time.Second} // a provider under -race can hold a request for seconds
 		r := callUnderLoad(api, md.UserinfoEndpoint, 200, 3*ttl+ttl/2)
 		checkLoad(t, "hydra", r, grants.count("refresh_token"), tok.ExpiresIn)
 

@@ -114,7 +114,7 @@ func TestZitadel(t *testing.T) {
 		s.Login(ctx, tok)
 		base := &http.Transport{MaxIdleConnsPerHost: 200}
 		defer base.CloseIdleConnections()
-		api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base, RetryStatuses: []int{401, 403}}, Timeout: 10 * time.Second}
+		api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: base, RetryStatuses: []int{401, 403}}, Timeout: 30 * time.Second} // a provider under -race can hold a request for seconds
 		r := callUnderLoad(api, md.UserinfoEndpoint, 200, 3*ttl+ttl/2)
 		// zitadel rounds expires_in down (2 s for 3-s tokens), and
 		// refresh-ahead counts from what it was told.
