@@ -263,13 +263,10 @@ func newProxy(cfg proxyConfig) http.Handler {
 		cfg.maxReplay = authrefresh.DefaultMaxReplayBuffer
 	}
 	target, logger, loginHint := cfg.target, cfg.logger, cfg.loginHint
-	// A sidecar talks to one upstream from many client connections: keep as
-	// many upstream connections idle as it serves (the default keeps 2, so a
-	// busy proxy would open a new connection for most requests), and never
-	// more open than requests in flight.
-	upstreamConns := http.DefaultTransport.(*http.Transport).Clone()
-	upstreamConns.MaxIdleConns, upstreamConns.MaxIdleConnsPerHost = cfg.limits.concurrent, cfg.limits.concurrent
-	upstreamConns.MaxConnsPerHost = cfg.limits.concurrent
+	// A sidecar talks to one upstream from many client connections: as many
+	// upstream connections are kept idle as it serves requests at once (the
+	// limit above also bounds those in use).
+	upstreamConns := newUpstreamTransport(target, cfg.limits.concurrent)
 	transport := &authrefresh.Transport{Session: cfg.session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host},
 		MaxReplayBuffer: cfg.maxReplay, ReplayBudget: cfg.budget, RetryStatuses: cfg.retryStatuses}
 	rp := &httputil.ReverseProxy{
@@ -286,7 +283,7 @@ func newProxy(cfg proxyConfig) http.Handler {
 		// out in one write instead of a flush per write (a syscall per
 		// answer saved: ~9 % of the proxy's CPU).
 		FlushInterval: 0,
-		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
+		BufferPool:    copyBufferPool, // else ReverseProxy allocates 32 KiB per answer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, code, desc := proxyStatus(err, loginHint)
 			if bodyTimedOut(r) {
@@ -340,8 +337,11 @@ func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWrit
 // Unwrap lets http.ResponseController reach the real writer (flushing).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// copyBuffers recycles ReverseProxy's 32-KiB copy buffers.
+// copyBuffers recycles 32-KiB copy buffers.
 type copyBuffers struct{ pool sync.Pool }
+
+// copyBufferPool holds the buffers the sidecar copies bodies with.
+var copyBufferPool = &copyBuffers{}
 
 func (c *copyBuffers) Get() []byte {
 	if b, ok := c.pool.Get().(*[]byte); ok {

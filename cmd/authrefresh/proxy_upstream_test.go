@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// echoUpstream answers every request with its method, framing and body, and
+// counts connections and requests.
+type echoUpstream struct {
+	*httptest.Server
+	conns, requests atomic.Int32
+	mu              sync.Mutex
+	methods         []string
+}
+
+func startEchoUpstream(t *testing.T) *echoUpstream {
+	t.Helper()
+	u := &echoUpstream{}
+	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.requests.Add(1)
+		u.mu.Lock()
+		u.methods = append(u.methods, r.Method)
+		u.mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s cl=%d te=%v auth=%q body=%s", r.Method, r.URL.RequestURI(), r.ContentLength, r.TransferEncoding, r.Header.Get("Authorization"), body)
+	}))
+	u.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			u.conns.Add(1)
+		}
+	}
+	u.Start()
+	t.Cleanup(u.Close)
+	return u
+}
+
+func newTestUpstreamTransport(t *testing.T, base string) *upstreamTransport {
+	t.Helper()
+	target, _ := url.Parse(base)
+	tr := newUpstreamTransport(target, 8)
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+func roundTrip(t *testing.T, tr http.RoundTripper, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// Requests of every framing go out as HTTP/1.1 on one kept-alive connection:
+// no body, a body of known length, a stream (chunked), HEAD and 204 answers.
+func TestUpstreamFramesAndReuses(t *testing.T) {
+	up := startEchoUpstream(t)
+	tr := newTestUpstreamTransport(t, up.URL)
+	for i := 0; i < 20; i++ {
+		req, _ := http.NewRequest("GET", up.URL+"/a?x=1", nil)
+		req.Header.Set("Authorization", "Bearer t")
+		if _, body := roundTrip(t, tr, req); body != `GET /a?x=1 cl=0 te=[] auth="Bearer t" body=` {
+			t.Fatalf("GET: %s", body)
+		}
+		req, _ = http.NewRequest("POST", up.URL+"/p", strings.NewReader("known"))
+		if _, body := roundTrip(t, tr, req); body != `POST /p cl=5 te=[] auth="" body=known` {
+			t.Fatalf("POST: %s", body)
+		}
+		req, _ = http.NewRequest("PUT", up.URL+"/s", io.NopCloser(strings.NewReader("a stream")))
+		if _, body := roundTrip(t, tr, req); body != `PUT /s cl=-1 te=[chunked] auth="" body=a stream` {
+			t.Fatalf("stream: %s", body)
+		}
+		req, _ = http.NewRequest("POST", up.URL+"/empty", nil)
+		if _, body := roundTrip(t, tr, req); body != `POST /empty cl=0 te=[] auth="" body=` {
+			t.Fatalf("empty POST: %s", body)
+		}
+		req, _ = http.NewRequest("HEAD", up.URL+"/h", nil)
+		if status, body := roundTrip(t, tr, req); status != 200 || body != "" {
+			t.Fatalf("HEAD: %d %q", status, body)
+		}
+	}
+	if n, d := up.conns.Load(), tr.dials.Load(); n != 1 || d != 1 {
+		t.Fatalf("%d connections at the upstream, %d dialed for 100 sequential requests; want 1", n, d)
+	}
+}
+
+// The upstream closing an idle connection (its keep-alive timeout) fails no
+// request and sends none twice: a connection idle for a while is looked at
+// before use, so even a POST goes out once on a new one; a GET found closed
+// only when its answer should come is sent again; a POST in that case is not
+// (the upstream might have acted on it), and says why.
+func TestUpstreamIdleConnectionClosedByUpstream(t *testing.T) {
+	up := startEchoUpstream(t)
+	tr := newTestUpstreamTransport(t, up.URL)
+	get := func() *http.Request { r, _ := http.NewRequest("GET", up.URL+"/g", nil); return r }
+	post := func() *http.Request {
+		r, _ := http.NewRequest("POST", up.URL+"/p", strings.NewReader("once"))
+		return r
+	}
+	roundTrip(t, tr, get())
+	ageIdle := func() {
+		tr.mu.Lock()
+		for _, c := range tr.idle {
+			c.idleSince = c.idleSince.Add(-2 * time.Second)
+		}
+		tr.mu.Unlock()
+	}
+
+	up.CloseClientConnections()
+	ageIdle()
+	before := up.requests.Load()
+	if status, body := roundTrip(t, tr, post()); status != 200 || !strings.HasSuffix(body, "body=once") {
+		t.Fatalf("POST after the upstream closed an idle connection: %d %s", status, body)
+	}
+	if got := up.requests.Load() - before; got != 1 {
+		t.Fatalf("the POST reached the upstream %d times", got)
+	}
+
+	up.CloseClientConnections() // just used: not looked at, found closed when read
+	if status, _ := roundTrip(t, tr, get()); status != 200 {
+		t.Fatalf("GET on a connection closed by the upstream: %d", status)
+	}
+
+	up.CloseClientConnections()
+	before = up.requests.Load()
+	resp, err := tr.RoundTrip(post())
+	if err == nil {
+		resp.Body.Close()
+		// The close raced the write and the upstream read the POST: fine,
+		// as long as it was sent once.
+	} else if !errors.Is(err, errStaleConn) || !strings.Contains(err.Error(), "cannot be sent again") && !strings.Contains(err.Error(), "closed an idle connection") {
+		t.Fatalf("POST into a closing connection: %v", err)
+	}
+	if got := up.requests.Load() - before; got > 1 {
+		t.Fatalf("the POST reached the upstream %d times", got)
+	}
+	if status, _ := roundTrip(t, tr, get()); status != 200 {
+		t.Fatalf("after: %d", status)
+	}
+}
+
+// A connection whose answer was not read to its end, or whose request was
+// cancelled, is closed, never handed to the next request.
+func TestUpstreamUnfinishedAnswersCloseTheConnection(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stall" {
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte("part"))
+			w.(http.Flusher).Flush()
+			<-release
+			return
+		}
+		w.Write(bytes.Repeat([]byte("x"), 64<<10))
+	}))
+	defer up.Close()
+	defer close(release)
+	tr := newTestUpstreamTransport(t, up.URL)
+
+	req, _ := http.NewRequest("GET", up.URL+"/big", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Read(make([]byte, 10))
+	resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a closed body still reads")
+	}
+	if n := len(tr.idle); n != 0 {
+		t.Fatalf("%d idle connections after an answer closed half-read", n)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ = http.NewRequestWithContext(ctx, "GET", up.URL+"/stall", nil)
+	resp, err = tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("a cancelled answer read to its end")
+	}
+	resp.Body.Close()
+	if n := len(tr.idle); n != 0 {
+		t.Fatalf("%d idle connections after a cancelled answer", n)
+	}
+	dials := tr.dials.Load()
+	req, _ = http.NewRequest("GET", up.URL+"/big", nil)
+	if _, body := roundTrip(t, tr, req); len(body) != 64<<10 {
+		t.Fatalf("next answer: %d bytes", len(body))
+	}
+	if tr.dials.Load() != dials+1 {
+		t.Fatal("the next request did not get a new connection")
+	}
+}
+
+// rawUpstream answers each connection's first request with the bytes of
+// answer, then closes if closeAfter, else reads on until the client closes.
+func rawUpstream(t *testing.T, answer string, closeAfter bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, answer)
+				if !closeAfter {
+					io.Copy(io.Discard, c)
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// Answers the proxy did not ask for, or too large to hold, are errors that
+// say so; informational answers are passed over; Connection: close and
+// HTTP/1.0 answers are not kept.
+func TestUpstreamOddAnswers(t *testing.T) {
+	cases := []struct {
+		name, answer, want string
+		kept               bool
+	}{
+		{"103 then 200", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok", true},
+		{"an unasked 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", "did not ask for", false},
+		{"headers over the limit", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 4<<10) + "\r\n\r\n", "more than 2048 bytes of headers", false},
+		{"Connection: close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", "ok", false},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok", false},
+		{"to the end of the connection", "HTTP/1.1 200 OK\r\n\r\nuntil close", "until close", false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", "ok", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			base := rawUpstream(t, c.answer, c.want == "until close")
+			tr := newTestUpstreamTransport(t, base)
+			tr.maxHeaderBytes = 2048
+			req, _ := http.NewRequest("GET", base+"/", nil)
+			resp, err := tr.RoundTrip(req)
+			var got string
+			if err != nil {
+				got = err.Error()
+			} else {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got = string(b)
+			}
+			if !strings.Contains(got, c.want) {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+			if kept := len(tr.idle) == 1; kept != c.kept {
+				t.Fatalf("connection kept: %v, want %v", kept, c.kept)
+			}
+		})
+	}
+}
+
+// Nothing of the caller's making can end a header line early: a value or a
+// name with a line break, a method or path with a space, is refused before a
+// byte is sent.
+func TestWriteRequestRefusesInjection(t *testing.T) {
+	bad := []func(*http.Request){
+		func(r *http.Request) { r.Header["X-A"] = []string{"v\r\nX-Injected: 1"} },
+		func(r *http.Request) { r.Header["X-A"] = []string{"v\nGET /other HTTP/1.1"} },
+		func(r *http.Request) { r.Header["X-A: b\r\nX-C"] = []string{"v"} },
+		func(r *http.Request) { r.Header["Authorization"] = []string{"Bearer a\x00b"} },
+		func(r *http.Request) { r.Method = "GET /x HTTP/1.1\r\n" },
+		func(r *http.Request) { r.Host = "h\r\nX: y" },
+		func(r *http.Request) { r.URL.Opaque = "/a b" },
+	}
+	for i, mutate := range bad {
+		req, _ := http.NewRequest("GET", "http://upstream.test/p", nil)
+		mutate(req)
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		if err := writeRequest(w, req); err == nil {
+			t.Errorf("case %d: written: %q", i, out.String())
+		}
+		if out.Len() != 0 {
+			t.Errorf("case %d: %d bytes flushed", i, out.Len())
+		}
+	}
+}
+
+// An Upgrade (a WebSocket) goes through the net/http Transport, with the
+// session's token.
+func TestProxyUpgrade(t *testing.T) {
+	var auth atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "no upgrade", 400)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target})
+	c, err := net.Dial("tcp", proxy.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", proxy.Listener.Addr())
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("%v %v", resp, err)
+	}
+	io.WriteString(c, "ping\n")
+	if line, _ := br.ReadString('\n'); line != "echo: ping\n" {
+		t.Fatalf("through the upgraded connection: %q", line)
+	}
+	if got := auth.Load(); got != "Bearer the-session-credential" {
+		t.Fatalf("upstream got Authorization %q", got)
+	}
+}
+
+// Whatever a caller puts in a header or path, writeRequest either refuses
+// it or writes exactly one request that reads back the same: no second
+// request or header can be smuggled through.
+func FuzzWriteRequest(f *testing.F) {
+	f.Add("GET", "/a", "X-A", "v", "")
+	f.Add("POST", "/p?q=1", "Authorization", "Bearer x\r\nX: y", "body")
+	f.Add("PUT", "/s", "X-A: b\r\n", "v", "stream")
+	f.Fuzz(func(t *testing.T, method, path, name, value, body string) {
+		req, err := http.NewRequest(method, "http://upstream.test"+path, nil)
+		if err != nil {
+			return
+		}
+		req.Header[name] = []string{value}
+		if body != "" {
+			req.Body = io.NopCloser(strings.NewReader(body))
+			req.ContentLength = int64(len(body))
+		}
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		if err := writeRequest(w, req); err != nil {
+			return
+		}
+		br := bufio.NewReader(bytes.NewReader(out.Bytes()))
+		back, err := http.ReadRequest(br)
+		if err != nil {
+			t.Fatalf("written but unreadable: %v\n%q", err, out.String())
+		}
+		got, _ := io.ReadAll(back.Body)
+		if string(got) != body || back.Method != req.Method {
+			t.Fatalf("read back %s %q, wrote %s %q", back.Method, got, req.Method, body)
+		}
+		if rest, _ := io.ReadAll(br); len(rest) != 0 {
+			t.Fatalf("bytes after the request: %q", rest)
+		}
+		if framedHere(name) {
+			return
+		}
+		if vs := back.Header.Values(name); len(vs) != 1 || vs[0] != strings.Trim(value, " \t") {
+			t.Fatalf("header %q read back as %q, wrote %q", name, vs, value)
+		}
+	})
+}
