@@ -14,6 +14,7 @@ export AUTHREFRESH_CONFIG_DIR="$work/config"
 
 go build -o "$work/authrefresh" ./cmd/authrefresh
 go build -o "$work/loadgen" ./internal/loadgen
+go build -o "$work/tcprelay" ./internal/tcprelay
 
 # start NAME command... — runs it in the background and waits for the
 # "http://ADDR" it prints when it listens; sets $addr and $pid. A command
