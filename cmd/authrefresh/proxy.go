@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,14 +28,17 @@ calls the API authenticated. Incoming Authorization headers are replaced.
 
 It answers only its owner: it listens on loopback (or a 0600 unix socket), refuses a
 Host that is not its own address (DNS rebinding) and requests a browser sends for a
-web page (Origin, Sec-Fetch-Site), unless allowed. --allow-remote needs
---client-secret-file: every request must then carry Proxy-Authorization: Bearer SECRET.
+web page (Origin, Sec-Fetch-Site), unless allowed. --allow-remote needs an authority:
+--client-secret-file (every request must carry Proxy-Authorization: Bearer SECRET),
+or mutual TLS (--tls-cert-file, --tls-key-file, --client-ca-file: every client must
+present a certificate that CA signed), or both.
 Memory and time are bounded: --replay-budget (and a soft memory limit of the budget
 plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
   curl http://127.0.0.1:9000/api/v1/me
   authrefresh proxy --listen unix:/run/user/1000/api.sock --upstream https://api.example.com --profile prod
   curl --unix-socket /run/user/1000/api.sock http://api/v1/me
   authrefresh proxy --listen 0.0.0.0:9000 --allow-remote --client-secret-file proxy.secret --allow-host sidecar.internal:9000
+  authrefresh proxy --listen 0.0.0.0:9443 --allow-remote --tls-cert-file proxy.crt --tls-key-file proxy.key --client-ca-file clients-ca.crt
   authrefresh login --url http://127.0.0.1:8080 --username demo --redis redis://127.0.0.1:6379/0 --session orders
   authrefresh proxy --redis redis://127.0.0.1:6379/0 --session orders   # on every host, no local profile needed
 `, stderr)
@@ -42,8 +46,11 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	upstream := fs.String("upstream", "", "upstream base URL (default: the profile's server)")
 	name := fs.String("profile", "default", "profile name")
 	authURL := fs.String("url", "", "auth server base URL (default: the profile's; with --redis and no local profile, the one saved in Redis at login)")
-	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address (needs --client-secret-file)")
+	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address (needs --client-secret-file or --client-ca-file)")
 	secretFile := fs.String("client-secret-file", "", "a 0600 file whose contents every request must send as Proxy-Authorization: Bearer SECRET")
+	tlsCert := fs.String("tls-cert-file", "", "serve HTTPS with this certificate (PEM, chain first)")
+	tlsKey := fs.String("tls-key-file", "", "the certificate's private key (a 0600 PEM file)")
+	clientCA := fs.String("client-ca-file", "", "with TLS: every client must present a certificate signed by a CA in this PEM file (mutual TLS)")
 	var allowHosts, allowOrigins listFlag
 	fs.Var(&allowHosts, "allow-host", "a Host:port clients may use besides the listen address (repeatable)")
 	fs.Var(&allowOrigins, "allow-origin", "a web page origin (https://app.example) allowed to call the proxy from a browser (repeatable)")
@@ -76,8 +83,16 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 			return err
 		}
 	}
-	if *allowRemote && secret == nil {
-		return usageError{"--allow-remote needs --client-secret-file: a proxy that holds a token must not answer anyone who can reach it"}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" || *tlsKey != "" || *clientCA != "" {
+		var err error
+		if tlsConfig, err = proxyTLS(*tlsCert, *tlsKey, *clientCA); err != nil {
+			return err
+		}
+	}
+	mutualTLS := tlsConfig != nil && tlsConfig.ClientAuth == tls.RequireAndVerifyClientCert
+	if *allowRemote && secret == nil && !mutualTLS {
+		return usageError{"--allow-remote needs --client-secret-file or mutual TLS (--tls-cert-file, --tls-key-file, --client-ca-file): a proxy that holds a token must not answer anyone who can reach it"}
 	}
 	if *maxConcurrent < 1 || *replayBudget < 0 || *bodyIdle <= 0 || *bodyTotal <= 0 || *queueTimeout < 0 {
 		return usageError{"--max-concurrent must be at least 1, --replay-budget at least 0, and the timeouts positive"}
@@ -132,6 +147,9 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	if err != nil {
 		return err
 	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	level := slog.LevelInfo
 	if *quiet {
 		level = slog.LevelWarn
@@ -146,11 +164,14 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	}
 	switch {
 	case isSocket: // the socket's permissions are the authority; clients send any Host
-	case *allowRemote && len(allowHosts) == 0: // the client secret is the authority
+	case *allowRemote && len(allowHosts) == 0: // the client secret or certificate is the authority
 	default:
 		cfg.guard.hosts = append(loopbackHosts(ln.Addr()), lower(allowHosts)...)
 	}
 	where := "http://" + ln.Addr().String()
+	if tlsConfig != nil {
+		where = "https://" + ln.Addr().String()
+	}
 	if isSocket {
 		where = "unix:" + socket
 	}
