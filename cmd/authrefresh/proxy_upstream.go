@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,9 +26,13 @@ import (
 // those hand-offs and their wake-ups were the largest part of the hop's cost
 // after the system calls themselves.
 //
-// What this path leaves out goes to fallback, a net/http Transport: a
-// protocol upgrade (WebSocket), a request with trailers, and every request
-// when HTTP_PROXY/HTTPS_PROXY routes the upstream through a proxy.
+// What this path leaves out goes to fallback, a net/http Transport: a body
+// of unknown length or over leanBodyMax (an upstream may answer before it
+// has read an upload, 401 or 413, and close; net/http reads that answer while
+// still writing, where this path, writing first, would see only the broken
+// connection), a protocol upgrade (WebSocket), a request with trailers, and
+// every request when HTTP_PROXY/HTTPS_PROXY routes the upstream through a
+// proxy.
 type upstreamTransport struct {
 	target   *url.URL // scheme and host of the upstream
 	addr     string   // host:port dialed
@@ -87,6 +90,10 @@ type upstreamConn struct {
 	idleSince time.Time
 }
 
+// leanBodyMax is the largest request body sent on the lean path: it fits in
+// the sockets' buffers, so writing it never waits for the upstream to read.
+const leanBodyMax = 32 << 10
+
 // errStaleConn is an idle connection the upstream had closed: nothing of the
 // request was taken, so it may be sent again on a new one.
 var errStaleConn = errors.New("the upstream closed an idle connection")
@@ -97,7 +104,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 // RoundTrip implements http.RoundTripper.
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.viaProxy || req.URL.Scheme != t.target.Scheme || req.URL.Host != t.target.Host ||
-		req.Header["Upgrade"] != nil || len(req.Trailer) > 0 || req.Method == http.MethodConnect {
+		req.Header["Upgrade"] != nil || len(req.Trailer) > 0 || req.Method == http.MethodConnect ||
+		(req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > leanBodyMax)) {
 		return t.fallback.RoundTrip(req)
 	}
 	for attempt := 0; ; attempt++ {
@@ -106,7 +114,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			closeRequestBody(req)
 			return nil, err
 		}
-		resp, err := t.exchange(c, req)
+		resp, err := t.exchange(c, req, reused)
 		if err == nil {
 			return resp, nil
 		}
@@ -240,8 +248,9 @@ func (t *upstreamTransport) CloseIdleConnections() {
 }
 
 // exchange sends req on c and reads the head of its answer. On an error c
-// is the caller's to close.
-func (t *upstreamTransport) exchange(c *upstreamConn, req *http.Request) (*http.Response, error) {
+// is the caller's to close; on a reused c, an error that says the upstream
+// had closed it wraps errStaleConn.
+func (t *upstreamTransport) exchange(c *upstreamConn, req *http.Request, reused bool) (*http.Response, error) {
 	ctx := req.Context()
 	// A cancelled request wakes whatever c is blocked in; c is then not reused.
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(aLongTimeAgo) })
@@ -253,7 +262,7 @@ func (t *upstreamTransport) exchange(c *upstreamConn, req *http.Request) (*http.
 		return nil, err
 	}
 	if err := writeRequest(c.bw, req); err != nil {
-		if isStale(err) {
+		if reused && isStale(err) {
 			err = fmt.Errorf("upstream %s: %w (%v)", t.addr, errStaleConn, err)
 		}
 		return fail(err)
@@ -262,7 +271,7 @@ func (t *upstreamTransport) exchange(c *upstreamConn, req *http.Request) (*http.
 	for informational := 0; ; informational++ {
 		c.limit.N = t.maxHeaderBytes
 		if _, err := c.br.Peek(1); err != nil {
-			if informational == 0 && isStale(err) {
+			if reused && informational == 0 && isStale(err) {
 				err = fmt.Errorf("upstream %s: %w (%v)", t.addr, errStaleConn, err)
 			}
 			return fail(err)
@@ -311,20 +320,27 @@ func isStale(err error) bool {
 // upstreamBody is an answer's body; at its end the connection goes back to
 // the pool, and closed before its end the connection is closed.
 type upstreamBody struct {
-	body io.ReadCloser
-	t    *upstreamTransport
-	c    *upstreamConn
-	stop func() bool
-	keep bool
-	done atomic.Bool
+	body  io.ReadCloser
+	t     *upstreamTransport
+	c     *upstreamConn
+	stop  func() bool
+	keep  bool
+	done  atomic.Bool // finished: the connection is back in the pool, or closed
+	ended atomic.Bool // read to its end: more reads say io.EOF again
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
 	if b.done.Load() {
+		if b.ended.Load() {
+			return 0, io.EOF
+		}
 		return 0, errBodyClosed
 	}
 	n, err := b.body.Read(p)
 	if err != nil {
+		if err == io.EOF {
+			b.ended.Store(true)
+		}
 		b.finish(err == io.EOF)
 	}
 	return n, err
@@ -352,7 +368,7 @@ func (b *upstreamBody) finish(atEnd bool) {
 }
 
 // writeRequest writes req's head and body to w as HTTP/1.1, framing the body
-// itself: Content-Length when known, else chunked.
+// itself: only a body of known length is written here.
 func writeRequest(w *bufio.Writer, req *http.Request) error {
 	uri := req.URL.RequestURI()
 	host := req.Host
@@ -414,21 +430,9 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 			return fmt.Errorf("request body ended after %d of its %d bytes", n, req.ContentLength)
 		}
 		return w.Flush()
-	default: // a body of unknown length (0 means unknown when a body is set)
-		w.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		cw := httputil.NewChunkedWriter(w)
-		buf := copyBufferPool.Get()
-		_, err := io.CopyBuffer(cw, body, buf)
-		copyBufferPool.Put(buf)
+	default: // 0 with a body set means unknown
 		body.Close()
-		if err != nil {
-			return err
-		}
-		if err := cw.Close(); err != nil {
-			return err
-		}
-		w.WriteString("\r\n")
-		return w.Flush()
+		return errors.New("a request body of unknown length goes through net/http's Transport")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -70,8 +71,9 @@ func roundTrip(t *testing.T, tr http.RoundTripper, req *http.Request) (int, stri
 	return resp.StatusCode, string(body)
 }
 
-// Requests of every framing go out as HTTP/1.1 on one kept-alive connection:
-// no body, a body of known length, a stream (chunked), HEAD and 204 answers.
+// Requests without a body or with a small one of known length, and HEAD
+// answers, go out as HTTP/1.1 on one kept-alive connection; a stream and a
+// large body go through net/http's Transport (one more connection).
 func TestUpstreamFramesAndReuses(t *testing.T) {
 	up := startEchoUpstream(t)
 	tr := newTestUpstreamTransport(t, up.URL)
@@ -89,6 +91,11 @@ func TestUpstreamFramesAndReuses(t *testing.T) {
 		if _, body := roundTrip(t, tr, req); body != `PUT /s cl=-1 te=[chunked] auth="" body=a stream` {
 			t.Fatalf("stream: %s", body)
 		}
+		big := strings.Repeat("b", leanBodyMax+1)
+		req, _ = http.NewRequest("POST", up.URL+"/big", strings.NewReader(big))
+		if _, body := roundTrip(t, tr, req); body != fmt.Sprintf(`POST /big cl=%d te=[] auth="" body=%s`, len(big), big) {
+			t.Fatalf("large POST: %.80s", body)
+		}
 		req, _ = http.NewRequest("POST", up.URL+"/empty", nil)
 		if _, body := roundTrip(t, tr, req); body != `POST /empty cl=0 te=[] auth="" body=` {
 			t.Fatalf("empty POST: %s", body)
@@ -98,8 +105,8 @@ func TestUpstreamFramesAndReuses(t *testing.T) {
 			t.Fatalf("HEAD: %d %q", status, body)
 		}
 	}
-	if n, d := up.conns.Load(), tr.dials.Load(); n != 1 || d != 1 {
-		t.Fatalf("%d connections at the upstream, %d dialed for 100 sequential requests; want 1", n, d)
+	if n, d := up.conns.Load(), tr.dials.Load(); n != 2 || d != 1 {
+		t.Fatalf("%d connections at the upstream, %d dialed on the lean path for 120 sequential requests; want 2 and 1", n, d)
 	}
 }
 
@@ -215,6 +222,24 @@ func TestUpstreamUnfinishedAnswersCloseTheConnection(t *testing.T) {
 	}
 	if tr.dials.Load() != dials+1 {
 		t.Fatal("the next request did not get a new connection")
+	}
+}
+
+// An upstream that answers an upload before reading it (a 401 for an
+// expired token, a 413) and closes: the caller gets that answer, not a broken
+// connection, so the proxy can refresh and replay.
+func TestUpstreamEarlyAnswerToAnUpload(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "token expired", http.StatusUnauthorized)
+	}))
+	defer up.Close()
+	tr := newTestUpstreamTransport(t, up.URL)
+	for _, size := range []int{10, leanBodyMax, 4 << 20} {
+		req, _ := http.NewRequest("POST", up.URL+"/upload", bytes.NewReader(make([]byte, size)))
+		if status, _ := roundTrip(t, tr, req); status != http.StatusUnauthorized {
+			t.Fatalf("%d-byte upload: %d", size, status)
+		}
 	}
 }
 
@@ -407,4 +432,37 @@ func FuzzWriteRequest(f *testing.F) {
 			t.Fatalf("header %q read back as %q, wrote %q", name, vs, value)
 		}
 	})
+}
+
+// An https upstream is spoken to as HTTP/1.1 over TLS, verified against the
+// roots, on kept-alive connections.
+func TestUpstreamTLS(t *testing.T) {
+	var protos sync.Map
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protos.Store(r.Proto, true)
+		w.Write([]byte("secure"))
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	tr := newTestUpstreamTransport(t, up.URL)
+	req, _ := http.NewRequest("GET", up.URL+"/", nil)
+	if _, err := tr.RoundTrip(req); err == nil {
+		t.Fatal("a certificate from no trusted root was accepted")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(up.Certificate())
+	tr.tls.RootCAs = roots
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest("GET", up.URL+"/", nil)
+		if status, body := roundTrip(t, tr, req); status != 200 || body != "secure" {
+			t.Fatalf("%d %s", status, body)
+		}
+	}
+	if d := tr.dials.Load(); d != 1 {
+		t.Fatalf("%d TLS connections for 5 requests", d)
+	}
+	if _, ok := protos.Load("HTTP/1.1"); !ok {
+		t.Fatal("not HTTP/1.1")
+	}
 }
