@@ -94,8 +94,9 @@ type upstreamConn struct {
 // the sockets' buffers, so writing it never waits for the upstream to read.
 const leanBodyMax = 32 << 10
 
-// errStaleConn is an idle connection the upstream had closed: nothing of the
-// request was taken, so it may be sent again on a new one.
+// errStaleConn is a kept-alive connection found closed by the upstream, with
+// no answer: a request that means the same sent twice (replayable) is sent
+// again on a new connection.
 var errStaleConn = errors.New("the upstream closed an idle connection")
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read or write.
