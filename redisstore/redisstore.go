@@ -304,12 +304,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// release gives the lock back, retrying a failure a few times (a dropped
-// connection, a slot moving, a failover in progress) within 5 s. A lock that
-// still cannot be released is logged and counted; it expires after LockTTL,
-// and its waiters, polling, take it then.
-func (s *Store) release(owner string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// release gives the lock back, retrying a failure (a dropped connection, a
+// slot moving, a failover in progress) with a growing pause, for up to
+// within. A lock that still cannot be released is logged and counted; it
+// expires after LockTTL, and its waiters, polling, take it then.
+func (s *Store) release(owner string, within time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -317,20 +317,29 @@ func (s *Store) release(owner string) {
 		if err == nil {
 			return
 		}
-		if attempt == 5 || ctx.Err() != nil {
-			s.releaseFailures.Add(1)
-			s.warn("redisstore: could not release the refresh lock; it expires after LockTTL", "session", s.name, "attempts", attempt, "error", err)
-			return
-		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			s.releaseFailures.Add(1)
+			s.warn("redisstore: could not release the refresh lock; it expires after LockTTL", "session", s.name, "attempts", attempt, "error", err)
+			return
 		}
-		wait *= 2
+		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
+
+// heldRelease is how long a held lock's release is retried: long enough to
+// outlast a failover (a Sentinel promotion takes seconds; a lock left behind
+// on the new master stalls every process of the fleet until LockTTL), at
+// most a quarter of the lock's life, and at most 10 s, which the refresh that
+// held it waits before it returns.
+func heldRelease(ttl time.Duration) time.Duration { return min(10*time.Second, ttl/4) }
+
+// failedRelease is how long the release of a lock that may not have been
+// taken is retried: a SET whose answer was lost, or one not acknowledged.
+const failedRelease = time.Second
 
 // Lock implements authrefresh.Locker. A waiter woken by the holder's
 // release returns authrefresh.ErrLockReleased rather than the lock, so that
@@ -364,7 +373,7 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 		if err != nil {
 			// The SET may have been applied before the connection failed: give
 			// back a lock that might be ours, rather than leave it for LockTTL.
-			s.release(owner)
+			s.release(owner, failedRelease)
 			return nil, &Error{"lock", err}
 		}
 		if ok && !replicated {
@@ -372,11 +381,11 @@ func (s *Store) Lock(ctx context.Context) (func(), error) {
 			// grant a lock the new master never hears of: another process
 			// could refresh at the same time. Give it back; the refresh fails
 			// as transient and is retried after a backoff.
-			s.release(owner)
+			s.release(owner, failedRelease)
 			return nil, &Error{"lock", fmt.Errorf("the lock was not acknowledged by %d replica(s) within the wait timeout", s.WaitReplicas)}
 		}
 		if ok {
-			return func() { s.release(owner) }, nil
+			return func() { s.release(owner, heldRelease(ttl)) }, nil
 		}
 		if !timer.Stop() {
 			select {

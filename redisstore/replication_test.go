@@ -96,6 +96,36 @@ func TestFailedReleaseIsRetriedAndCounted(t *testing.T) {
 	unlock2()
 }
 
+// A held lock whose release meets an outage (a master killed, a failover
+// under way) is still given back when Redis returns within the retry window,
+// instead of staying on the (new) master for LockTTL and stalling every
+// process of the fleet: TestSentinelFailovers once saw all 200 requests of
+// its processes wait to their deadline that way.
+func TestHeldLockReleasedAfterAnOutage(t *testing.T) {
+	r := redistest.StartWith(t, "--appendonly", "yes", "--appendfsync", "always", "--dir", t.TempDir())
+	holder := redisstore.New(r.Client(t), "outage")
+	ctx := context.Background()
+	unlock, err := holder.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	released := make(chan struct{})
+	go func() { unlock(); close(released) }()
+	// The outage, as long as a Sentinel failover can take: longer than the
+	// release used to retry (five attempts, 3.3 s here with the client's
+	// own dial retries), shorter than it retries now (10 s by default).
+	time.Sleep(5 * time.Second)
+	r.Start() // the lock comes back with the data (append-only file)
+	<-released
+	if n := holder.ReleaseFailures(); n != 0 {
+		t.Fatalf("release failures %d", n)
+	}
+	if n, err := r.Client(t).Exists(ctx, "authrefresh:{outage}:lock").Result(); err != nil || n != 0 {
+		t.Fatalf("the lock was left behind: %d %v", n, err)
+	}
+}
+
 // BenchmarkSaveWait is the cost of WaitReplicas on a refresh's writes: the
 // lock, the compare-and-swap of the rotated token and the release, with and
 // without waiting for one replica (master and replica on loopback).
