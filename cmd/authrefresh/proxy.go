@@ -304,7 +304,7 @@ func newProxy(cfg proxyConfig) http.Handler {
 		// out in one write instead of a flush per write (a syscall per
 		// answer saved: ~9 % of the proxy's CPU).
 		FlushInterval: 0,
-		BufferPool:    copyBufferPool, // else ReverseProxy allocates 32 KiB per answer
+		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, code, desc := proxyStatus(err, loginHint)
 			if bodyTimedOut(r) {
@@ -358,11 +358,8 @@ func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWrit
 // Unwrap lets http.ResponseController reach the real writer (flushing).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// copyBuffers recycles 32-KiB copy buffers.
+// copyBuffers recycles ReverseProxy's 32-KiB copy buffers.
 type copyBuffers struct{ pool sync.Pool }
-
-// copyBufferPool holds the buffers the sidecar copies bodies with.
-var copyBufferPool = &copyBuffers{}
 
 func (c *copyBuffers) Get() []byte {
 	if b, ok := c.pool.Get().(*[]byte); ok {

@@ -37,7 +37,7 @@ type upstreamTransport struct {
 	target   *url.URL // scheme and host of the upstream
 	addr     string   // host:port dialed
 	tls      *tls.Config
-	fallback http.RoundTripper
+	fallback *http.Transport
 	viaProxy bool // the environment routes the upstream through a proxy
 
 	maxIdle     int           // idle connections kept
@@ -243,9 +243,7 @@ func (t *upstreamTransport) CloseIdleConnections() {
 	for _, c := range idle {
 		c.conn.Close()
 	}
-	if f, ok := t.fallback.(interface{ CloseIdleConnections() }); ok {
-		f.CloseIdleConnections()
-	}
+	t.fallback.CloseIdleConnections()
 }
 
 // exchange sends req on c and reads the head of its answer. On an error c
