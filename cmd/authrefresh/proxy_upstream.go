@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +56,17 @@ type upstreamTransport struct {
 // keeping up to maxIdle connections.
 func newUpstreamTransport(target *url.URL, maxIdle int) *upstreamTransport {
 	fallback := http.DefaultTransport.(*http.Transport).Clone()
-	fallback.MaxIdleConns, fallback.MaxIdleConnsPerHost, fallback.MaxConnsPerHost = maxIdle, maxIdle, maxIdle
+	// The fallback's connections carry one exchange each. net/http's
+	// Transport puts a connection back in its pool before its reader
+	// goroutine looks for bytes beyond the answer: a request taking it in
+	// that moment reads them as its own answer (TestUpstreamNeverMixesAnswers
+	// counts it). What goes this way (large or streamed uploads, upgrades,
+	// trailers, an environment proxy) pays a connection each instead.
+	// (A negative MaxIdleConnsPerHost keeps none, without asking the
+	// upstream to close as DisableKeepAlives would: an upstream answering
+	// an upload early then closes at once, and the answer is lost.)
+	fallback.MaxIdleConnsPerHost = -1
+	fallback.MaxConnsPerHost = maxIdle
 	t := &upstreamTransport{
 		target: &url.URL{Scheme: target.Scheme, Host: target.Host}, addr: canonicalAddr(target),
 		fallback: fallback, maxIdle: maxIdle, idleTimeout: 90 * time.Second, maxHeaderBytes: 1 << 20,
@@ -169,7 +180,8 @@ func closeRequestBody(req *http.Request) {
 	}
 }
 
-// get takes the most recently used idle connection, or opens one.
+// get takes the most recently used idle connection that is still clean, or
+// opens one.
 func (t *upstreamTransport) get(ctx context.Context) (c *upstreamConn, reused bool, err error) {
 	now := time.Now()
 	t.mu.Lock()
@@ -177,16 +189,8 @@ func (t *upstreamTransport) get(ctx context.Context) (c *upstreamConn, reused bo
 		c = t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
-		idleFor := now.Sub(c.idleSince)
-		if idleFor < time.Second {
-			t.mu.Unlock()
-			return c, true, nil
-		}
-		// A connection idle for a while may have been closed by the
-		// upstream (Node closes them after 5 s): look before sending, so
-		// that a request is never written into a closing connection.
 		t.mu.Unlock()
-		if idleFor < t.idleTimeout && stillOpen(c.conn) {
+		if now.Sub(c.idleSince) < t.idleTimeout && c.clean() {
 			return c, true, nil
 		}
 		c.conn.Close()
@@ -194,6 +198,30 @@ func (t *upstreamTransport) get(ctx context.Context) (c *upstreamConn, reused bo
 	}
 	t.mu.Unlock()
 	return t.dial(ctx)
+}
+
+// clean reports whether c may carry another request: the upstream has not
+// closed it, and nothing has arrived on it since its last answer ended. Bytes
+// an upstream sends beyond an answer's framing (a body on a HEAD answer or a
+// 204, more than its Content-Length) would be read as the next request's
+// answer, handing one caller another's: such a connection is never reused.
+// It is asked before every reuse, however short the idle time, because the
+// stray bytes of a broken upstream arrive right behind its answer.
+func (c *upstreamConn) clean() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		// Records TLS has already taken off the socket are no longer in
+		// it: ask TLS itself, without waiting for the network.
+		_ = tc.SetReadDeadline(aLongTimeAgo)
+		_, err := c.br.Peek(1)
+		_ = tc.SetReadDeadline(time.Time{})
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
+	}
+	return stillOpen(c.conn)
 }
 
 func (t *upstreamTransport) dial(ctx context.Context) (*upstreamConn, bool, error) {
@@ -221,8 +249,13 @@ func (t *upstreamTransport) dial(ctx context.Context) (*upstreamConn, bool, erro
 	return c, false, nil
 }
 
-// put keeps c for the next request, or closes it when enough are idle.
+// put keeps c for the next request, or closes it when enough are idle or
+// bytes beyond the answer are already buffered.
 func (t *upstreamTransport) put(c *upstreamConn) {
+	if c.br.Buffered() > 0 {
+		c.conn.Close()
+		return
+	}
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	if len(t.idle) < t.maxIdle {

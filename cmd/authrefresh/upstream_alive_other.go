@@ -4,6 +4,6 @@ package main
 
 import "net"
 
-// stillOpen cannot look at the socket here; a closed connection is found
-// when the request is sent, and an idempotent one is sent again.
-func stillOpen(net.Conn) bool { return true }
+// stillOpen cannot look at the socket here, so it cannot tell whether the
+// upstream sent bytes beyond its last answer: a connection is not reused.
+func stillOpen(net.Conn) bool { return false }
