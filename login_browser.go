@@ -183,7 +183,8 @@ func (f *browserFlow) finish(tok *Token, err error) bool {
 }
 
 // ServeHTTP serves the redirect: the first request to the redirect path
-// decides the login; the page tells the user how it went.
+// with this login's state decides the login; the page tells the user how it
+// went.
 func (f *browserFlow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != f.redirect.Path || r.Method != http.MethodGet {
 		http.NotFound(w, r)
@@ -195,7 +196,15 @@ func (f *browserFlow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	tok, err := f.complete(r.URL.Query())
+	q := r.URL.Query()
+	if q.Get("state") != f.state {
+		// Any local process can reach this listener: a redirect without
+		// this login's state is answered and ignored, and the login goes
+		// on waiting for its own until the timeout.
+		page(w, http.StatusBadRequest, "Not this login's redirect", "This page does not carry the state of the login in progress. Go back to the terminal.")
+		return
+	}
+	tok, err := f.complete(q)
 	if !f.finish(tok, err) {
 		page(w, http.StatusGone, "This login is over", "Go back to the terminal.")
 		return

@@ -98,7 +98,6 @@ func TestBrowserLoginRefusals(t *testing.T) {
 		issuer   string
 		wantCode string
 	}{
-		"state":  {open: redirectWith(func(q url.Values) { q.Set("state", "forged") }), wantCode: "state_mismatch"},
 		"error":  {open: redirectWith(func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") }), wantCode: "access_denied"},
 		"issuer": {open: redirectWith(func(q url.Values) { q.Set("iss", "https://evil.example") }), issuer: "https://good.example", wantCode: "issuer_mismatch"},
 		"empty":  {open: redirectWith(func(q url.Values) { q.Del("code") }), wantCode: "invalid_request"},
@@ -115,6 +114,40 @@ func TestBrowserLoginRefusals(t *testing.T) {
 				t.Fatalf("%d code exchanges for a refused redirect", n)
 			}
 		})
+	}
+}
+
+// Any local process can reach the loopback listener: redirects without the
+// login's state (a forged code, a forged error, none at all) are answered
+// and ignored, and the login ends with the browser's own redirect.
+func TestBrowserLoginIgnoresForeignRedirects(t *testing.T) {
+	e := newEnv(t, authserver.Config{AutoApproveUser: authserver.DemoUser})
+	b := browserLogin(e, false)
+	b.Issuer = ""
+	b.Open = func(_ context.Context, u string) error {
+		parsed, _ := url.Parse(u)
+		redirect := parsed.Query().Get("redirect_uri")
+		for _, forged := range []url.Values{
+			{"code": {"attacker-code"}, "state": {"forged"}},
+			{"error": {"access_denied"}, "state": {"forged"}},
+			{"code": {"attacker-code"}},
+			{},
+		} {
+			if status, body := browse(t, redirect+"?"+forged.Encode()); status != http.StatusBadRequest || !strings.Contains(body, "Not this login") {
+				t.Errorf("forged redirect %v: %d %s", forged, status, body)
+			}
+		}
+		if status, body := browse(t, u); status != 200 || !strings.Contains(body, "Logged in") {
+			t.Errorf("the browser's own redirect: %d %s", status, body)
+		}
+		return nil
+	}
+	tok, err := b.Login(context.Background())
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("login after forged redirects: %v", err)
+	}
+	if n := e.server.Counters().Requests["/oauth/token"]; n != 1 {
+		t.Fatalf("%d code exchanges, want 1 (the forged codes are never sent)", n)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/url"
 	"os"
@@ -200,17 +201,25 @@ func loginClient(ctx context.Context, name string, p *profile, f clientFlags, in
 		cc, _ := g.refresher()
 		tok, err = cc.(authrefresh.Acquirer).Acquire(ctx)
 	case flowBrowser:
+		var closePage func() // removes the page that forwarded the browser
 		b := &authrefresh.BrowserLogin{Client: c, AuthURL: g.AuthURL, RedirectURL: f.redirect, Params: g.params(), Issuer: g.Issuer,
 			Open: func(_ context.Context, u string) error {
+				if f.noBrowser {
+					fmt.Fprintf(stderr, "to log in, open this URL:\n  %s\n", u)
+					return nil
+				}
 				fmt.Fprintf(stderr, "log in in your browser; if it does not open, open this URL:\n  %s\n", u)
-				if !f.noBrowser {
-					if err := openBrowser(u); err != nil {
-						fmt.Fprintf(stderr, "(could not open a browser: %v)\n", err)
-					}
+				done, err := openBrowser(u)
+				closePage = done
+				if err != nil {
+					fmt.Fprintf(stderr, "(could not open a browser: %v)\n", err)
 				}
 				return nil
 			}}
 		tok, err = b.Login(ctx)
+		if closePage != nil {
+			closePage()
+		}
 	case flowDevice:
 		d := &authrefresh.DeviceLogin{Client: c, DeviceAuthURL: g.DeviceURL, Params: g.params(),
 			Show: func(_ context.Context, code authrefresh.DeviceCode) error {
@@ -255,25 +264,51 @@ func hasDisplay() bool {
 }
 
 // openBrowser opens u in the user's browser ($BROWSER, else the system's
-// opener). The URL carries no secret: PKCE keeps the code useless to
-// anyone who reads it from the process list.
-func openBrowser(u string) error {
+// opener) without putting u where another local user can read it. An
+// authorization URL carries the login's state and PKCE challenge: whoever
+// has both can log in with their own account at the provider and deliver
+// that code to our listener, and this program would keep their token (RFC
+// 8252 §8.1 leaves this to the client). A command line is readable by every
+// user (/proc/PID/cmdline, ps), so the browser is given a page in a private
+// directory (0700, the page 0600) that forwards to u. done removes it when
+// the login ends.
+func openBrowser(u string) (done func(), err error) {
+	dir, err := os.MkdirTemp("", "authrefresh-login-")
+	if err != nil {
+		return func() {}, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	page := filepath.Join(dir, "login.html")
+	esc := html.EscapeString(u)
+	content := `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer">` +
+		`<meta http-equiv="refresh" content="0;url=` + esc + `"><title>Log in</title>` +
+		`<p><a href="` + esc + `">Continue to log in</a></p>`
+	if err := os.WriteFile(page, []byte(content), 0o600); err != nil {
+		done()
+		return func() {}, err
+	}
+	path := filepath.ToSlash(page)
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path // C:/… on Windows
+	}
+	target := (&url.URL{Scheme: "file", Path: path}).String()
 	var cmd *exec.Cmd
 	switch browser := os.Getenv("BROWSER"); {
 	case browser != "":
-		cmd = exec.Command(browser, u)
+		cmd = exec.Command(browser, target)
 	case runtime.GOOS == "darwin":
-		cmd = exec.Command("open", u)
+		cmd = exec.Command("open", target)
 	case runtime.GOOS == "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", target)
 	default:
-		cmd = exec.Command("xdg-open", u)
+		cmd = exec.Command("xdg-open", target)
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		done()
+		return func() {}, err
 	}
 	go cmd.Wait() //nolint:errcheck // reap it; its outcome is the browser's
-	return nil
+	return done, nil
 }
 
 // parseClientKey reads a private key file: a JWK (or a JWK Set of one) when

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -9,11 +10,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"html"
 	"io"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -245,5 +251,112 @@ func TestPasswordGrantProfile(t *testing.T) {
 	srv.RevokeAccessTokens()
 	if code, out, errOut := cli(t, "", "request", "/api/v1/me"); code != exitOK || !strings.Contains(out, "demo") || srv.Counters().Refreshes != 1 {
 		t.Fatalf("request: %d %s %s (refreshes %d)", code, out, errOut, srv.Counters().Refreshes)
+	}
+}
+
+// spyingBrowser is the test binary run as $BROWSER. It finds the
+// authorization URL it was given (on its command line, or in the page it
+// was pointed at, which the user's own browser may read), then looks
+// everywhere another local user could — every process's command line and
+// environment, and the files under the temporary directory and the config
+// directory that others may read — for the login's state or PKCE challenge,
+// writes what it found to report, and completes the login.
+func spyingBrowser(report string, args []string) int {
+	var findings []string
+	if len(args) != 1 {
+		findings = append(findings, fmt.Sprintf("the browser got %d arguments", len(args)))
+	}
+	authURL := strings.Join(args, " ")
+	if strings.HasPrefix(authURL, "file://") {
+		u, _ := url.Parse(authURL)
+		page, err := os.ReadFile(filepath.FromSlash(u.Path))
+		if err != nil {
+			findings = append(findings, "the user's browser cannot read its page: "+err.Error())
+		}
+		if m := regexp.MustCompile(`href="([^"]+)"`).FindSubmatch(page); m != nil {
+			authURL = html.UnescapeString(string(m[1]))
+		}
+	}
+	u, err := url.Parse(authURL)
+	state, challenge := "", ""
+	if err == nil {
+		state, challenge = u.Query().Get("state"), u.Query().Get("code_challenge")
+	}
+	if state == "" || challenge == "" {
+		findings = append(findings, "no authorization URL reached the browser: "+authURL)
+	}
+	secret := func(b []byte) bool {
+		return state != "" && (bytes.Contains(b, []byte(state)) || bytes.Contains(b, []byte(challenge)))
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		for _, f := range []string{"cmdline", "environ"} {
+			if b, err := os.ReadFile(filepath.Join(p, f)); err == nil && secret(b) {
+				findings = append(findings, "the "+f+" of process "+filepath.Base(p))
+			}
+		}
+	}
+	// A file others can read: readable by group or others, under
+	// directories they can enter.
+	seen := 0
+	for _, root := range []string{os.TempDir(), os.Getenv("AUTHREFRESH_CONFIG_DIR")} {
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if seen++; err != nil || seen > 200000 {
+				return filepath.SkipDir
+			}
+			info, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() {
+				if path != root && info.Mode().Perm()&0o011 == 0 {
+					return filepath.SkipDir // others cannot enter
+				}
+				return nil
+			}
+			if info.Mode().IsRegular() && info.Mode().Perm()&0o044 != 0 && info.Size() < 1<<20 && time.Since(info.ModTime()) < time.Hour {
+				if b, err := os.ReadFile(path); err == nil && secret(b) {
+					findings = append(findings, "the file "+path+" ("+info.Mode().Perm().String()+")")
+				}
+			}
+			return nil
+		})
+	}
+	os.WriteFile(report, []byte(strings.Join(findings, "\n")), 0o600)
+	if state != "" {
+		if resp, err := http.Get(authURL); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	return 0
+}
+
+// Another local user learns nothing that lets them finish the login with
+// their own account: the state and the PKCE challenge are on no command
+// line, in no environment and in no file they can read, while the browser
+// still gets to the provider and the login succeeds.
+func TestBrowserLoginURLHiddenFromOtherUsers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	_, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser, Clients: map[string]string{"cli": ""}, AccessTTL: time.Minute})
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	report := filepath.Join(t.TempDir(), "report")
+	t.Setenv("AUTHREFRESH_TEST_BROWSER_REPORT", report)
+	t.Setenv("BROWSER", os.Args[0])
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "browser", "--scope", "openid"}, strings.NewReader(""), io.Discard, &stderr); code != exitOK {
+		t.Fatalf("login: %d %s", code, stderr.String())
+	}
+	found, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("the browser did not run: %v", err)
+	}
+	if len(found) != 0 {
+		t.Fatalf("another user could read the login's state or challenge in:\n%s", found)
+	}
+	if pages, _ := filepath.Glob(filepath.Join(os.TempDir(), "authrefresh-login-*")); len(pages) != 0 {
+		t.Fatalf("the forwarding page outlived the login: %v", pages)
 	}
 }

@@ -21,6 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if report := os.Getenv("AUTHREFRESH_TEST_BROWSER_REPORT"); report != "" {
+		os.Exit(spyingBrowser(report, os.Args[1:]))
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
