@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 )
 
 // maxErrorBody bounds how much of an error response is kept.
@@ -107,28 +106,9 @@ func parseErrorBody(body []byte) (message, code string, details map[string]any) 
 		if raw, ok := obj["errors"]; ok && details == nil {
 			_ = json.Unmarshal(raw, &details)
 		}
-		return cleanMessage(message), cleanMessage(code), details
+		return serverText(message, 200), serverText(code, 200), details
 	}
-	return cleanMessage(trimmed), "", nil
-}
-
-// cleanMessage keeps a server's message printable and short.
-func cleanMessage(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' || r == '\r' {
-			return ' '
-		}
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) > 200 {
-		r := []rune(s)
-		s = string(r[:200]) + "…"
-	}
-	return s
+	return serverText(trimmed, 200), "", nil
 }
 
 // bearerChallenge extracts error_description and error from an RFC 6750
@@ -161,5 +141,5 @@ func bearerChallenge(h string) (description, code string) {
 			description = value
 		}
 	}
-	return cleanMessage(description), cleanMessage(code)
+	return serverText(description, 200), serverText(code, 200)
 }

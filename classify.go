@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // This file is the one place that decides what a failed token-endpoint call
@@ -63,9 +65,9 @@ func refusalError(op string, status int, header http.Header, body []byte) *Refre
 	}
 	if json.Unmarshal(body, &oauthErr) == nil {
 		if code, ok := oauthErr.Error.(string); ok {
-			e.Code = truncate(code, 100)
+			e.Code = serverText(code, 100)
 		}
-		e.Description = truncate(firstNonEmpty(oauthErr.Description, oauthErr.Message), 300)
+		e.Description = serverText(firstNonEmpty(oauthErr.Description, oauthErr.Message), 300)
 	}
 	e.Kind = kindOf(status, e.Code)
 	e.RetryAfter = parseRetryAfter(header.Get("Retry-After"), time.Now())
@@ -101,11 +103,44 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// serverText is text a server sent, made safe to print and short: line
+// breaks and tabs become spaces; control characters (C0, DEL, C1: a
+// terminal's escape sequences, which could retitle a window, clear the
+// screen or write the clipboard), bidirectional overrides and invalid UTF-8
+// are dropped; at most n runes are kept.
+func serverText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t' || r == '\r':
+			return ' '
+		case !visible(r):
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > n {
+		s = string([]rune(s)[:n]) + "…"
 	}
-	return s[:n] + "…"
+	return s
+}
+
+// printable reports whether s holds only characters serverText keeps as
+// they are: nothing that steers a terminal, no line break.
+func printable(s string) bool {
+	for _, r := range s {
+		if !visible(r) || r == '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// visible reports whether r prints as itself: not a control character
+// (but tab), not a format character such as a bidirectional override, not
+// invalid UTF-8.
+func visible(r rune) bool {
+	return r == '\t' || !(unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError)
 }
 
 func firstNonEmpty(ss ...string) string {

@@ -135,10 +135,10 @@ func (e *RefreshError) Error() string {
 		why = append(why, fmt.Sprintf("status %d", e.StatusCode))
 	}
 	if e.Code != "" {
-		why = append(why, e.Code)
+		why = append(why, serverText(e.Code, 100))
 	}
 	if e.Description != "" {
-		why = append(why, e.Description)
+		why = append(why, serverText(e.Description, 300))
 	}
 	if e.Err != nil {
 		why = append(why, e.Err.Error())

@@ -52,12 +52,14 @@ func FuzzParseErrorBody(f *testing.F) {
 	f.Add([]byte(`{"error_description":"d","error":"c"}`))
 	f.Add([]byte("\x00\xff plain"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msg, _, _ := parseErrorBody(body)
-		if strings.ContainsAny(msg, "\n\r\x00") {
-			t.Fatalf("message not cleaned: %q", msg)
+		msg, code, _ := parseErrorBody(body)
+		desc, challenge := bearerChallenge(string(body))
+		refused := refusalError("refresh", 400, http.Header{}, body).Error()
+		for _, s := range []string{msg, code, desc, challenge, refused} {
+			if !printable(s) {
+				t.Fatalf("server text not cleaned: %q", s)
+			}
 		}
-		_, _ = bearerChallenge(string(body))
-		_ = refusalError("refresh", 400, http.Header{}, body)
 	})
 }
 

@@ -49,9 +49,9 @@ type AuthorizationError struct {
 }
 
 func (e *AuthorizationError) Error() string {
-	msg := "authrefresh: " + e.Flow + " login: " + e.Code
+	msg := "authrefresh: " + e.Flow + " login: " + serverText(e.Code, 100)
 	if e.Description != "" {
-		msg += ": " + e.Description
+		msg += ": " + serverText(e.Description, 300)
 	}
 	return msg
 }

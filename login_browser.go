@@ -225,10 +225,10 @@ func (f *browserFlow) complete(q url.Values) (*Token, error) {
 		return nil, fail("state_mismatch", "the redirect does not carry this login's state (another login's, or a forged request); start again")
 	}
 	if iss := q.Get("iss"); iss != "" && f.b.Issuer != "" && iss != f.b.Issuer {
-		return nil, fail("issuer_mismatch", fmt.Sprintf("the redirect comes from issuer %q, not %q", truncate(iss, 200), f.b.Issuer))
+		return nil, fail("issuer_mismatch", fmt.Sprintf("the redirect comes from issuer %q, not %q", serverText(iss, 200), f.b.Issuer))
 	}
 	if code := q.Get("error"); code != "" {
-		return nil, fail(truncate(code, 100), truncate(q.Get("error_description"), 300))
+		return nil, fail(serverText(code, 100), serverText(q.Get("error_description"), 300))
 	}
 	if q.Get("code") == "" {
 		return nil, fail("invalid_request", "the redirect carries neither a code nor an error")
@@ -279,7 +279,7 @@ func (f *browserFlow) checkIDToken(idToken string) error {
 	case !slices.Contains(auds, f.client.ClientID):
 		return fail("invalid_id_token", "the ID token is not meant for this client")
 	case f.b.Issuer != "" && claims.Iss != f.b.Issuer:
-		return fail("issuer_mismatch", fmt.Sprintf("the ID token comes from issuer %q, not %q", truncate(claims.Iss, 200), f.b.Issuer))
+		return fail("issuer_mismatch", fmt.Sprintf("the ID token comes from issuer %q, not %q", serverText(claims.Iss, 200), f.b.Issuer))
 	}
 	return nil
 }

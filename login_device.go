@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DeviceLogin logs a user in with the device authorization grant (RFC
@@ -77,16 +78,22 @@ func (d *DeviceLogin) Login(ctx context.Context) (*Token, error) {
 	if wait == nil {
 		wait = sleepCtx
 	}
-	expired := &AuthorizationError{Flow: "device", Code: "expired_token", Description: "the code was not approved in time; start again"}
 	// The waits are counted rather than a clock read: they are nearly all of
 	// the time, and the provider says expired_token anyway if we undercount.
-	for waited := time.Duration(0); ; waited += interval {
-		if waited >= code.ExpiresIn {
-			return nil, expired
+	// No wait runs past the code's expiry: a poll after it is pointless.
+	next, why := interval, "the provider's polling interval"
+	for waited := time.Duration(0); ; {
+		if left := code.ExpiresIn - waited; next > left {
+			desc := "the code was not approved in time; start again"
+			if left > 0 {
+				desc = fmt.Sprintf("the code expires in %s, before the next poll: %s is %s; start again", left.Round(time.Second), why, next.Round(time.Second))
+			}
+			return nil, &AuthorizationError{Flow: "device", Code: "expired_token", Description: desc}
 		}
-		if err := wait(ctx, interval); err != nil {
+		if err := wait(ctx, next); err != nil {
 			return nil, withOp(cancelled(ctx), "login")
 		}
+		waited += next
 		tok, err := client.exchange(ctx, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {deviceCode}})
 		if err == nil {
 			return tok, nil
@@ -95,15 +102,20 @@ func (d *DeviceLogin) Login(ctx context.Context) (*Token, error) {
 		if !errors.As(err, &re) {
 			return nil, err
 		}
+		next, why = interval, "the provider's polling interval"
 		switch {
 		case re.Code == "authorization_pending":
 		case re.Code == "slow_down":
 			interval += 5 * time.Second // RFC 8628 §3.5, for this and every later poll
+			next = interval
 		case re.Code == "access_denied" || re.Code == "expired_token":
 			return nil, &AuthorizationError{Flow: "device", Code: re.Code, Description: re.Description}
 		case re.Kind == RefreshTransient && ctx.Err() == nil:
-			// A network blip or a 5xx: keep polling; the code is still good.
-			interval = max(interval, re.RetryAfter)
+			// A network blip or a 5xx: keep polling; the code is still
+			// good. A Retry-After holds for the next poll only.
+			if re.RetryAfter > next {
+				next, why = re.RetryAfter, "the provider's Retry-After"
+			}
 		default:
 			return nil, err
 		}
@@ -161,6 +173,15 @@ func parseDeviceAuthorization(data []byte) (code DeviceCode, device string, inte
 	}
 	if device == "" || code.UserCode == "" || code.VerificationURI == "" {
 		return DeviceCode{}, "", 0, errors.New("the device authorization answer lacks device_code, user_code or verification_uri")
+	}
+	// The code and the URLs are shown to the user: a control character
+	// could move the cursor, retitle the window or write the clipboard.
+	// RFC 8628 §6.1 expects a short code a user can type.
+	if utf8.RuneCountInString(code.UserCode) > 64 || !printable(code.UserCode) {
+		return DeviceCode{}, "", 0, errors.New("the device authorization answer's user_code is not a short code a user can type")
+	}
+	if !printable(code.VerificationURI) || !printable(code.VerificationURIComplete) {
+		return DeviceCode{}, "", 0, errors.New("the device authorization answer's verification URI holds control characters")
 	}
 	for _, u := range []string{code.VerificationURI, code.VerificationURIComplete} {
 		if p, perr := url.Parse(u); u != "" && (perr != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "") {

@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,8 +127,8 @@ func TestDeviceLoginEnds(t *testing.T) {
 		if _, err := e.login.Login(context.Background()); !errors.As(err, &ae) || ae.Code != "expired_token" {
 			t.Fatalf("got %v", err)
 		}
-		if len(e.waits) != 3 {
-			t.Fatalf("waits %v: want polls at 5 s, 10 s, then the expiry", e.waits)
+		if len(e.waits) != 2 {
+			t.Fatalf("waits %v: want polls at 5 s and 10 s, and none past the expiry", e.waits)
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
@@ -177,4 +180,92 @@ func FuzzParseDeviceAuthorization(f *testing.F) {
 			t.Fatalf("accepted %q as %+v %q %v", data, code, device, interval)
 		}
 	})
+}
+
+// hostileDevice is a provider whose device authorization answer is
+// authorization, and whose token endpoint answers every poll with poll.
+func hostileDevice(t *testing.T, authorization string, poll func(w http.ResponseWriter)) *DeviceLogin {
+	t.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/device" {
+			io.WriteString(w, authorization)
+			return
+		}
+		poll(w)
+	}))
+	t.Cleanup(hs.Close)
+	return &DeviceLogin{
+		Client:        &OAuth2Refresher{TokenURL: hs.URL + "/token", ClientID: "cli"},
+		DeviceAuthURL: hs.URL + "/device",
+		Show:          func(context.Context, DeviceCode) error { return nil },
+	}
+}
+
+// No wait outlives the code: an interval or a Retry-After longer than the
+// code's remaining life ends the login at once, saying so, instead of
+// waiting a day (interval) or calling a live code expired (Retry-After).
+func TestDeviceLoginWaitsNoLongerThanTheCode(t *testing.T) {
+	pending := func(w http.ResponseWriter) {
+		w.WriteHeader(400)
+		io.WriteString(w, `{"error":"authorization_pending"}`)
+	}
+	for name, tc := range map[string]struct {
+		authorization string
+		poll          func(w http.ResponseWriter)
+		waits         []time.Duration
+		want          string
+	}{
+		"a day's interval": {
+			authorization: `{"device_code":"d","user_code":"ABCD-EFGH","verification_uri":"https://p.example/device","expires_in":30,"interval":86400}`,
+			poll:          pending, waits: nil, want: "the code expires in 30s, before the next poll: the provider's polling interval is 24h0m0s",
+		},
+		"a day's Retry-After": {
+			authorization: `{"device_code":"d","user_code":"ABCD-EFGH","verification_uri":"https://p.example/device","expires_in":30,"interval":1}`,
+			poll: func(w http.ResponseWriter) {
+				w.Header().Set("Retry-After", "86400")
+				w.WriteHeader(503)
+			},
+			waits: []time.Duration{time.Second}, want: "the code expires in 29s, before the next poll: the provider's Retry-After is 24h0m0s",
+		},
+		"the code's end": {
+			authorization: `{"device_code":"d","user_code":"ABCD-EFGH","verification_uri":"https://p.example/device","expires_in":12,"interval":5}`,
+			poll:          pending, waits: []time.Duration{5 * time.Second, 5 * time.Second}, want: "the code expires in 2s, before the next poll",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := hostileDevice(t, tc.authorization, tc.poll)
+			var waits []time.Duration
+			d.wait = func(_ context.Context, w time.Duration) error { waits = append(waits, w); return nil }
+			_, err := d.Login(context.Background())
+			var ae *AuthorizationError
+			if !errors.As(err, &ae) || ae.Code != "expired_token" || !strings.Contains(ae.Description, tc.want) {
+				t.Fatalf("got %v, want expired_token saying %q", err, tc.want)
+			}
+			if !slices.Equal(waits, tc.waits) {
+				t.Fatalf("waits %v, want %v", waits, tc.waits)
+			}
+		})
+	}
+}
+
+// A user code or verification URI that carries control characters (a
+// clipboard write, a window title, a screen clear) is refused before it is
+// shown: RFC 8628 §6.1 expects a short code a user can type.
+func TestDeviceLoginRefusesCodesThatSteerTheTerminal(t *testing.T) {
+	for _, answer := range []string{
+		`{"device_code":"d","user_code":"\u001b]52;c;ZXZpbA==\u0007","verification_uri":"https://p.example/device"}`,
+		`{"device_code":"d","user_code":"ABCD","verification_uri":"https://p.example/device\u001b]0;pwned\u0007"}`,
+		`{"device_code":"d","user_code":"ABCD\u009b2J","verification_uri":"https://p.example/device"}`,
+		`{"device_code":"d","user_code":"ABCD","verification_uri":"https://p.example/device","verification_uri_complete":"https://p.example/d?c=\u202eABCD"}`,
+		`{"device_code":"d","user_code":"` + strings.Repeat("A", 65) + `","verification_uri":"https://p.example/device"}`,
+	} {
+		shown := false
+		d := hostileDevice(t, answer, func(http.ResponseWriter) {})
+		d.Show = func(context.Context, DeviceCode) error { shown = true; return nil }
+		_, err := d.Login(context.Background())
+		if err == nil || shown || strings.ContainsAny(err.Error(), "\x1b\x07\u009b\u202e") {
+			t.Fatalf("%s: shown %v, error %q", answer, shown, err)
+		}
+	}
 }

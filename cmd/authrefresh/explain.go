@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/authrefresh/authrefresh"
 )
@@ -124,7 +125,7 @@ func expiredBecause(err error) string {
 
 func serverSaid(re *authrefresh.RefreshError) string {
 	if why := firstNonEmpty(re.Description, re.Code); why != "" {
-		return " (the server said: " + why + ")"
+		return " (the server said: " + terminalSafe(why) + ")"
 	}
 	return ""
 }
@@ -136,7 +137,26 @@ var httpWrapper = regexp.MustCompile(`\b(Get|Head|Post|Put|Patch|Delete|Options)
 // and net/http's method-and-URL wrappers, which say nothing to a user.
 func clean(err error) string {
 	msg := strings.ReplaceAll(err.Error(), "authrefresh: ", "")
-	return httpWrapper.ReplaceAllString(msg, "")
+	return terminalSafe(httpWrapper.ReplaceAllString(msg, ""))
+}
+
+// terminalSafe is s without what could steer a terminal: control
+// characters (escape sequences: a window title, a clipboard write, a screen
+// clear) and format characters (bidirectional overrides). Whatever reaches
+// the user's terminal from a server passes through here.
+func terminalSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			if r == '\n' {
+				return r // our own messages have lines; the library flattens a server's
+			}
+			if r == '\t' {
+				return ' '
+			}
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // isNetworkError reports a failure to reach a server.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -146,5 +147,28 @@ func TestMisconfiguredClientExplained(t *testing.T) {
 	code, msg := explain(err)
 	if code != exitConfig || !strings.Contains(msg, "does not accept this client") || !strings.Contains(msg, "invalid_client") || strings.Contains(msg, "log in") {
 		t.Fatalf("%d %q", code, msg)
+	}
+}
+
+// A provider's words reach the terminal without what could steer it: its
+// error and error_description carry a window title, a clipboard write and a
+// screen clear; none of them reaches stderr, the words around them do.
+func TestProviderTextSteersNoTerminal(t *testing.T) {
+	hostile := "bad\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\u009b2J\u202eend"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client" + hostile, "error_description": hostile})
+	}))
+	defer srv.Close()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	for _, args := range [][]string{
+		{"login", "--url", srv.URL, "--username", "demo", "--password-stdin"},
+		{"login", "--token-url", srv.URL + "/token", "--client-id", "c", "--flow", "password", "--username", "demo", "--password-stdin"},
+	} {
+		code, _, errOut := cli(t, "pw\n", args...)
+		if code == exitOK || strings.ContainsAny(errOut, "\x1b\x07\u009b\u202e") || !strings.Contains(errOut, "bad") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
 	}
 }
