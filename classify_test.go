@@ -59,11 +59,14 @@ func TestServerTextSteersNoTerminal(t *testing.T) {
 	const hostile = "bad\x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07\x1b[2J\u009b2J\u202eevil\r\nline"
 	body, _ := json.Marshal(map[string]string{"error": "invalid_grant" + hostile, "error_description": hostile})
 	for name, msg := range map[string]string{
-		"token endpoint":   refusalError("refresh", 400, http.Header{}, body).Error(),
-		"built by others":  (&RefreshError{Code: hostile, Description: hostile}).Error(),
-		"authorization":    (&AuthorizationError{Flow: "browser", Code: hostile, Description: hostile}).Error(),
-		"API error":        func() string { m, _, _ := parseErrorBody(body); return m }(),
-		"bearer challenge": func() string { d, _ := bearerChallenge(`Bearer error="x", error_description="` + hostile + `"`); return d }(),
+		"token endpoint":  refusalError("refresh", 400, http.Header{}, body).Error(),
+		"built by others": (&RefreshError{Code: hostile, Description: hostile}).Error(),
+		"authorization":   (&AuthorizationError{Flow: "browser", Code: hostile, Description: hostile}).Error(),
+		"API error":       func() string { m, _, _ := parseErrorBody(body); return m }(),
+		"bearer challenge": func() string {
+			d, _ := bearerChallenge(`Bearer error="x", error_description="` + hostile + `"`)
+			return d
+		}(),
 	} {
 		if !printable(msg) || strings.ContainsAny(msg, "\x1b\x07\u009b\u202e\r\n") {
 			t.Errorf("%s: %q", name, msg)
