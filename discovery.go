@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -61,6 +62,9 @@ func Discover(ctx context.Context, hc *http.Client, issuer string) (*ProviderMet
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, &DiscoveryError{Issuer: issuer, Err: errors.New("the issuer must be an http(s) URL without query or fragment, e.g. https://accounts.example.com")}
+	}
+	if err := endpointAllowed(u, u.Scheme == "https"); err != nil {
+		return nil, &DiscoveryError{Issuer: issuer, Err: fmt.Errorf("the issuer %w", err)}
 	}
 	trimmed := strings.TrimSuffix(u.Path, "/")
 	openid := *u
@@ -133,11 +137,44 @@ func (md *ProviderMetadata) check(issuer string) error {
 		if e == "" {
 			continue
 		}
-		if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("its %s is not an absolute http(s) URL", name)
+		}
+		if err := endpointAllowed(u, strings.HasPrefix(issuer, "https:")); err != nil {
+			return fmt.Errorf("its %s %w", name, err)
 		}
 	}
 	return nil
+}
+
+// endpointAllowed refuses what would send a client's secrets where they
+// could be read or redirected: credentials in the URL (user:pass@), plain
+// http from an https issuer (a downgrade: the secret and the refresh token
+// would cross the network in clear, or reach whoever listens on a local
+// port), and plain http beyond this machine. An http issuer on a loopback
+// address stays allowed, for development.
+func endpointAllowed(u *url.URL, httpsIssuer bool) error {
+	switch {
+	case u.User != nil:
+		return errors.New("carries credentials (user:password@) in its URL")
+	case u.Scheme == "https":
+		return nil
+	case httpsIssuer:
+		return errors.New("is plain http under an https issuer (a downgrade)")
+	case !loopbackHost(u.Hostname()):
+		return errors.New("is plain http on a host other than this machine: use https (plain http is for a loopback address in development)")
+	}
+	return nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ClientAuthFor chooses how a client authenticates to this server: with a

@@ -94,3 +94,50 @@ func FuzzParseProviderMetadata(f *testing.F) {
 		_, _ = authrefresh.ParseProviderMetadata(data)
 	})
 }
+
+// Metadata cannot send a client's secret and refresh token anywhere less
+// safe than its issuer: plain http under an https issuer (to the network in
+// clear, or to whoever listens on a local port), credentials in an
+// endpoint's URL, plain http beyond this machine. A loopback http issuer
+// stays allowed for development.
+func TestDiscoverRefusesDowngrades(t *testing.T) {
+	var base string
+	metadata := map[string]string{
+		"/tls-http":     `{"issuer":"%s/tls-http","token_endpoint":"http://127.0.0.1:9/token"}`,
+		"/tls-userinfo": `{"issuer":"%s/tls-userinfo","token_endpoint":"%s/token","revocation_endpoint":"https://user:pass@127.0.0.1/revoke"}`,
+		"/tls-ok":       `{"issuer":"%s/tls-ok","token_endpoint":"%s/token","jwks_uri":"%s/jwks"}`,
+	}
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc, ok := metadata[strings.TrimSuffix(r.URL.Path, "/.well-known/openid-configuration")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(strings.ReplaceAll(doc, "%s", base)))
+	}))
+	defer hs.Close()
+	base = hs.URL
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"issuer":"http://` + r.Host + `/dev","token_endpoint":"http://user:pass@` + r.Host + `/token"}`))
+	}))
+	defer plain.Close()
+	ctx := context.Background()
+	for _, c := range []struct{ issuer, want string }{
+		{hs.URL + "/tls-http", "token_endpoint is plain http under an https issuer"},
+		{hs.URL + "/tls-userinfo", "revocation_endpoint carries credentials"},
+		{plain.URL + "/dev", "token_endpoint carries credentials"},
+		{"http://accounts.example.com", "plain http on a host other than this machine"},
+		{"https://user:pw@accounts.example.com", "issuer carries credentials"},
+	} {
+		_, err := authrefresh.Discover(ctx, hs.Client(), c.issuer)
+		var de *authrefresh.DiscoveryError
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want a DiscoveryError saying %q", c.issuer, err, c.want)
+		}
+	}
+	if md, err := authrefresh.Discover(ctx, hs.Client(), hs.URL+"/tls-ok"); err != nil || md.TokenEndpoint != hs.URL+"/token" {
+		t.Fatalf("an https issuer with https endpoints: %v", err)
+	}
+}
