@@ -150,28 +150,74 @@ func NewRefreshLimit(n int) *RefreshLimit {
 // InFlight is the number of refreshes holding a slot.
 func (l *RefreshLimit) InFlight() int { return len(l.slots) }
 
-// Wrap returns r limited by l. Logout's revocation passes through when r is
-// a Revoker, without taking a slot.
-func (l *RefreshLimit) Wrap(r Refresher) Refresher { return &limited{l, r} }
+// Wrap returns r limited by l. Whatever else r can do, the result can do
+// too: a Revoker's Revoke passes through without taking a slot (revoking
+// is not refreshing); an Acquirer's Acquire (ClientCredentials: a token
+// request like a refresh) takes a slot.
+func (l *RefreshLimit) Wrap(r Refresher) Refresher {
+	base := &limited{l, r}
+	_, revokes := r.(Revoker)
+	_, acquires := r.(Acquirer)
+	switch {
+	case revokes && acquires:
+		return &limitedRevokerAcquirer{limitedRevoker{base}, limitedAcquirer{base}}
+	case revokes:
+		return &limitedRevoker{base}
+	case acquires:
+		return &limitedAcquirer{base}
+	}
+	return base
+}
 
+// limited is a Refresher behind a RefreshLimit; the types below add the
+// wrapped Refresher's optional capabilities, so that wrapping hides none.
 type limited struct {
 	limit *RefreshLimit
 	r     Refresher
 }
 
-func (l *limited) Refresh(ctx context.Context, tok *Token) (*Token, error) {
+// slot waits for a free slot; release gives it back.
+func (l *limited) slot(ctx context.Context) (release func(), err error) {
 	select {
 	case l.limit.slots <- struct{}{}:
+		return func() { <-l.limit.slots }, nil
 	case <-ctx.Done():
 		return nil, Transient(ctx.Err())
 	}
-	defer func() { <-l.limit.slots }()
+}
+
+func (l *limited) Refresh(ctx context.Context, tok *Token) (*Token, error) {
+	release, err := l.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return l.r.Refresh(ctx, tok)
 }
 
-func (l *limited) Revoke(ctx context.Context, tok *Token) error {
-	if rv, ok := l.r.(Revoker); ok {
-		return rv.Revoke(ctx, tok)
+type limitedRevoker struct{ *limited }
+
+func (l limitedRevoker) Revoke(ctx context.Context, tok *Token) error {
+	return l.r.(Revoker).Revoke(ctx, tok)
+}
+
+type limitedAcquirer struct{ *limited }
+
+func (l limitedAcquirer) Acquire(ctx context.Context) (*Token, error) {
+	release, err := l.slot(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	defer release()
+	return l.r.(Acquirer).Acquire(ctx)
+}
+
+type limitedRevokerAcquirer struct {
+	limitedRevoker
+	limitedAcquirer
+}
+
+// Refresh resolves the two embedded paths to the one Refresh.
+func (l *limitedRevokerAcquirer) Refresh(ctx context.Context, tok *Token) (*Token, error) {
+	return l.limitedRevoker.Refresh(ctx, tok)
 }

@@ -161,3 +161,51 @@ func TestRefreshLimitHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Wrapping hides nothing: a limited ClientCredentials still acquires (100
+// callers, no Login, one token request, within the limit), a limited
+// Revoker still revokes, and a Refresher that cannot revoke or acquire does
+// not pretend to.
+func TestRefreshLimitKeepsCapabilities(t *testing.T) {
+	e := newEnv(t, authserver.Config{AccessTTL: time.Minute})
+	cc := &authrefresh.ClientCredentials{TokenURL: e.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret}
+	limit := authrefresh.NewRefreshLimit(1)
+	s := authrefresh.NewSession(authrefresh.NewMemoryStore(nil), limit.Wrap(cc), authrefresh.Options{Clock: e.clock.Now})
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Token(context.Background()); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n, calls := failed.Load(), e.server.Counters().Requests["/oauth/token"]; n != 0 || calls != 1 {
+		t.Fatalf("%d of 100 callers failed, %d token requests; want 0 and 1", n, calls)
+	}
+
+	plain := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) { return nil, nil })
+	revoker := &authrefresh.OAuth2Refresher{TokenURL: "http://127.0.0.1:1/token", RevocationURL: "http://127.0.0.1:1/revoke", ClientID: "c"}
+	for _, c := range []struct {
+		name              string
+		r                 authrefresh.Refresher
+		revokes, acquires bool
+	}{
+		{"a plain Refresher", plain, false, false},
+		{"an OAuth2Refresher", revoker, true, false},
+		{"ClientCredentials", cc, cc != nil && isRevoker(cc), true},
+	} {
+		w := limit.Wrap(c.r)
+		if _, ok := w.(authrefresh.Revoker); ok != c.revokes {
+			t.Errorf("%s wrapped: Revoker %v, want %v", c.name, ok, c.revokes)
+		}
+		if _, ok := w.(authrefresh.Acquirer); ok != c.acquires {
+			t.Errorf("%s wrapped: Acquirer %v, want %v", c.name, ok, c.acquires)
+		}
+	}
+}
+
+func isRevoker(r authrefresh.Refresher) bool { _, ok := r.(authrefresh.Revoker); return ok }
