@@ -67,9 +67,20 @@ const (
 	// refresh token are kept, nothing is cleared, and attempts go on after
 	// a backoff, so that fixing the configuration heals it.
 	RefreshMisconfigured
+	// RefreshStoreUnreadable failures are the stored record's, not the
+	// server's: the record is there and cannot be read as a token
+	// (corrupted, altered, sealed with a key the keyring lacks, plain where
+	// only sealed records are accepted; errors.Is(err, ErrStoreCorrupt)).
+	// It does not pass by itself, so it is not counted as transient.
+	// Nothing is refreshed and nothing is overwritten (a process with the
+	// right keyring may still read the record); attempts go on after a
+	// short backoff, so that the fix — a new login, or the keyring that
+	// sealed it — heals it.
+	RefreshStoreUnreadable
 )
 
-// String returns "transient", "rejected", "cancelled" or "misconfigured".
+// String returns "transient", "rejected", "cancelled", "misconfigured" or
+// "store-unreadable".
 func (k RefreshKind) String() string {
 	switch k {
 	case RefreshRejected:
@@ -78,6 +89,8 @@ func (k RefreshKind) String() string {
 		return "cancelled"
 	case RefreshMisconfigured:
 		return "misconfigured"
+	case RefreshStoreUnreadable:
+		return "store-unreadable"
 	}
 	return "transient"
 }
@@ -127,6 +140,8 @@ func (e *RefreshError) Error() string {
 		if op == "refresh" {
 			b.WriteString("; the token is kept")
 		}
+	case RefreshStoreUnreadable:
+		b.WriteString("the token store's record cannot be read, and will not be overwritten: log in again to replace it, or configure the keyring that sealed it")
 	default:
 		b.WriteString(op + " failed, may pass")
 	}
@@ -165,6 +180,8 @@ func (e *RefreshError) Is(target error) bool {
 		return e.Kind == RefreshTransient
 	case ErrRefreshCancelled:
 		return e.Kind == RefreshCancelled
+	case ErrStoreCorrupt:
+		return e.Kind == RefreshStoreUnreadable
 	}
 	return false
 }

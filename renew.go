@@ -47,19 +47,20 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 	}
 	stored, err := s.store.Load(ctx)
 	switch {
+	case errors.Is(err, ErrStoreCorrupt):
+		// It will not pass by itself, and refreshing the token in memory
+		// would overwrite a record that a process with the right keyring
+		// may read (and may hold a newer token): say so, and wait.
+		s.stats.storeErrors.Add(1)
+		return renewal{}, &RefreshError{Kind: RefreshStoreUnreadable, Err: err, local: true}
 	case err != nil && old == nil:
 		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("loading the token: %w", err), local: true}
-	case err != nil && !corrupted(err):
+	case err != nil:
 		// Under the lock, but blind: another process may have rotated the
 		// token we hold, and presenting it again would trip the server's
 		// reuse detection and end the session everywhere. Try again later.
 		s.stats.storeErrors.Add(1)
 		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("reading the token under the refresh lock: %w", err), local: true}
-	case err != nil:
-		// A corrupted file holds no newer token: refreshing the one in
-		// memory and saving it is the repair.
-		s.stats.storeErrors.Add(1)
-		s.opts.Logger.Warn("authrefresh: the token store is corrupted; refreshing the token held in memory", "error", err)
 	case stored == nil && old == nil:
 		if _, acquires := s.refresher.(Acquirer); !acquires {
 			return renewal{}, ErrNotLoggedIn
@@ -144,13 +145,6 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 // long each time: 2.5 s in all, what a Redis failover or a dropped
 // connection takes to heal.
 const saveRetries = 7
-
-// corrupted reports a store error that is the stored data's, not the
-// store's: the file is there, and unreadable as a token.
-func corrupted(err error) bool {
-	var fe *FileStoreError
-	return errors.As(err, &fe) && fe.Op == "parse"
-}
 
 // maxLockPasses bounds how often one refresh sees the lock pass to another
 // holder (ErrLockReleased) without a new token to adopt.

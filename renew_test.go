@@ -1,13 +1,19 @@
 package authrefresh_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/authserver"
 )
 
 // lockingStore is a MemoryStore with a Locker whose behaviour a test sets.
@@ -81,5 +87,71 @@ func TestUnreadableStoreUnderTheLockIsTransient(t *testing.T) {
 	clock.Advance(time.Second) // past the backoff
 	if tok, err := s.Token(ctx); err != nil || tok.AccessToken != "refreshed" || refreshes.Load() != 1 {
 		t.Fatalf("after the store is back: %v %v (%d refreshes)", tok, err, refreshes.Load())
+	}
+}
+
+// A stored record that cannot be read — altered inside its seal, altered
+// so that it is no longer JSON, sealed with a key this keyring lacks — is
+// one outcome, with or without a token in memory: a RefreshError of kind
+// RefreshStoreUnreadable that matches ErrStoreCorrupt and names the file,
+// counted as a store error and never as a transient failure, with no
+// request to the auth server and the record left as it was.
+func TestUnreadableRecordIsOneOutcome(t *testing.T) {
+	e := newEnv(t, authserver.Config{AccessTTL: time.Minute})
+	entry, _ := authrefresh.NewSealingKey("k1")
+	ring, _ := authrefresh.ParseKeyring(entry)
+	other, _ := authrefresh.NewSealingKey("k2")
+	otherRing, _ := authrefresh.ParseKeyring(other)
+	for name, damage := range map[string]func(path string){
+		"altered inside the seal": func(path string) {
+			r, _ := os.ReadFile(path)
+			i := bytes.Index(r, []byte(`"box":"`)) + len(`"box":"`) + 4
+			r[i] ^= 'A' ^ 'B'
+			os.WriteFile(path, r, 0o600)
+		},
+		"no longer JSON": func(path string) {
+			r, _ := os.ReadFile(path)
+			os.WriteFile(path, r[:len(r)/2], 0o600)
+		},
+		"sealed with a key the keyring lacks": func(path string) {
+			if err := (&authrefresh.FileStore{Path: path, Keyring: otherRing}).Save(context.Background(), e.login()); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		for _, inMemory := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, token in memory %v", name, inMemory), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "t.json")
+				store := &authrefresh.FileStore{Path: path, Keyring: ring}
+				if err := store.Save(context.Background(), e.login()); err != nil {
+					t.Fatal(err)
+				}
+				s := e.NewSession(store, authrefresh.Options{Clock: e.clock.Now})
+				if inMemory {
+					if _, err := s.Token(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					e.clock.Advance(2 * time.Minute) // expired: the next Token must refresh
+				}
+				damage(path)
+				before, _ := os.ReadFile(path)
+				calls := e.server.Counters().Requests
+				_, err := s.Token(context.Background())
+				var re *authrefresh.RefreshError
+				if !errors.Is(err, authrefresh.ErrStoreCorrupt) || !errors.As(err, &re) || re.Kind != authrefresh.RefreshStoreUnreadable ||
+					errors.Is(err, authrefresh.ErrRefreshTransient) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "log in again") {
+					t.Fatalf("got %v", err)
+				}
+				if st := s.Stats(); st.TransientFailures != 0 || st.StoreErrors == 0 {
+					t.Fatalf("stats %+v: want a store error, no transient failure", st)
+				}
+				if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+					t.Fatal("the unreadable record was overwritten")
+				}
+				if got := e.server.Counters().Requests; got["/auth/refresh"] != calls["/auth/refresh"] {
+					t.Fatal("a refresh was sent over an unreadable record")
+				}
+			})
+		}
 	}
 }

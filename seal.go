@@ -153,6 +153,18 @@ type SealError struct {
 
 func (e *SealError) Error() string { return "authrefresh: sealed token: " + e.Reason }
 
+// Is makes errors.Is(err, ErrStoreCorrupt) true: a record that does not
+// open is unreadable.
+func (e *SealError) Is(target error) bool { return target == ErrStoreCorrupt }
+
+// corruptRecord is a stored record that is not a token: not JSON, or no
+// access token in it. It matches ErrStoreCorrupt.
+type corruptRecord struct{ err error }
+
+func (e *corruptRecord) Error() string        { return e.err.Error() }
+func (e *corruptRecord) Unwrap() error        { return e.err }
+func (e *corruptRecord) Is(target error) bool { return target == ErrStoreCorrupt }
+
 // sealedRecord is a sealed token as stored. AccessSHA256 lets a store
 // compare records by access token without opening them (the redisstore
 // compare-and-swap script does): a hash of a random bearer value cannot be
@@ -216,7 +228,7 @@ func (k *Keyring) OpenToken(data []byte, name string) (*Token, error) {
 		sealedFields
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, jsonProblem(err)
+		return nil, &corruptRecord{jsonProblem(err)}
 	}
 	if rec.Sealed == nil {
 		if k != nil && !k.AllowPlain {
@@ -256,7 +268,7 @@ func (k *Keyring) OpenToken(data []byte, name string) (*Token, error) {
 // checkToken refuses a record without an access token.
 func checkToken(tok *Token) (*Token, error) {
 	if tok.AccessToken == "" {
-		return nil, errors.New("no access_token (log in again to repair it)")
+		return nil, &corruptRecord{errors.New("no access_token (log in again to repair it)")}
 	}
 	return tok, nil
 }

@@ -407,7 +407,9 @@ func (s *Session) settle(f *flight, r renewal, err error) {
 			f.from.aheadAt.Store(min(until.UnixNano(), f.from.staleAt))
 		}
 		f.err = re
-		s.stats.transientFailures.Add(1)
+		if re.Kind != RefreshStoreUnreadable { // counted as a store error
+			s.stats.transientFailures.Add(1)
+		}
 	}
 	s.mu.Unlock()
 

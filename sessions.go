@@ -364,6 +364,7 @@ func (a Stats) add(b Stats) Stats {
 	a.LockWaitTime += b.LockWaitTime
 	a.RefreshAheadStarts += b.RefreshAheadStarts
 	a.Resumed += b.Resumed
+	a.UnknownExpiry += b.UnknownExpiry
 	return a
 }
 

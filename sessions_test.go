@@ -269,3 +269,20 @@ func FuzzKeyFileName(f *testing.F) {
 		}
 	})
 }
+
+// Sessions.Stats adds up every counter of its keys, UnknownExpiry too.
+func TestSessionsStatsAddEveryCounter(t *testing.T) {
+	m := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
+		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+			return nil, errors.New("unused")
+		})}, nil
+	}}
+	for _, key := range []string{"a", "b"} {
+		if err := m.Login(context.Background(), key, &authrefresh.Token{AccessToken: "opaque-" + key, RefreshToken: "r"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total, live := m.Stats(); total.UnknownExpiry != 2 || live != 2 {
+		t.Fatalf("UnknownExpiry %d over %d keys; want 2", total.UnknownExpiry, live)
+	}
+}

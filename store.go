@@ -41,6 +41,15 @@ type Locker interface {
 	Lock(ctx context.Context) (unlock func(), err error)
 }
 
+// ErrStoreCorrupt matches (with errors.Is) a Store's error for a record
+// that is there and cannot be read as a token: corrupted, altered, sealed
+// with a key the keyring lacks, or plain where only sealed records are
+// accepted. It does not pass by itself: log in again (the new record
+// replaces it), or configure the keyring that sealed it. A Session reports
+// it as a RefreshError of kind RefreshStoreUnreadable. Every error of
+// Keyring.OpenToken matches it; a Store of your own should wrap it too.
+var ErrStoreCorrupt = errors.New("authrefresh: the stored token record is unreadable")
+
 // ErrLockReleased is what a Locker's Lock may return, instead of the lock,
 // when the holder it waited for released it (see Locker).
 var ErrLockReleased = errors.New("authrefresh: the refresh lock was released by its holder")
