@@ -368,10 +368,17 @@ func (a Stats) add(b Stats) Stats {
 	return a
 }
 
-// KeyFileName is a file name for key's FileStore that no other key shares
-// and that stays inside its directory whatever the key holds (separators,
-// dots, unicode, a kilobyte of text): a plain key (letters, digits, - and _,
-// at most 64) is kept readable, anything else is its SHA-256 in hex.
+// KeyFileName is a file name for key's FileStore that no other key shares,
+// on any file system, and that stays inside its directory whatever the key
+// holds (separators, dots, unicode, a kilobyte of text): a plain key (lower
+// case letters, digits, - and _, at most 64) is kept readable, anything
+// else is its SHA-256 in hex. Two keys that differ only in case ("alice",
+// "Alice") name two files even where the file system ignores case (macOS,
+// Windows).
+//
+// Keys with capital letters were kept readable before (k-Alice.token.json);
+// their files now have the hashed name: rename each to KeyFileName(key)
+// (in a shell: h-$(printf %s "$KEY" | sha256sum | cut -c1-64).token.json).
 func KeyFileName(key string) string {
 	if plainKey(key) {
 		return "k-" + key + ".token.json"
@@ -380,11 +387,13 @@ func KeyFileName(key string) string {
 	return "h-" + hex.EncodeToString(sum[:]) + ".token.json"
 }
 
+// plainKey reports whether key can name its file as it is: lower case
+// only, so that no two plain keys differ only in case.
 func plainKey(key string) bool {
 	if key == "" || len(key) > 64 {
 		return false
 	}
 	return strings.IndexFunc(key, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 	}) < 0
 }
