@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
+	"math"
 	"net/http"
 	"runtime"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // Sessions holds a Session per key — a user of your service, a customer's
@@ -25,9 +28,16 @@ import (
 // parallel; the lookup takes no lock at all (a sync.Map), nor does a refresh
 // hold any lock another key needs.
 //
+// A key has at most one Session in the process, whatever its store: an
+// evicted key's Session is remembered weakly, and while anything still uses
+// it (a caller between lookup and refresh, a request in flight, a *Session
+// kept from Get) the key's next use takes it back instead of making a second
+// one that would present the same refresh token.
+//
 // Idle keys are evicted (their tokens stay in their stores, and the next Get
-// loads them again), never while a refresh is in flight. Set the fields
-// before first use.
+// loads them again), never while a refresh is in flight: by a sweep as keys
+// are added, and by a timer while any key is live (one timer, not one per
+// key). Set the fields before first use.
 type Sessions struct {
 	// New describes the Session of key: its Store (namespaced by the key:
 	// see KeyFileName, and redisstore.New with the key as the session name),
@@ -37,13 +47,17 @@ type Sessions struct {
 	// MaxIdle evicts a key unused for this long. 0 means 15 minutes;
 	// negative means never.
 	MaxIdle time.Duration
-	// MaxLive bounds the live Sessions: past it, adding a key evicts idle
-	// ones, least recently used first among a sample. 0 means no bound.
+	// MaxLive bounds the live Sessions: past it, idle ones are evicted,
+	// least recently used first. 0 means DefaultMaxLive; negative means no
+	// bound (for keys you trust: each live key holds about 1.2 KB).
 	MaxLive int
 	// OnTokenChange and OnSessionExpired are the keyed forms of the Options
 	// hooks, called after the spec's own.
 	OnTokenChange    func(key string, old, new *Token)
 	OnSessionExpired func(key string, err error)
+	// Logger receives a debug record for each sweep that evicted keys: how
+	// many, and how many stay live. nil means none.
+	Logger *slog.Logger
 	// Clock is the eviction clock; nil means time.Now.
 	Clock func() time.Time
 
@@ -54,11 +68,23 @@ type Sessions struct {
 	RetryStatuses []int
 
 	keys      sync.Map // string → *keyed: lock-free lookups of live keys
+	evicted   sync.Map // string → weak.Pointer[Session]: evicted keys' Sessions, while something uses them
+	locks     [64]sync.Mutex
 	live      atomic.Int64
 	added     atomic.Uint64
 	nextSweep atomic.Uint64 // the addition count at which eviction next runs
+	evictions atomic.Uint64
 	sweeping  sync.Mutex
+	timerMu   sync.Mutex
+	timer     bool                                // a timed sweep is scheduled
+	schedule  func(d time.Duration, sweep func()) // tests: instead of time.AfterFunc
 }
+
+// DefaultMaxLive is the bound on live keys when Sessions.MaxLive is 0:
+// about 120 MB of live Sessions at ~1.2 KB each. Keys come from outside
+// (user ids, session cookies); an unbounded number of them is memory anyone
+// who can mint keys can take.
+const DefaultMaxLive = 100_000
 
 // SessionSpec is what a Session is made of.
 type SessionSpec struct {
@@ -92,6 +118,26 @@ func (m *Sessions) now() time.Time {
 	return time.Now()
 }
 
+func (m *Sessions) maxLive() int64 {
+	switch {
+	case m.MaxLive == 0:
+		return DefaultMaxLive
+	case m.MaxLive < 0:
+		return math.MaxInt64
+	}
+	return int64(m.MaxLive)
+}
+
+// lock is key's lock: a key's entry is created, taken back or removed
+// under it, so that two Sessions of one key never coexist.
+func (m *Sessions) lock(key string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return &m.locks[h%uint32(len(m.locks))]
+}
+
 func (m *Sessions) get(key string) (*keyed, error) {
 	if v, ok := m.keys.Load(key); ok {
 		k := v.(*keyed)
@@ -106,64 +152,83 @@ func (m *Sessions) get(key string) (*keyed, error) {
 // alone, and a key it creates is idle from the start, so the first sweep
 // after release evicts it.
 func (m *Sessions) hold(key string) (k *keyed, release func(), err error) {
-	for attempt := 0; attempt < 100; attempt++ {
-		v, ok := m.keys.Load(key)
-		if !ok {
-			if k, err = m.create(key, false); err != nil {
-				return nil, nil, err
-			}
-			return k, func() { k.holds.Add(-1) }, nil // created held
-		}
-		// Held unless a sweep removed it meanwhile (holds -1): then look again.
+	if v, ok := m.keys.Load(key); ok {
+		// Held unless a sweep is removing it (holds -1): then create waits
+		// for the removal and takes the Session back.
 		k = v.(*keyed)
 		if h := k.holds.Load(); h >= 0 && k.holds.CompareAndSwap(h, h+1) {
 			return k, func() { k.holds.Add(-1) }, nil
 		}
 	}
-	return nil, nil, errors.New("authrefresh: Sessions: key evicted repeatedly while being looked up")
+	if k, err = m.create(key, false); err != nil {
+		return nil, nil, err
+	}
+	return k, func() { k.holds.Add(-1) }, nil // created (or found) held
 }
 
-// create makes key's entry, unless another call did meanwhile: one Session
-// per key. An entry not created for a use is idle from the start, and
-// returned held (see hold), so that the sweep it may start spares it.
+// create returns key's entry, making it if there is none: from the
+// Session the key had before its eviction if anything still uses that one,
+// else from New. An entry found or made for a use is touched; one not made
+// for a use is returned held (see hold), idle from the start.
 func (m *Sessions) create(key string, use bool) (*keyed, error) {
+	if key == "" {
+		return nil, ErrNoKey
+	}
 	if m.New == nil {
 		return nil, errors.New("authrefresh: Sessions.New is not set")
 	}
-	spec, err := m.New(key)
-	if err != nil {
-		return nil, err
+	mu := m.lock(key)
+	var made *Session
+	for {
+		mu.Lock()
+		if v, ok := m.keys.Load(key); ok { // another call made it meanwhile
+			k := v.(*keyed)
+			if use {
+				k.touch()
+			} else {
+				k.holds.Add(1) // not -1: removal happens under mu
+			}
+			mu.Unlock()
+			return k, nil
+		}
+		s := made
+		if v, ok := m.evicted.LoadAndDelete(key); ok {
+			if back := v.(weak.Pointer[Session]).Value(); back != nil {
+				s = back
+			}
+		}
+		if s != nil {
+			k := m.entry(key, s, use)
+			m.keys.Store(key, k)
+			m.live.Add(1)
+			mu.Unlock()
+			if n := m.added.Add(1); n >= m.nextSweep.Load() || m.live.Load() > m.maxLive() {
+				m.evict()
+			}
+			m.armSweep()
+			return k, nil
+		}
+		mu.Unlock()
+		// New may be slow (a database): outside the lock, then look again.
+		spec, err := m.New(key)
+		if err != nil {
+			return nil, err
+		}
+		made = NewSession(spec.Store, spec.Refresher, m.keyedOptions(key, spec.Options))
+		evicted := &m.evicted
+		runtime.AddCleanup(made, func(p weak.Pointer[Session]) { evicted.CompareAndDelete(key, p) }, weak.Make(made))
 	}
-	s := NewSession(spec.Store, spec.Refresher, m.keyedOptions(key, spec.Options))
+}
+
+// entry is a new live entry for key's Session s.
+func (m *Sessions) entry(key string, s *Session, use bool) *keyed {
 	k := &keyed{key: key, session: s, transport: &Transport{Session: s, Base: m.Base, Origins: m.Origins, RetryStatuses: m.RetryStatuses}}
 	if use {
 		k.seen = m.now().UnixNano()
 	} else {
 		k.holds.Store(1)
 	}
-	for attempt := 0; ; attempt++ {
-		v, loaded := m.keys.LoadOrStore(key, k)
-		if !loaded {
-			break
-		}
-		if attempt == 100 {
-			return nil, errors.New("authrefresh: Sessions: key evicted repeatedly while being looked up")
-		}
-		other := v.(*keyed)
-		if use {
-			other.touch()
-			return other, nil
-		}
-		if h := other.holds.Load(); h >= 0 && other.holds.CompareAndSwap(h, h+1) {
-			return other, nil
-		}
-		runtime.Gosched() // a sweep is removing it: the map soon no longer holds it
-	}
-	m.live.Add(1)
-	if n := m.added.Add(1); n >= m.nextSweep.Load() || (m.MaxLive > 0 && m.live.Load() > int64(m.MaxLive)) {
-		m.evict()
-	}
-	return k, nil
+	return k
 }
 
 // Get returns key's Session, creating it (from New) on first use.
@@ -184,17 +249,19 @@ func WithKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, keyKey{}, key)
 }
 
-// ErrNoKey is returned by Sessions.RoundTrip for a request whose context
-// names no key (see WithKey): it is sent with nobody's token, never with a
-// default one.
-var ErrNoKey = errors.New("authrefresh: request has no key: use authrefresh.WithKey(ctx, key)")
+// ErrNoKey is returned by Sessions for an empty key, and by
+// Sessions.RoundTrip for a request whose context names none (see WithKey):
+// it is sent with nobody's token, never with a default one. An empty key is
+// refused: the anonymous visitors of an app whose user id is "" would
+// otherwise share one session.
+var ErrNoKey = errors.New("authrefresh: no key: name a non-empty key (authrefresh.WithKey for a request)")
 
 // RoundTrip makes Sessions an http.RoundTripper for every key at once: the
 // request is authenticated, refreshed and replayed by the Transport of the
 // key its context names (WithKey). One http.Client serves every user.
 func (m *Sessions) RoundTrip(req *http.Request) (*http.Response, error) {
 	key, ok := req.Context().Value(keyKey{}).(string)
-	if !ok {
+	if !ok || key == "" {
 		closeBody(req)
 		return nil, ErrNoKey
 	}
@@ -247,16 +314,21 @@ func (m *Sessions) Login(ctx context.Context, key string, tok *Token) error {
 	return s.Login(ctx, tok)
 }
 
-// Logout ends key's session (see Session.Logout) and forgets it.
+// Logout ends key's session (see Session.Logout) and evicts the key.
 func (m *Sessions) Logout(ctx context.Context, key string) error {
-	s, err := m.Get(key)
+	k, err := m.get(key)
 	if err != nil {
 		return err
 	}
-	err = s.Logout(ctx)
-	if v, ok := m.keys.Load(key); ok && v.(*keyed).session == s && m.keys.CompareAndDelete(key, v) {
+	err = k.session.Logout(ctx)
+	mu := m.lock(key)
+	mu.Lock()
+	if m.keys.CompareAndDelete(key, k) {
+		k.holds.Store(-1)
+		m.evicted.Store(key, weak.Make(k.session))
 		m.live.Add(-1)
 	}
+	mu.Unlock()
 	return err
 }
 
@@ -264,13 +336,14 @@ func (m *Sessions) Logout(ctx context.Context, key string) error {
 func (m *Sessions) Live() int { return int(m.live.Load()) }
 
 // Stats returns the live Sessions' counters added up (evicted keys' are
-// gone with them), and the number of live keys.
+// gone with them) with Evictions, and the number of live keys.
 func (m *Sessions) Stats() (total Stats, live int) {
 	m.keys.Range(func(_, v any) bool {
 		total = total.add(v.(*keyed).session.Stats())
 		live++
 		return true
 	})
+	total.Evictions = m.evictions.Load()
 	return total, live
 }
 
@@ -287,9 +360,10 @@ func (m *Sessions) KeyStats(key string) (Stats, bool) {
 // seen now; one not seen for MaxIdle is removed; then, while there are more
 // than MaxLive, the least recently seen, down to 5 % under it. Sweeps run as
 // keys are added, after a number of additions that grows with the live
-// keys, so their cost is constant per addition; a key is evicted at the
-// first sweep after it has been idle for MaxIdle. A Session with a refresh
-// in flight is never evicted.
+// keys, so their cost is constant per addition, and on a timer while keys
+// are live (armSweep); a key is evicted at the first sweep after it has
+// been idle for MaxIdle. A Session with a refresh in flight is never
+// evicted.
 func (m *Sessions) evict() {
 	if !m.sweeping.TryLock() {
 		return // one sweep at a time; the running one does the work
@@ -300,8 +374,10 @@ func (m *Sessions) evict() {
 		maxIdle = 15 * time.Minute
 	}
 	now := m.now().UnixNano()
-	over := m.MaxLive > 0 && m.live.Load() > int64(m.MaxLive)
+	maxLive := m.maxLive()
+	over := m.live.Load() > maxLive
 	var idle []*keyed
+	removed := 0
 	m.keys.Range(func(_, v any) bool {
 		k := v.(*keyed)
 		if k.used.Load() {
@@ -311,33 +387,84 @@ func (m *Sessions) evict() {
 		busy := k.holds.Load() > 0 || k.session.refreshing()
 		switch {
 		case !busy && maxIdle > 0 && time.Duration(now-k.seen) >= maxIdle:
-			m.remove(k)
+			if m.remove(k) {
+				removed++
+			}
 		case !busy && over:
 			idle = append(idle, k)
 		}
 		return true
 	})
 	m.nextSweep.Store(m.added.Load() + uint64(max(256, m.live.Load()/4)))
-	target := int64(m.MaxLive - m.MaxLive/20)
-	if !over || m.live.Load() <= target {
-		return
+	if target := maxLive - maxLive/20; over && m.live.Load() > target {
+		slices.SortFunc(idle, func(a, b *keyed) int { return cmp.Compare(a.seen, b.seen) })
+		for _, k := range idle {
+			if m.live.Load() <= target {
+				break
+			}
+			if k.holds.Load() <= 0 && !k.session.refreshing() && m.remove(k) {
+				removed++
+			}
+		}
 	}
-	slices.SortFunc(idle, func(a, b *keyed) int { return cmp.Compare(a.seen, b.seen) })
-	for _, k := range idle {
-		if m.live.Load() <= target {
-			return
-		}
-		if k.holds.Load() <= 0 && !k.session.refreshing() {
-			m.remove(k)
-		}
+	if removed > 0 && m.Logger != nil {
+		m.Logger.Debug("authrefresh: sessions: evicted keys", "evicted", removed, "live", m.live.Load())
 	}
 }
 
-// remove evicts k unless a keep-alive pass holds it.
-func (m *Sessions) remove(k *keyed) {
-	if k.holds.CompareAndSwap(0, -1) && m.keys.CompareAndDelete(k.key, k) {
-		m.live.Add(-1)
+// remove evicts k unless a keep-alive pass holds it; its Session is
+// remembered weakly, for the key's next use if anything still uses it.
+func (m *Sessions) remove(k *keyed) bool {
+	mu := m.lock(k.key)
+	mu.Lock()
+	defer mu.Unlock()
+	if !k.holds.CompareAndSwap(0, -1) {
+		return false
 	}
+	if !m.keys.CompareAndDelete(k.key, k) {
+		return false
+	}
+	m.evicted.Store(k.key, weak.Make(k.session))
+	m.live.Add(-1)
+	m.evictions.Add(1)
+	return true
+}
+
+// sweepEvery is how often the timer sweeps while keys are live: often
+// enough that a key leaves within a quarter of MaxIdle of its idle time, at
+// most once a second and at least once a minute.
+func (m *Sessions) sweepEvery() time.Duration {
+	d := m.MaxIdle
+	if d <= 0 {
+		d = 15 * time.Minute
+	}
+	return min(max(d/4, time.Second), time.Minute)
+}
+
+// armSweep schedules a timed sweep unless one is scheduled. The sweep
+// schedules the next while keys are live: eviction goes on when traffic
+// stops, with one timer and no goroutine waiting.
+func (m *Sessions) armSweep() {
+	m.timerMu.Lock()
+	defer m.timerMu.Unlock()
+	if m.timer {
+		return
+	}
+	m.timer = true
+	sweep := func() {
+		m.evict()
+		m.timerMu.Lock()
+		m.timer = false
+		m.timerMu.Unlock()
+		if m.live.Load() > 0 {
+			m.armSweep()
+		}
+	}
+	if m.schedule != nil {
+		m.schedule(m.sweepEvery(), sweep)
+		return
+	}
+	time.AfterFunc(m.sweepEvery(), sweep)
 }
 
 // refreshing reports whether a refresh of s is in flight.

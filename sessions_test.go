@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,5 +290,146 @@ func TestSessionsStatsAddEveryCounter(t *testing.T) {
 	}
 	if total, live := m.Stats(); total.UnknownExpiry != 2 || live != 2 {
 		t.Fatalf("UnknownExpiry %d over %d keys; want 2", total.UnknownExpiry, live)
+	}
+}
+
+// A key has at most one live Session in a process, whatever its store: with
+// MaxLive far below the keys in use, eviction runs all the time, and a key
+// evicted between a caller's lookup and its refresh must not get a second
+// Session presenting the same refresh token (the provider then revokes the
+// family: reuse detection). Each key's store is a MemoryStore of its own —
+// no Locker, as an application's own database table would be.
+func TestSessionsOneSessionPerKeyUnderEviction(t *testing.T) {
+	const keys, callers, lifetimes = 200, 3, 3
+	e := newEnv(t, authserver.Config{AccessTTL: time.Minute})
+	stores := map[string]*authrefresh.MemoryStore{}
+	for i := 0; i < keys; i++ {
+		stores[fmt.Sprintf("user-%03d", i)] = authrefresh.NewMemoryStore(nil)
+	}
+	m := &authrefresh.Sessions{MaxLive: 10, Clock: e.clock.Now, New: func(key string) (authrefresh.SessionSpec, error) {
+		return authrefresh.SessionSpec{Store: stores[key], Refresher: e.refresher(), Options: authrefresh.Options{Clock: e.clock.Now}}, nil
+	}}
+	for key := range stores {
+		if err := m.Login(context.Background(), key, e.login()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var failed atomic.Int64
+	for round := 0; round < lifetimes; round++ {
+		e.clock.Advance(61 * time.Second) // every token expired: each key's callers must refresh
+		var wg sync.WaitGroup
+		for key := range stores {
+			for c := 0; c < callers; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := m.Token(context.Background(), key); err != nil {
+						failed.Add(1)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	c := e.server.Counters()
+	t.Logf("%d refreshes, %d reuse detections, %d failed calls, %d live", c.Refreshes, c.ReuseDetections, failed.Load(), m.Live())
+	if c.ReuseDetections != 0 || failed.Load() != 0 {
+		t.Fatalf("%d refresh-token reuses and %d failed calls: a key had two Sessions", c.ReuseDetections, failed.Load())
+	}
+	if c.Refreshes != keys*lifetimes {
+		t.Fatalf("%d refreshes, want one per key per lifetime (%d)", c.Refreshes, keys*lifetimes)
+	}
+}
+
+// Keys are evicted on time, not only when other keys arrive: one timer
+// (no goroutine per key) sweeps while keys are live, and stops when none
+// is. Each eviction is counted in Stats and the sweep logs a record.
+func TestSessionsEvictOnTime(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	var sweeps []func()
+	var every []time.Duration
+	var logged atomic.Int32
+	m := &authrefresh.Sessions{MaxIdle: time.Minute, Clock: func() time.Time { return time.Unix(0, now.Load()) },
+		Logger: slog.New(countingHandler{&logged}),
+		New: func(string) (authrefresh.SessionSpec, error) {
+			return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+				return nil, errors.New("unused")
+			})}, nil
+		}}
+	authrefresh.SetSweepSchedule(m, func(d time.Duration, sweep func()) { every = append(every, d); sweeps = append(sweeps, sweep) })
+	var kept *authrefresh.Session
+	for i := 0; i < 30; i++ {
+		s, err := m.Get(fmt.Sprintf("user-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 7 {
+			kept = s
+		}
+	}
+	if len(sweeps) != 1 || every[0] != 15*time.Second {
+		t.Fatalf("%d timed sweeps scheduled every %v; want one, every quarter of MaxIdle", len(sweeps), every)
+	}
+	sweeps[0]() // traffic has stopped; not yet idle for a minute
+	if m.Live() != 30 || len(sweeps) != 2 {
+		t.Fatalf("live %d, sweeps %d after a sweep within MaxIdle", m.Live(), len(sweeps))
+	}
+	now.Add(int64(2 * time.Minute))
+	sweeps[1]()
+	if total, live := m.Stats(); live != 0 || total.Evictions != 30 || logged.Load() != 1 {
+		t.Fatalf("after MaxIdle with no traffic: %d live, %d evictions, %d log records; want 0, 30, 1", live, total.Evictions, logged.Load())
+	}
+	if len(sweeps) != 2 {
+		t.Fatal("the timer went on with no key live")
+	}
+	// A Session kept from Get outlives its eviction: the key's next use
+	// takes it back rather than making a second one over the same store.
+	if again, err := m.Get("user-7"); err != nil || again != kept {
+		t.Fatalf("after eviction, user-7 got another Session (%v) while the first is in use", err)
+	}
+	runtime.KeepAlive(kept)
+}
+
+// countingHandler counts the records logged.
+type countingHandler struct{ n *atomic.Int32 }
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(context.Context, slog.Record) error {
+	h.n.Add(1)
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// Keys come from outside: the number of live keys is bounded by default,
+// and an empty key — the anonymous visitors of an app whose user id is "" —
+// is refused everywhere rather than shared.
+func TestSessionsBoundedByDefaultAndNoEmptyKey(t *testing.T) {
+	m := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
+		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+			return nil, errors.New("unused")
+		})}, nil
+	}}
+	if got := authrefresh.MaxLiveOf(m); got != authrefresh.DefaultMaxLive {
+		t.Fatalf("MaxLive 0 bounds at %d, want DefaultMaxLive", got)
+	}
+	m.MaxLive = 50
+	for i := 0; i < 500; i++ {
+		m.Get(fmt.Sprintf("k%d", i))
+	}
+	if m.Live() > 50 {
+		t.Fatalf("%d live keys with MaxLive 50", m.Live())
+	}
+	ctx := context.Background()
+	if err := m.Login(ctx, "", &authrefresh.Token{AccessToken: "a"}); !errors.Is(err, authrefresh.ErrNoKey) {
+		t.Fatalf("Login with an empty key: %v", err)
+	}
+	if _, err := m.Get(""); !errors.Is(err, authrefresh.ErrNoKey) {
+		t.Fatalf("Get with an empty key: %v", err)
+	}
+	req, _ := http.NewRequestWithContext(authrefresh.WithKey(ctx, ""), "GET", "http://127.0.0.1:1/", nil)
+	if _, err := m.RoundTrip(req); !errors.Is(err, authrefresh.ErrNoKey) {
+		t.Fatalf("a request with an empty key: %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 module github.com/authrefresh/authrefresh/interop
 
-go 1.23.0
+go 1.24.0
 
 require github.com/authrefresh/authrefresh v0.0.0
 
