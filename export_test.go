@@ -4,7 +4,9 @@ import "time"
 
 // SetSweepSchedule makes m hand its timed sweeps to schedule instead of
 // time.AfterFunc, so that a test fires them.
-func SetSweepSchedule(m *Sessions, schedule func(d time.Duration, sweep func())) { m.schedule = schedule }
+func SetSweepSchedule(m *Sessions, schedule func(d time.Duration, sweep func())) {
+	m.schedule = schedule
+}
 
 // MaxLiveOf is the bound m applies to its live keys.
 func MaxLiveOf(m *Sessions) int64 { return m.maxLive() }
