@@ -77,6 +77,11 @@ type Config struct {
 	// DeviceCodeTTL is how long a device code waits for approval; 0 means
 	// 10 minutes.
 	DeviceCodeTTL time.Duration
+	// MaxPendingFlows bounds the authorization codes and device grants
+	// held at once (anyone may ask for them); past it, after dropping the
+	// expired ones, a request is answered temporarily_unavailable. 0 means
+	// 10,000.
+	MaxPendingFlows int
 	// EnableControlAPI exposes the test-double controls over HTTP under
 	// /_control/. Off by default: they let anyone revoke tokens and inject faults.
 	EnableControlAPI bool
@@ -134,6 +139,9 @@ func (c *Config) withDefaults() Config {
 		d.DeviceInterval = 5 * time.Second
 	}
 	d.DeviceInterval = d.DeviceInterval.Truncate(time.Second)
+	if d.MaxPendingFlows <= 0 {
+		d.MaxPendingFlows = 10_000
+	}
 	if d.DeviceCodeTTL <= 0 {
 		d.DeviceCodeTTL = 10 * time.Minute
 	}

@@ -41,16 +41,90 @@ type deviceGrant struct {
 	denied                    bool
 }
 
-// flowStore holds codes and device grants until used or expired.
+// flowStore holds codes and device grants until used or expired. Anyone
+// can ask for them, so what it holds is bounded: each field in length
+// (maxFlowField…), the entries in number (Config.MaxPendingFlows), and in
+// time: expired entries are dropped by a sweep when one is added after the
+// last sweep's interval, and by a timer while any is held, not only when
+// used.
 type flowStore struct {
 	mu         sync.Mutex
 	codes      map[tokenHash]*authCode
 	devices    map[tokenHash]*deviceGrant
 	byUserCode map[string]*deviceGrant
+	sweepAt    time.Time // when an addition next sweeps
+	timer      bool      // a timed sweep is scheduled
 }
 
 func newFlowStore() *flowStore {
 	return &flowStore{codes: map[tokenHash]*authCode{}, devices: map[tokenHash]*deviceGrant{}, byUserCode: map[string]*deviceGrant{}}
+}
+
+// The longest value kept of each field of a pending flow. A code_challenge
+// for S256 is 43 characters (RFC 7636 §4.2); nonce, scope and redirect URI
+// have no limit in the RFCs: these are well above real ones.
+const (
+	maxNonce       = 512
+	maxScope       = 1024
+	maxRedirectURI = 2048
+)
+
+// errTooManyFlows is the answer when MaxPendingFlows are pending.
+const errTooManyFlows = "too many pending authorizations; try again shortly"
+
+// sweepLocked drops expired codes and device grants; s.flows.mu is held.
+func (s *Server) sweepLocked(now time.Time) {
+	f := s.flows
+	for h, c := range f.codes {
+		if !now.Before(c.expires) {
+			delete(f.codes, h)
+		}
+	}
+	for h, g := range f.devices {
+		if !now.Before(g.expires) {
+			delete(f.devices, h)
+			delete(f.byUserCode, g.userCode)
+		}
+	}
+	f.sweepAt = now.Add(codeTTL / 2)
+}
+
+// admitLocked makes room for one more pending flow, or reports that there
+// is none; s.flows.mu is held.
+func (s *Server) admitLocked(now time.Time) bool {
+	f := s.flows
+	if !now.Before(f.sweepAt) || len(f.codes)+len(f.devices) >= s.cfg.MaxPendingFlows {
+		s.sweepLocked(now)
+	}
+	if len(f.codes)+len(f.devices) >= s.cfg.MaxPendingFlows {
+		return false
+	}
+	if !f.timer {
+		f.timer = true
+		time.AfterFunc(codeTTL, s.timedSweep)
+	}
+	return true
+}
+
+// timedSweep drops expired flows when no request comes to do it, and runs
+// again while any flow is pending.
+func (s *Server) timedSweep() {
+	f := s.flows
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.sweepLocked(s.now())
+	f.timer = len(f.codes)+len(f.devices) > 0
+	if f.timer {
+		time.AfterFunc(codeTTL, s.timedSweep)
+	}
+}
+
+// PendingFlows is the number of authorization codes and device grants
+// held: issued and neither used nor swept after their expiry.
+func (s *Server) PendingFlows() int {
+	s.flows.mu.Lock()
+	defer s.flows.mu.Unlock()
+	return len(s.flows.codes) + len(s.flows.devices)
 }
 
 // baseURL is the server's own base URL: the issuer when it is a URL, else
@@ -92,7 +166,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_client", "unknown client_id")
 		return
 	}
-	if !loopbackRedirect(redirectURI) {
+	if len(redirectURI) > maxRedirectURI || !loopbackRedirect(redirectURI) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "redirect_uri must be http://127.0.0.1:PORT/... (a loopback redirect)")
 		return
 	}
@@ -116,14 +190,25 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("unsupported_response_type", "response_type must be code")
 	case q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256":
 		fail("invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256")
+	case len(q.Get("code_challenge")) != 43:
+		fail("invalid_request", "an S256 code_challenge is 43 characters (RFC 7636 §4.2)")
+	case len(q.Get("nonce")) > maxNonce || len(q.Get("scope")) > maxScope:
+		fail("invalid_request", fmt.Sprintf("nonce is limited to %d bytes and scope to %d", maxNonce, maxScope))
 	case s.cfg.AutoApproveUser == "":
 		fail("access_denied", "this server approves no one (AutoApproveUser is not set)")
 	default:
-		code := newOpaqueToken()
+		code, now := newOpaqueToken(), s.now()
 		s.flows.mu.Lock()
-		s.flows.codes[hashToken(code)] = &authCode{clientID: clientID, redirectURI: redirectURI, challenge: q.Get("code_challenge"),
-			user: s.cfg.AutoApproveUser, scope: q.Get("scope"), nonce: q.Get("nonce"), expires: s.now().Add(codeTTL)}
+		admitted := s.admitLocked(now)
+		if admitted {
+			s.flows.codes[hashToken(code)] = &authCode{clientID: clientID, redirectURI: redirectURI, challenge: q.Get("code_challenge"),
+				user: s.cfg.AutoApproveUser, scope: q.Get("scope"), nonce: q.Get("nonce"), expires: now.Add(codeTTL)}
+		}
 		s.flows.mu.Unlock()
+		if !admitted {
+			fail("temporarily_unavailable", errTooManyFlows)
+			return
+		}
 		s.counters.authorizations.Add(1)
 		back(url.Values{"code": {code}})
 	}
@@ -201,10 +286,20 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		gerr.write(w)
 		return
 	}
+	if len(form.Get("scope")) > maxScope {
+		(&grantError{status: http.StatusBadRequest, code: "invalid_scope", description: fmt.Sprintf("scope is limited to %d bytes", maxScope)}).write(w)
+		return
+	}
 	device, now := newOpaqueToken(), s.now()
 	g := &deviceGrant{clientID: clientID, scope: form.Get("scope"), expires: now.Add(s.cfg.DeviceCodeTTL), interval: s.cfg.DeviceInterval}
 	g.nextPoll = now.Add(g.interval)
 	s.flows.mu.Lock()
+	if !s.admitLocked(now) {
+		s.flows.mu.Unlock()
+		w.Header().Set("Retry-After", "10")
+		(&grantError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: errTooManyFlows}).write(w)
+		return
+	}
 	for g.userCode == "" || s.flows.byUserCode[g.userCode] != nil {
 		g.userCode = newUserCode()
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,75 @@ func TestClientCredentialsAudience(t *testing.T) {
 	form.Set("audience", "https://other.example")
 	if status, out := tokenForm(t, hs.URL, form); status != 400 || out["error"] != "invalid_target" || !strings.Contains(out["error_description"].(string), "authrefresh-api") {
 		t.Fatalf("another audience: %d %v", status, out)
+	}
+}
+
+// Anonymous requests cannot make the server hold unbounded state: every
+// field of a pending flow is bounded, the flows in number, and expired
+// ones are dropped on time, not only when used.
+func TestPendingFlowsBounded(t *testing.T) {
+	s, hs, clock := newTestServer(t, Config{AutoApproveUser: DemoUser, Clients: map[string]string{"cli": ""}, MaxPendingFlows: 5})
+	sum := sha256.Sum256([]byte(strings.Repeat("v", 43)))
+	good := func() url.Values {
+		return url.Values{"response_type": {"code"}, "client_id": {"cli"}, "redirect_uri": {"http://127.0.0.1:4711/cb"},
+			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "scope": {"openid"}, "nonce": {"n"}}
+	}
+	big := strings.Repeat("x", 100<<10)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i, change := range []func(url.Values){
+		func(q url.Values) { q.Set("nonce", big) },
+		func(q url.Values) { q.Set("scope", big) },
+		func(q url.Values) { q.Set("code_challenge", big) },
+		func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:4711/"+big) },
+	} {
+		for n := 0; n < 50; n++ {
+			q := good()
+			change(q)
+			if back, status := authorize(t, hs.URL, q); status == http.StatusFound && back.Get("error") != "invalid_request" {
+				t.Fatalf("oversized field %d: answered %v", i, back)
+			}
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("200 authorization requests with a 100-KiB field: %d pending, heap %+d KiB", s.PendingFlows(), (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10)
+	if s.PendingFlows() != 0 || after.HeapAlloc > before.HeapAlloc+8<<20 {
+		t.Fatalf("%d flows pending, heap grew %d KiB after refused requests", s.PendingFlows(), (after.HeapAlloc-before.HeapAlloc)>>10)
+	}
+	resp, err := http.PostForm(hs.URL+"/oauth/device_authorization", url.Values{"client_id": {"cli"}, "scope": {big}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || s.PendingFlows() != 0 {
+		t.Fatalf("a device authorization with a 100-KiB scope: %d, %d pending", resp.StatusCode, s.PendingFlows())
+	}
+
+	for i := 0; i < 5; i++ {
+		if back, _ := authorize(t, hs.URL, good()); back.Get("code") == "" {
+			t.Fatalf("authorization %d within the bound: %v", i, back)
+		}
+	}
+	if back, _ := authorize(t, hs.URL, good()); back.Get("error") != "temporarily_unavailable" {
+		t.Fatalf("past MaxPendingFlows: %v", back)
+	}
+	resp, err = http.PostForm(hs.URL+"/oauth/device_authorization", url.Values{"client_id": {"cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a device authorization past MaxPendingFlows: %d", resp.StatusCode)
+	}
+	clock.Advance(2 * codeTTL) // every code expired, none used
+	if back, _ := authorize(t, hs.URL, good()); back.Get("code") == "" || s.PendingFlows() != 1 {
+		t.Fatalf("after the codes expired: %v, %d pending (want the expired ones dropped)", back, s.PendingFlows())
+	}
+	clock.Advance(2 * codeTTL)
+	s.timedSweep() // what the timer runs when no request comes
+	if s.PendingFlows() != 0 {
+		t.Fatalf("%d flows pending after they expired with no traffic", s.PendingFlows())
 	}
 }
