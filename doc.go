@@ -31,7 +31,9 @@
 // failure may pass (RefreshTransient, retried after a backoff), or the
 // server refused the client's configuration rather than the token
 // (RefreshMisconfigured: the token is kept, attempts go on after a backoff),
-// or the caller stopped waiting (RefreshCancelled). The Session reads one
+// or the stored record cannot be read (RefreshStoreUnreadable:
+// errors.Is(err, ErrStoreCorrupt); nothing is refreshed or overwritten), or
+// the caller stopped waiting (RefreshCancelled). The Session reads one
 // clock, Options.Clock, and dates every token it takes in by it.
 //
 // Beyond one session: Sessions holds one per user (KeepAlive keeps idle
