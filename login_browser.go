@@ -46,6 +46,12 @@ type BrowserLogin struct {
 	// Open shows the user the authorization URL: opens their browser, or
 	// prints the URL for them to open. It should not block until the login
 	// ends. Required.
+	//
+	// Keep the URL where only the user can read it: its state and PKCE
+	// challenge let whoever has them finish the login with their own
+	// account and have this program keep their token. A command line is
+	// readable by every local user; the authrefresh command hands the
+	// browser a private page (0600) that forwards to the URL instead.
 	Open func(ctx context.Context, authURL string) error
 	// Timeout bounds the wait for the browser to come back; 0 means 5
 	// minutes.
