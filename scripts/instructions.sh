@@ -34,8 +34,10 @@ go test -c -o "$work/root.test" .
 (cd peers && go test -c -o "$work/peers.test" .)
 
 # callgrind asserts on the runtime's asynchronous preemption signal (SIGURG);
-# one benchmark goroutine needs no preemption.
-export GODEBUG=asyncpreemptoff=1
+# one benchmark goroutine needs no preemption. Debian's valgrind 3.19 cannot
+# execute RDTSCP, which the runtime's cputicks uses where the CPU has it
+# (AMD EPYC machines here): "Unrecognised instruction … runtime.cputicks".
+export GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off
 export GOGC=off
 count() { # binary, benchmark, sub-benchmark, iterations → instructions
   for _ in 1 2 3; do
