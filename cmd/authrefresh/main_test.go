@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"go.uber.org/goleak"
 )
 
@@ -77,12 +78,15 @@ func TestDemoReportMatchesServer(t *testing.T) {
 	if r.failures != 0 || !r.verified || r.created == 0 || r.requests == 0 {
 		t.Fatalf("failures=%d verified=%v (%s) created=%d: %s", r.failures, r.verified, r.verifyProblem, r.created, r.firstFailure)
 	}
-	if r.server401s != 0 || r.reuseDetections != 0 || r.waits != 0 {
-		t.Fatalf("401s=%d reuse=%d waits=%d, want 0", r.server401s, r.reuseDetections, r.waits)
+	if r.server401s != 0 || r.reuseDetections != 0 || r.refreshCalls != int64(r.serverRefreshes) {
+		t.Fatalf("401s=%d reuse=%d, want 0; refreshes: server %d, client %d", r.server401s, r.reuseDetections, r.serverRefreshes, r.refreshCalls)
 	}
+	// With 1-s tokens, refresh-ahead has 250 ms to finish before anyone
+	// waits: true on a machine doing only this, not beside other packages.
 	want := r.duration.Seconds() / 0.75 // one refresh per 3/4 lifetime
-	if math.Abs(float64(r.serverRefreshes)-want) > 1.5 || r.refreshCalls != int64(r.serverRefreshes) {
-		t.Fatalf("refreshes: server %d, client %d, want ≈ %.1f", r.serverRefreshes, r.refreshCalls, want)
+	t.Logf("waits=%d, refreshes %d (≈ %.1f expected)", r.waits, r.serverRefreshes, want)
+	if authtest.TimingClaims(t) && (r.waits != 0 || math.Abs(float64(r.serverRefreshes)-want) > 1.5) {
+		t.Fatalf("waits=%d, want 0; refreshes %d, want ≈ %.1f", r.waits, r.serverRefreshes, want)
 	}
 }
 

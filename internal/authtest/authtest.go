@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -175,4 +176,19 @@ func StartIssuer(tb testing.TB, cfg authserver.Config) (*authserver.Server, stri
 	hs.Start()
 	tb.Cleanup(hs.Close)
 	return srv, cfg.Issuer
+}
+
+// TimingClaims reports whether a test asserts what holds only when the
+// machine is not overloaded (no caller waited on a refresh-ahead, refreshes
+// at the lifetime's rate): with AUTHREFRESH_TIMING=1, which .ci/run sets
+// while it runs one package at a time. Plain `go test ./...` runs packages
+// side by side on a busy machine; there a test logs these figures instead
+// of failing on them, and asserts everything else.
+func TimingClaims(tb testing.TB) bool {
+	tb.Helper()
+	if os.Getenv("AUTHREFRESH_TIMING") == "" {
+		tb.Log("timing claims logged, not asserted (AUTHREFRESH_TIMING=1 asserts them; .ci/run sets it)")
+		return false
+	}
+	return true
 }
