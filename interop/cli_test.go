@@ -51,7 +51,7 @@ func startProxy(t *testing.T, config string, args ...string) string {
 	cmd := authrefreshCmd(t, config, append([]string{"proxy", "--listen", "127.0.0.1:0", "--quiet"}, args...)...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err := server(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
@@ -90,7 +90,7 @@ func TestOIDCProviderCLI(t *testing.T) {
 
 	login := authrefreshCmd(t, config, "login", "--issuer", issuer, "--client-id", "cli", "--scope", "openid api:read", "--api", issuer+"/")
 	stderr, _ := login.StderrPipe()
-	if err := login.Start(); err != nil {
+	if err := server(login); err != nil {
 		t.Fatal(err)
 	}
 	shown := regexp.MustCompile(`open (\S+) and enter the code (\S+)\n  \(or open (\S+)\)`)

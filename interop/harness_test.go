@@ -26,6 +26,31 @@ func unavailable(t *testing.T, why string) {
 	t.Skip(why)
 }
 
+// built are the folders the programs were built into, removed when the
+// test binary ends (59 MB a run were left behind).
+var built struct {
+	sync.Mutex
+	dirs []string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	built.Lock()
+	for _, dir := range built.dirs {
+		os.RemoveAll(dir)
+	}
+	built.Unlock()
+	os.Exit(code)
+}
+
+// server starts cmd, a provider or helper, so that it dies with the test
+// binary even when a timeout kills it (Hydra was left running with no
+// parent).
+func server(cmd *exec.Cmd) error {
+	dieWithParent(cmd)
+	return cmd.Start()
+}
+
 // program is a binary the tests build once per test binary.
 type program struct {
 	once sync.Once
@@ -42,6 +67,9 @@ func (p *program) build(name string, command func(out string) *exec.Cmd) (string
 			p.err = err
 			return
 		}
+		built.Lock()
+		built.dirs = append(built.dirs, dir)
+		built.Unlock()
 		p.bin = filepath.Join(dir, name)
 		if out, err := command(p.bin).CombinedOutput(); err != nil {
 			p.err = &buildError{name: name, out: string(out), err: err}

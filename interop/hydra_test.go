@@ -65,7 +65,7 @@ func startHydra(t *testing.T, accessTTL time.Duration) *hydra {
 		fmt.Sprintf("SERVE_PUBLIC_PORT=%d", pub), "SERVE_PUBLIC_HOST=127.0.0.1", fmt.Sprintf("SERVE_ADMIN_PORT=%d", adm), "SERVE_ADMIN_HOST=127.0.0.1",
 		"TTL_ACCESS_TOKEN="+accessTTL.String(), "TTL_REFRESH_TOKEN=1h", "SECRETS_SYSTEM=interop-tests-system-secret-0123456789")
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err := server(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })

@@ -42,7 +42,7 @@ func startOIDCProvider(t *testing.T, env ...string) string {
 	stdin, _ := cmd.StdinPipe() // closed by the test's end: the server exits
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err := server(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

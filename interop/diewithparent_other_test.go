@@ -1,0 +1,8 @@
+//go:build !linux
+
+package interop
+
+import "os/exec"
+
+// dieWithParent: only Linux kills a child with its parent.
+func dieWithParent(*exec.Cmd) {}
