@@ -33,6 +33,9 @@ type Session struct {
 	store     Store
 	refresher Refresher
 	opts      Options
+	// evicted is set once a Sessions evicted it: a cleanup then forgets it
+	// when it is collected (see Sessions.bury).
+	evicted atomic.Bool
 
 	current atomic.Pointer[state] // nil until loaded, and after the session ends
 

@@ -215,8 +215,19 @@ func (m *Sessions) create(key string, use bool) (*keyed, error) {
 			return nil, err
 		}
 		made = NewSession(spec.Store, spec.Refresher, m.keyedOptions(key, spec.Options))
+	}
+}
+
+// bury remembers the Session of an evicted key weakly, for the key's next
+// use while anything still uses it; once it is collected, a cleanup
+// forgets it. The weak pointer and the cleanup are made at the first
+// eviction, not for every live key.
+func (m *Sessions) bury(key string, s *Session) {
+	p := weak.Make(s)
+	m.evicted.Store(key, p)
+	if s.evicted.CompareAndSwap(false, true) {
 		evicted := &m.evicted
-		runtime.AddCleanup(made, func(p weak.Pointer[Session]) { evicted.CompareAndDelete(key, p) }, weak.Make(made))
+		runtime.AddCleanup(s, func(p weak.Pointer[Session]) { evicted.CompareAndDelete(key, p) }, p)
 	}
 }
 
@@ -325,7 +336,7 @@ func (m *Sessions) Logout(ctx context.Context, key string) error {
 	mu.Lock()
 	if m.keys.CompareAndDelete(key, k) {
 		k.holds.Store(-1)
-		m.evicted.Store(key, weak.Make(k.session))
+		m.bury(key, k.session)
 		m.live.Add(-1)
 	}
 	mu.Unlock()
@@ -424,7 +435,7 @@ func (m *Sessions) remove(k *keyed) bool {
 	if !m.keys.CompareAndDelete(k.key, k) {
 		return false
 	}
-	m.evicted.Store(k.key, weak.Make(k.session))
+	m.bury(k.key, k.session)
 	m.live.Add(-1)
 	m.evictions.Add(1)
 	return true
