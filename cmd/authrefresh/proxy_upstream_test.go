@@ -529,8 +529,10 @@ func startHostileUpstream(t testing.TB, a hostileAnswer, extra []byte) string {
 }
 
 // startHostileUpstreamOn is startHostileUpstream over TLS when cfg is set;
-// then a stray answer goes in a write (a TLS record) of its own, so that it
-// can sit inside TLS, read off the socket but not yet decrypted.
+// then a stray answer goes in a TLS record of its own, sent in the same
+// write to the socket as the answer's record, so that it sits inside TLS,
+// read off the socket but not yet decrypted. (Sent later, after the next
+// request, stray bytes are that request's answer for any HTTP/1.1 client.)
 func startHostileUpstreamOn(t testing.TB, a hostileAnswer, extra []byte, cfg *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -539,7 +541,7 @@ func startHostileUpstreamOn(t testing.TB, a hostileAnswer, extra []byte, cfg *tl
 	}
 	scheme := "http"
 	if cfg != nil {
-		ln, scheme = tls.NewListener(ln, cfg), "https"
+		scheme = "https"
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -568,7 +570,12 @@ func startHostileUpstreamOn(t testing.TB, a hostileAnswer, extra []byte, cfg *tl
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				br := bufio.NewReader(c)
+				var conn net.Conn = c
+				batch := &batchConn{Conn: c}
+				if cfg != nil {
+					conn = tls.Server(batch, cfg)
+				}
+				br := bufio.NewReader(conn)
 				for {
 					req, err := http.ReadRequest(br)
 					if err != nil {
@@ -577,13 +584,14 @@ func startHostileUpstreamOn(t testing.TB, a hostileAnswer, extra []byte, cfg *tl
 					io.Copy(io.Discard, req.Body)
 					seq := req.Header.Get("X-Seq")
 					answer := a.answer(seq) + string(extra)
+					batch.hold = true
 					if i := strings.LastIndex(answer, stray(seq)); cfg != nil && i > 0 {
-						if _, err := io.WriteString(c, answer[:i]); err != nil {
+						if _, err := io.WriteString(conn, answer[:i]); err != nil {
 							return
 						}
 						answer = answer[i:]
 					}
-					if _, err := io.WriteString(c, answer); err != nil || a.hangUp {
+					if _, err := io.WriteString(conn, answer); err != nil || batch.flush() != nil || a.hangUp {
 						return
 					}
 				}
@@ -591,6 +599,29 @@ func startHostileUpstreamOn(t testing.TB, a hostileAnswer, extra []byte, cfg *tl
 		}
 	}()
 	return scheme + "://" + ln.Addr().String()
+}
+
+// batchConn holds what is written while hold is set, and sends it in one
+// write at flush: two TLS records reach the client together.
+type batchConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	if b.hold {
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	return b.Conn.Write(p)
+}
+
+func (b *batchConn) flush() error {
+	b.hold = false
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
 }
 
 // exchangeOwnAnswers sends n requests numbered from first through rt, one
