@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -56,17 +55,13 @@ func (e *AuthorizationError) Error() string {
 	return msg
 }
 
-// randomString is n random bytes, base64url: state, nonce, PKCE verifier.
+// randomString is n random bytes, base64url: a login's state and nonce.
+// (The PKCE verifier and challenge are x/oauth2's GenerateVerifier and
+// S256ChallengeFromVerifier.)
 func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails on supported platforms
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// pkceChallenge is the S256 code challenge of verifier (RFC 7636 §4.2).
-func pkceChallenge(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // userClient checks the client of a user login and returns it.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // BrowserLogin logs a user in through their browser: the authorization code
@@ -78,7 +80,7 @@ func (b *BrowserLogin) Login(ctx context.Context) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &browserFlow{b: b, client: client, redirect: redirect, state: randomString(16), verifier: randomString(32), done: make(chan struct{})}
+	f := &browserFlow{b: b, client: client, redirect: redirect, state: randomString(16), verifier: oauth2.GenerateVerifier(), done: make(chan struct{})}
 	if slices.Contains(client.Scopes, "openid") {
 		f.nonce = randomString(16)
 	}
@@ -165,7 +167,7 @@ func (f *browserFlow) authorizationURL(base *url.URL) string {
 	q.Set("client_id", f.client.ClientID)
 	q.Set("redirect_uri", f.redirect.String())
 	q.Set("state", f.state)
-	q.Set("code_challenge", pkceChallenge(f.verifier))
+	q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(f.verifier))
 	q.Set("code_challenge_method", "S256")
 	if len(f.client.Scopes) > 0 {
 		q.Set("scope", strings.Join(f.client.Scopes, " "))

@@ -3,13 +3,16 @@
 // or run a sidecar proxy that authenticates any program's requests. It also
 // runs the reference auth server and a load demo.
 //
-//	authrefresh login --url URL     log in and keep the session in a profile
-//	authrefresh request [METHOD] PATH
-//	authrefresh proxy --upstream URL
-//	authrefresh keyring FILE        create or rotate a keyring (login --keyring seals tokens with it)
-//	authrefresh serve [flags]       run the reference auth server
-//	authrefresh demo [flags]        many workers, one Session, several token lifetimes
-//	authrefresh version
+//	authrefresh serve [flags]                  run the reference auth server (127.0.0.1:8080)
+//	authrefresh demo [flags]                   many workers through one refreshing Session, with a report
+//	authrefresh login [flags]                  log in at a provider (--issuer) or a JSON API (--url); keep the session
+//	authrefresh request [METHOD] PATH [flags]  call the API with the profile's token
+//	authrefresh token [--profile P]            print a valid access token
+//	authrefresh logout [--profile P]           revoke the refresh token and forget the session
+//	authrefresh proxy --upstream URL [flags]   sidecar: forward 127.0.0.1:9000 to URL with the token
+//	authrefresh keyring FILE                   create or rotate a keyring that seals tokens at rest
+//	authrefresh version                        print the version
+//	authrefresh help [COMMAND]                 print this help, or a command's
 package main
 
 import (
@@ -39,27 +42,6 @@ const (
 	exitConfig  = 6 // something local to fix: a URL that is no login endpoint, a token file's permissions
 )
 
-const usage = `authrefresh — call OAuth2/JWT-protected HTTP APIs without thinking about token expiry.
-
-Usage:
-  authrefresh serve [flags]                  run the reference auth server (127.0.0.1:8080)
-  authrefresh demo [flags]                   many workers through one refreshing Session, with a report
-  authrefresh login --url URL [flags]        log in and keep the session in a profile
-  authrefresh request [METHOD] PATH [flags]  call the API with the profile's token
-  authrefresh token [--profile P]            print a valid access token
-  authrefresh logout [--profile P]           revoke the refresh token and forget the session
-  authrefresh proxy --upstream URL [flags]   sidecar: forward 127.0.0.1:9000 to URL with the token
-  authrefresh keyring FILE                   create or rotate a keyring that seals tokens at rest
-  authrefresh version                        print the version
-
-Run 'authrefresh COMMAND --help' for a command's flags and examples.
-
-Exit codes: 0 success, 1 failure, 2 usage error, 3 the API answered an error status,
-4 not logged in, wrong credentials or session expired (run login), 5 a server could
-not be reached or is failing for now, 6 a local setting to fix (a URL, a token file).
-Profiles live in $AUTHREFRESH_CONFIG_DIR, else the user config directory (authrefresh/).
-`
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -70,34 +52,21 @@ func main() {
 // run is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return exitUsage
 	}
+	name := args[0]
+	switch name {
+	case "-h", "--help":
+		name = "help"
+	case "--version":
+		name = "version"
+	}
 	var err error
-	switch args[0] {
-	case "serve":
-		err = runServe(ctx, args[1:], stdout, stderr)
-	case "demo":
-		err = runDemo(ctx, args[1:], stdout, stderr)
-	case "login":
-		err = runLogin(ctx, args[1:], stdin, stdout, stderr)
-	case "logout":
-		err = runLogout(ctx, args[1:], stderr)
-	case "token":
-		err = runToken(ctx, args[1:], stdout, stderr)
-	case "request":
-		err = runRequest(ctx, args[1:], stdin, stdout, stderr)
-	case "proxy":
-		err = runProxy(ctx, args[1:], stdout, stderr)
-	case "keyring":
-		err = runKeyring(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, versionString())
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "authrefresh: unknown command %q\nRun 'authrefresh --help' for the commands.\n", args[0])
-		return exitUsage
+	if c := lookup(name); c != nil {
+		err = c.run(ctx, args[1:], stdio{stdin, stdout, stderr})
+	} else {
+		err = unknownCommand(name)
 	}
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -338,3 +339,9 @@ func openProfile(name string) (*profile, *authrefresh.Session, func(), error) {
 type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
+
+// profileFlag declares --profile on fs, for every command that uses a
+// profile: its default is $AUTHREFRESH_PROFILE, else "default".
+func profileFlag(set *flag.FlagSet) *string {
+	return set.String("profile", cmp.Or(os.Getenv("AUTHREFRESH_PROFILE"), "default"), "profile name ($AUTHREFRESH_PROFILE sets the default)")
+}

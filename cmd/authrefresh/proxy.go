@@ -44,7 +44,7 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 `, stderr)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on: host:port, or unix:PATH for a socket only you can use (0600)")
 	upstream := fs.String("upstream", "", "upstream base URL (default: the profile's server)")
-	name := fs.String("profile", "default", "profile name")
+	name := profileFlag(fs)
 	authURL := fs.String("url", "", "auth server base URL (default: the profile's; with --redis and no local profile, the one saved in Redis at login)")
 	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address (needs --client-secret-file or --client-ca-file)")
 	secretFile := fs.String("client-secret-file", "", "a 0600 file whose contents every request must send as Proxy-Authorization: Bearer SECRET")

@@ -28,7 +28,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	api := fs.String("api", "", "API base URL that request paths are relative to (default: URL/api/v1/)")
 	user := fs.String("username", "", "user name (prompted if empty)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	name := fs.String("profile", "default", "profile name")
+	name := profileFlag(fs)
 	redisURL := fs.String("redis", "", "keep the token in Redis (redis://host:6379/0) instead of a file, shared by every process using it")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name")
 	keyring := fs.String("keyring", "", "seal the token at rest with this keyring: a 0600 file (make one with: authrefresh keyring FILE),\nor env for the keyring in $"+keyringEnv)
@@ -174,7 +174,7 @@ func readPassword(in *bufio.Reader, stdin io.Reader, stderr io.Writer, fromStdin
 // runLogout revokes the refresh token on the server and forgets the session.
 func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("logout", "Revoke the profile's refresh token on the server and delete the local token.", "  authrefresh logout\n  authrefresh logout --profile prod\n", stderr)
-	name := fs.String("profile", "default", "profile name")
+	name := profileFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token", "Print a valid access token (refreshed if needed) for use with other tools.", `  curl -H "Authorization: Bearer $(authrefresh token)" http://127.0.0.1:8080/api/v1/me
 `, stderr)
-	name := fs.String("profile", "default", "profile name")
+	name := profileFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
   cat product.json | authrefresh request POST data --data @-
 `, stderr)
 	data := fs.String("data", "", "request body: JSON, @file, or @- for stdin")
-	name := fs.String("profile", "default", "profile name")
+	name := profileFlag(fs)
 	headers := headerFlags{}
 	fs.Var(headers, "H", "extra header 'Name: value' (repeatable)")
 	var positional []string
