@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
+	"syscall"
 	"unicode"
 
 	"github.com/authrefresh/authrefresh"
@@ -44,7 +46,7 @@ func explain(err error) (code int, msg string) {
 		return authorizationExit(authz)
 	case errors.Is(err, authrefresh.ErrRefreshMisconfigured):
 		return exitConfig, "the auth server does not accept this client: " + clean(err) + "\ncheck the client id, secret or key, the grant and the scopes"
-	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && re.StatusCode < 500 && re.StatusCode != http.StatusTooManyRequests:
+	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && (re.StatusCode < 500 || re.StatusCode == http.StatusNotImplemented) && re.StatusCode != http.StatusTooManyRequests:
 		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url and --login-path (the login endpoint is URL/auth/login unless --login-path says otherwise)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
 	case errors.As(err, &notSaved):
 		return exitConfig, "the request went through, but the refreshed token could not be saved: " + clean(notSaved.err) +
@@ -61,6 +63,12 @@ func explain(err error) (code int, msg string) {
 		return exitConfig, "cannot use the token file: " + clean(fileErr)
 	case errors.As(err, &discovery) && !errors.Is(err, authrefresh.ErrRefreshTransient) && !isNetworkError(err):
 		return exitConfig, clean(err) + "\ncheck --issuer: it must be the provider's issuer URL exactly"
+	case errors.Is(err, syscall.EADDRINUSE):
+		return exitConfig, "the address is already in use by another program: " + clean(err) + "\nchoose another (serve --addr, proxy --listen; port 0 takes any free one)"
+	case plainHTTPServer(err):
+		return exitConfig, "the server speaks plain HTTP, not HTTPS: " + clean(err) + "\nuse an http:// URL for it"
+	case unknownHost(err):
+		return exitConfig, "no such host: " + clean(err) + "\ncheck the host name in the URL"
 	case errors.Is(err, authrefresh.ErrRefreshTransient), isNetworkError(err):
 		return exitNetwork, "could not reach the server, or it is failing for now: " + clean(err) + "\nnothing was lost; try again later"
 	}
@@ -137,6 +145,7 @@ var httpWrapper = regexp.MustCompile(`\b(Get|Head|Post|Put|Patch|Delete|Options)
 // and net/http's method-and-URL wrappers, which say nothing to a user.
 func clean(err error) string {
 	msg := strings.ReplaceAll(err.Error(), "authrefresh: ", "")
+	msg = strings.ReplaceAll(msg, " failed, may pass", " failed") // the library's word for transient; the CLI says what to do instead
 	return terminalSafe(httpWrapper.ReplaceAllString(msg, ""))
 }
 
@@ -157,6 +166,21 @@ func terminalSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// plainHTTPServer reports an https URL answered in plain HTTP: the user's
+// URL, not the network. net/http reports it only in its text (after a
+// tls.RecordHeaderError), so the text is matched here, once.
+func plainHTTPServer(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
+}
+
+// unknownHost reports a host name that does not resolve: a typo far more
+// often than an outage.
+func unknownHost(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns) && dns.IsNotFound
 }
 
 // isNetworkError reports a failure to reach a server.

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -170,5 +173,52 @@ func TestProviderTextSteersNoTerminal(t *testing.T) {
 		if code == exitOK || strings.ContainsAny(errOut, "\x1b\x07\u009b\u202e") || !strings.Contains(errOut, "bad") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
+	}
+}
+
+// A mistake of the user's own is reported as one, with the exit code for a
+// setting to fix (6), never as a server that is down for now (5): a port
+// already taken, an https URL for a plain-HTTP server, a host name that
+// does not resolve, a URL whose server does not implement logins. A token
+// withheld from another origin is explained.
+func TestLocalMistakesAreNotOutages(t *testing.T) {
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if code, _, errOut := cli(t, "", "serve", "--addr", taken.Addr().String()); code != exitConfig || !strings.Contains(errOut, "already in use") || strings.Contains(errOut, "try again later") {
+		t.Errorf("serve on a taken port: %d %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "", "proxy", "--listen", taken.Addr().String(), "--upstream", "http://127.0.0.1:9"); code == exitNetwork || strings.Contains(errOut, "try again later") {
+		t.Errorf("proxy on a taken port: %d %s", code, errOut)
+	}
+
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	if code, _, errOut := cli(t, "pw\n", "login", "--url", strings.Replace(plain.URL, "http:", "https:", 1), "--username", "u", "--password-stdin"); code != exitConfig || !strings.Contains(errOut, "plain HTTP") {
+		t.Errorf("https to a plain-HTTP server: %d %s", code, errOut)
+	}
+	notImplemented := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotImplemented) }))
+	defer notImplemented.Close()
+	if code, _, errOut := cli(t, "pw\n", "login", "--url", notImplemented.URL, "--username", "u", "--password-stdin"); code != exitConfig || !strings.Contains(errOut, "not a login endpoint") {
+		t.Errorf("a login URL answering 501: %d %s", code, errOut)
+	}
+	if code, msg := explain(fmt.Errorf("could not log in: %w", &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "api.exmaple.com", IsNotFound: true}})); code != exitConfig || !strings.Contains(msg, "check the host name") {
+		t.Errorf("an unknown host: %d %s", code, msg)
+	}
+	if _, msg := explain(authrefresh.Transient(errors.New("connection refused"))); strings.Contains(msg, "may pass") {
+		t.Errorf("library jargon reached the user: %s", msg)
+	}
+
+	_, api := startServer(t)
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	other := strings.Replace(api, "127.0.0.1", "localhost", 1)
+	code, _, errOut := cli(t, "", "request", other+"/api/v1/me")
+	if code != exitHTTP || !strings.Contains(errOut, "the token was not sent: it goes only to "+api) || !strings.Contains(errOut, other) {
+		t.Errorf("a request to another origin: %d %s", code, errOut)
 	}
 }

@@ -307,7 +307,11 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return fmt.Errorf("could not %s %s: reading the answer: %w", strings.ToLower(method), path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return &httpFailure{method: method, path: path, status: resp.StatusCode, body: answer, header: resp.Header}
+		f := &httpFailure{method: method, path: path, status: resp.StatusCode, body: answer, header: resp.Header}
+		if to, api := origin(req.URL), origin(client.BaseURL); to != api {
+			f.withheld, f.sent = to, api
+		}
+		return f
 	}
 	writeBody(stdout, answer, isTerminal(stdout))
 	if tty {
@@ -343,6 +347,9 @@ func fromHost(base *url.URL, path string) string {
 	}
 	return path
 }
+
+// origin is u's scheme and host, as the token's origins are compared.
+func origin(u *url.URL) string { return strings.ToLower(u.Scheme + "://" + u.Host) }
 
 // readData resolves --data: inline JSON, @file or @- (stdin).
 func readData(data string, stdin io.Reader) ([]byte, error) {
@@ -386,6 +393,10 @@ type httpFailure struct {
 	status       int
 	body         []byte
 	header       http.Header
+	// withheld is the origin the request went to when it is not the
+	// profile's API: the token was not sent there (sent names where it
+	// goes).
+	withheld, sent string
 }
 
 func (f *httpFailure) Error() string {
@@ -398,6 +409,9 @@ func (f *httpFailure) Error() string {
 	s := fmt.Sprintf("could not %s %s: %s [%d]", strings.ToLower(f.method), f.path, msg, f.status)
 	for k, v := range apiErr.Details {
 		s += fmt.Sprintf("\n  %s: %v", k, v)
+	}
+	if f.withheld != "" && (f.status == http.StatusUnauthorized || f.status == http.StatusForbidden) {
+		s += fmt.Sprintf("\nthe token was not sent: it goes only to %s, the profile's API, and this request went to %s; use a path on the API's host (or log in with --api for that origin)", f.sent, f.withheld)
 	}
 	return s
 }
