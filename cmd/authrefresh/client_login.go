@@ -126,6 +126,9 @@ func clientProfile(ctx context.Context, name string, f clientFlags, api string) 
 	g := &clientGrant{Flow: f.flow, Issuer: f.issuer, TokenURL: f.tokenURL, ClientID: f.id, Scopes: strings.Fields(strings.ReplaceAll(f.scope, ",", " ")), Auth: f.auth, Audience: f.audience}
 	base := f.tokenURL
 	if f.issuer != "" {
+		if u, err := url.Parse(f.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, notHTTPURL("--issuer", f.issuer)
+		}
 		md, err := authrefresh.Discover(ctx, nil, f.issuer)
 		if err != nil {
 			return nil, err
@@ -174,7 +177,7 @@ func clientProfile(ctx context.Context, name string, f clientFlags, api string) 
 	g.SecretFile, g.KeyFile = f.secretFile, f.keyFile
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{fmt.Sprintf("%q is not an http(s) URL", base)}
+		return nil, notHTTPURL("--issuer", base)
 	}
 	origin := u.Scheme + "://" + u.Host
 	if api == "" {

@@ -65,7 +65,7 @@ func TestMessagesSayWhatHappened(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut = cli(t, "", "request", "me", "--profile", "work")
-	check("not logged in", code, exitLogin, errOut, "not logged in", "authrefresh login --url "+url+" --profile work")
+	check("not logged in", code, exitLogin, errOut, "not logged in", "authrefresh login --url "+url+" --username demo --profile work")
 }
 
 // A flag error is printed once with a one-line hint, not around the whole
@@ -220,5 +220,46 @@ func TestLocalMistakesAreNotOutages(t *testing.T) {
 	code, _, errOut := cli(t, "", "request", other+"/api/v1/me")
 	if code != exitHTTP || !strings.Contains(errOut, "the token was not sent: it goes only to "+api) || !strings.Contains(errOut, other) {
 		t.Errorf("a request to another origin: %d %s", code, errOut)
+	}
+}
+
+// The small frictions of a first day: the fix command carries what the
+// profile knows; a URL without its scheme gets the URL it meant; the
+// keyring does not create directories up to /; the remote-listen advice
+// is whole; an error status still prints the answer's body on stdout, and
+// JSON on a pipe ends with a newline.
+func TestFirstDayFrictions(t *testing.T) {
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "", "login", "--url", "127.0.0.1:8080", "--username", "u", "--password-stdin"); code != exitUsage || !strings.Contains(errOut, "did you mean http://127.0.0.1:8080?") {
+		t.Errorf("--url without a scheme: %d %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "", "login", "--issuer", "id.example.com", "--client-id", "cli"); code != exitUsage || !strings.Contains(errOut, "did you mean https://id.example.com?") {
+		t.Errorf("--issuer without a scheme: %d %s", code, errOut)
+	}
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "k")
+	if code, _, errOut := cli(t, "", "keyring", missing); code != exitUsage || !strings.Contains(errOut, "does not exist") {
+		t.Errorf("keyring in a missing directory: %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Error("keyring created the missing directories")
+	}
+	if code, _, errOut := cli(t, "", "proxy", "--listen", "0.0.0.0:0", "--upstream", "http://127.0.0.1:9"); code != exitUsage || !strings.Contains(errOut, "--client-secret-file") || !strings.Contains(errOut, "--allow-remote") {
+		t.Errorf("remote listen advice: %d %s", code, errOut)
+	}
+
+	_, api := startServer(t)
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	code, out, _ := cli(t, "", "request", "POST", "data", "--data", `{"name":""}`)
+	if code != exitHTTP || !strings.HasPrefix(out, "{") || !strings.HasSuffix(out, "}\n") {
+		t.Errorf("an error status: exit %d, stdout %q (want the JSON body with a final newline)", code, out)
+	}
+	p, err := loadProfile("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.loginCommand("default"); !strings.Contains(got, "--username demo") {
+		t.Errorf("the fix command leaves out the username: %s", got)
 	}
 }

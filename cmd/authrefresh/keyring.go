@@ -49,8 +49,8 @@ func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+	if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
+		return usageError{fmt.Sprintf("keyring: the directory %s does not exist; create it first (mkdir -m 700)", filepath.Dir(path))}
 	}
 	text := "# authrefresh keyring: the first key seals, every key opens\n" + line + "\n" + dropHeader(string(old))
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*") // 0600

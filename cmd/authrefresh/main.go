@@ -40,11 +40,16 @@ const (
 	exitLogin   = 4 // not logged in, wrong credentials, or the session expired: run authrefresh login
 	exitNetwork = 5 // the API or the auth server could not be reached, or is failing for now
 	exitConfig  = 6 // something local to fix: a URL that is no login endpoint, a token file's permissions
+
+	exitInterrupted = 130 // stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if ctx.Err() != nil && code != exitOK {
+		code = exitInterrupted // what a shell expects of Ctrl-C
+	}
 	stop()
 	os.Exit(code)
 }

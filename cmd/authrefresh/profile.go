@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,10 +70,27 @@ func (p *profile) loginCommand(name string) string {
 			cmd += " --flow " + g.Flow
 		}
 	}
+	if p.Username != "" && (p.Client == nil || p.Client.Flow == flowPassword) {
+		cmd += " --username " + p.Username // what the profile knows, the command says
+	}
 	if name != "default" {
 		cmd += " --profile " + name
 	}
 	return cmd
+}
+
+// notHTTPURL is the usage error of a flag whose value is no http(s) URL,
+// with the likely fix when only the scheme is missing.
+func notHTTPURL(flagName, value string) error {
+	msg := fmt.Sprintf("%s %q is not an http(s) URL", flagName, value)
+	if u, err := url.Parse("http://" + value); err == nil && u.Host != "" && !strings.Contains(value, "://") {
+		scheme := "https://"
+		if loopback(u.Hostname()) {
+			scheme = "http://"
+		}
+		msg += fmt.Sprintf("; did you mean %s%s?", scheme, value)
+	}
+	return usageError{msg}
 }
 
 // keyringEnv holds a keyring's text (see authrefresh.ParseKeyring), for
@@ -154,7 +172,7 @@ func profilePath(name string) (string, error) {
 func newProfile(name, server, api string) (*profile, error) {
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{fmt.Sprintf("--url %q is not an http(s) URL", server)}
+		return nil, notHTTPURL("--url", server)
 	}
 	base := strings.TrimRight(server, "/")
 	if api == "" {
@@ -238,7 +256,7 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 func (p *profile) pointAt(server string) error {
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError{fmt.Sprintf("--url %q is not an http(s) URL", server)}
+		return notHTTPURL("--url", server)
 	}
 	base := strings.TrimRight(server, "/")
 	if p.API == "" || strings.HasPrefix(p.API, p.URL+"/") {
@@ -344,4 +362,13 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 // profile: its default is $AUTHREFRESH_PROFILE, else "default".
 func profileFlag(set *flag.FlagSet) *string {
 	return set.String("profile", cmp.Or(os.Getenv("AUTHREFRESH_PROFILE"), "default"), "profile name ($AUTHREFRESH_PROFILE sets the default)")
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -122,7 +122,7 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	}
 	target, err := url.Parse(*upstream)
 	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
-		return usageError{fmt.Sprintf("--upstream %q is not an http(s) URL", *upstream)}
+		return notHTTPURL("--upstream", *upstream)
 	}
 	session, closeStore, err := p.session()
 	if err != nil {
@@ -250,13 +250,10 @@ func checkLoopback(addr string, allowRemote bool) error {
 	if err != nil {
 		return usageError{fmt.Sprintf("--listen %q: %v", addr, err)}
 	}
-	if host == "localhost" {
+	if loopback(host) {
 		return nil
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return usageError{fmt.Sprintf("--listen %s is not a loopback address; anyone who can reach it could use your token. Pass --allow-remote if you mean it", addr)}
+	return usageError{fmt.Sprintf("--listen %s is not a loopback address; anyone who can reach it could use your token. If you mean it, pass --allow-remote with an authority callers must show: --client-secret-file FILE, or mutual TLS (--tls-cert-file, --tls-key-file, --client-ca-file)", addr)}
 }
 
 // proxyConfig is everything the sidecar's handler needs.

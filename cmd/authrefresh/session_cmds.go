@@ -307,6 +307,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return fmt.Errorf("could not %s %s: reading the answer: %w", strings.ToLower(method), path, err)
 	}
 	if resp.StatusCode/100 != 2 {
+		writeBody(stdout, answer, isTerminal(stdout)) // the answer is data, as curl prints it; the explanation goes to stderr
 		f := &httpFailure{method: method, path: path, status: resp.StatusCode, body: answer, header: resp.Header}
 		if to, api := origin(req.URL), origin(client.BaseURL); to != api {
 			f.withheld, f.sent = to, api
@@ -381,7 +382,9 @@ func writeBody(w io.Writer, body []byte, tty bool) {
 		}
 	}
 	w.Write(body)
-	if len(body) > 0 && body[len(body)-1] != '\n' && tty {
+	// A terminal's prompt, and a pipe's next reader (jq, a shell loop),
+	// want a final newline after text; a binary body is left as it came.
+	if len(body) > 0 && body[len(body)-1] != '\n' && (tty || json.Valid(body)) {
 		fmt.Fprintln(w)
 	}
 }
