@@ -42,6 +42,7 @@ func init() {
 			func(ctx context.Context, a []string, o stdio) error { return runToken(ctx, a, o.out, o.err) }},
 		{"logout", "[--profile P]", "revoke the refresh token and forget the session",
 			func(ctx context.Context, a []string, o stdio) error { return runLogout(ctx, a, o.err) }},
+		{"status", "[--profile P] [--output json]", "show the profiles and their sessions (no token printed)", runStatus},
 		{"proxy", "--upstream URL [flags]", "sidecar: forward 127.0.0.1:9000 to URL with the token",
 			func(ctx context.Context, a []string, o stdio) error { return runProxy(ctx, a, o.out, o.err) }},
 		{"keyring", "FILE", "create or rotate a keyring that seals tokens at rest",

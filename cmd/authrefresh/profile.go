@@ -224,19 +224,9 @@ func saveProfile(name string, p *profile) error {
 // profile refresh once between them (flock).
 // With Redis, the returned close function releases the connection.
 func (p *profile) session() (*authrefresh.Session, func(), error) {
-	keys, err := p.openKeyring()
+	store, closeStore, err := p.store()
 	if err != nil {
 		return nil, nil, err
-	}
-	var store authrefresh.Store = &authrefresh.FileStore{Path: p.TokenFile, Keyring: keys}
-	closeStore := func() {}
-	if p.Redis != "" {
-		rs, closeRedis, err := p.redisStore()
-		if err != nil {
-			return nil, nil, err
-		}
-		rs.Keyring = keys
-		store, closeStore = rs, closeRedis
 	}
 	var refresher authrefresh.Refresher = &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}
 	if p.Client != nil {
@@ -249,6 +239,24 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 	}
 	s := authrefresh.NewSession(store, refresher, authrefresh.Options{})
 	return s, closeStore, nil
+}
+
+// store is where the profile's token lives: its file, or its Redis
+// session, sealed with its keyring if it has one.
+func (p *profile) store() (authrefresh.Store, func(), error) {
+	keys, err := p.openKeyring()
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Redis != "" {
+		rs, closeRedis, err := p.redisStore()
+		if err != nil {
+			return nil, nil, err
+		}
+		rs.Keyring = keys
+		return rs, closeRedis, nil
+	}
+	return &authrefresh.FileStore{Path: p.TokenFile, Keyring: keys}, func() {}, nil
 }
 
 // pointAt makes the profile's auth server base, with the reference server's
