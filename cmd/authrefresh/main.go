@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -133,6 +134,33 @@ func newFlagSet(name, synopsis, examples string, stderr io.Writer) *flag.FlagSet
 		fmt.Fprintf(stderr, "\nExamples:\n%s", examples)
 	}
 	return fs
+}
+
+// flagsFromEnv sets each of fs's flags from the environment variable
+// prefix+NAME (the flag's name in upper case, - as _) where one is set, as
+// its default: the command line, parsed after, wins. A repeatable flag
+// takes a comma-separated list. A value the flag refuses is a usage error
+// that names the variable.
+func flagsFromEnv(fs *flag.FlagSet, prefix string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(name)
+		if !ok || err != nil {
+			return
+		}
+		values := []string{v}
+		if _, repeatable := f.Value.(*listFlag); repeatable {
+			values = strings.Split(v, ",")
+		}
+		for _, one := range values {
+			if serr := fs.Set(f.Name, strings.TrimSpace(one)); serr != nil {
+				err = usageError{fmt.Sprintf("%s=%q: %v", name, v, serr)}
+				return
+			}
+		}
+	})
+	return err
 }
 
 // parseFlags turns flag errors into usage errors.

@@ -33,7 +33,12 @@ web page (Origin, Sec-Fetch-Site), unless allowed. --allow-remote needs an autho
 or mutual TLS (--tls-cert-file, --tls-key-file, --client-ca-file: every client must
 present a certificate that CA signed), or both.
 Memory and time are bounded: --replay-budget (and a soft memory limit of the budget
-plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
+plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.
+
+Every flag can also come from the environment, as a container sets it: --upstream
+from AUTHREFRESH_PROXY_UPSTREAM, --allow-remote from AUTHREFRESH_PROXY_ALLOW_REMOTE
+(a repeatable flag takes a comma-separated list, and the command line adds to it);
+a flag on the command line wins.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
   curl http://127.0.0.1:9000/api/v1/me
   authrefresh proxy --listen unix:/run/user/1000/api.sock --upstream https://api.example.com --profile prod
   curl --unix-socket /run/user/1000/api.sock http://api/v1/me
@@ -67,6 +72,9 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.`, `  aut
 	providerKey := fs.String("provider-key-file", "", "the same for a private_key_jwt key file")
 	retry := fs.String("retry-status", "", "statuses with which the upstream refuses an expired token, comma-separated (default: the profile's, else 401)")
 	quiet := fs.Bool("quiet", false, "no log line per request; failed and refused ones are still logged")
+	if err := flagsFromEnv(fs, "AUTHREFRESH_PROXY_"); err != nil {
+		return err
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -332,3 +332,22 @@ func startProxy(tb testing.TB, cfg proxyConfig) *httptest.Server {
 	tb.Cleanup(srv.Close)
 	return srv
 }
+
+// Every proxy flag can come from the environment (AUTHREFRESH_PROXY_NAME),
+// as a container sets it; the command line wins; a bad value names its
+// variable.
+func TestProxyFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	t.Setenv("AUTHREFRESH_PROXY_LISTEN", "0.0.0.0:0")
+	t.Setenv("AUTHREFRESH_PROXY_UPSTREAM", "http://127.0.0.1:9")
+	if code, _, errOut := cli(t, "", "proxy"); code != exitUsage || !strings.Contains(errOut, "--listen 0.0.0.0:0 is not a loopback address") {
+		t.Fatalf("listen from the environment: %d %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "", "proxy", "--listen", "127.0.0.1:0"); code != exitLogin {
+		t.Fatalf("the command line over the environment: %d %s", code, errOut)
+	}
+	t.Setenv("AUTHREFRESH_PROXY_MAX_CONCURRENT", "many")
+	if code, _, errOut := cli(t, "", "proxy", "--listen", "127.0.0.1:0"); code != exitUsage || !strings.Contains(errOut, "AUTHREFRESH_PROXY_MAX_CONCURRENT") {
+		t.Fatalf("a bad value from the environment: %d %s", code, errOut)
+	}
+}
