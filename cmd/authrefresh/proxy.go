@@ -38,7 +38,11 @@ plus 64 MiB unless GOMEMLIMIT is set), --max-concurrent, body timeouts.
 Every flag can also come from the environment, as a container sets it: --upstream
 from AUTHREFRESH_PROXY_UPSTREAM, --allow-remote from AUTHREFRESH_PROXY_ALLOW_REMOTE
 (a repeatable flag takes a comma-separated list, and the command line adds to it);
-a flag on the command line wins.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
+a flag on the command line wins.
+
+For operators, the proxy answers itself under /.authrefresh/ (never forwarded, and
+only to its owner like everything else): /.authrefresh/health is 200 while a usable
+token can be had, else 503 and why; /.authrefresh/metrics is Prometheus text.`, `  authrefresh proxy --upstream http://127.0.0.1:8080
   curl http://127.0.0.1:9000/api/v1/me
   authrefresh proxy --listen unix:/run/user/1000/api.sock --upstream https://api.example.com --profile prod
   curl --unix-socket /run/user/1000/api.sock http://api/v1/me
@@ -321,16 +325,28 @@ func newProxy(cfg proxyConfig) http.Handler {
 			writeProxyError(w, status, code, desc)
 		},
 	}
-	return guard(cfg.guard, logger, limited(cfg.limits, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	metrics := &proxyMetrics{}
+	forward := limited(cfg.limits, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		rp.ServeHTTP(rec, r)
+		metrics.count(rec.status)
 		level := slog.LevelInfo
 		if rec.status == http.StatusUnauthorized || rec.status >= 500 {
 			level = slog.LevelWarn
 		}
 		logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
-	})))
+	}))
+	// The operator paths are behind the guard (only the owner), not
+	// behind the concurrency limit: a health check must answer when the
+	// proxy is full.
+	return guard(cfg.guard, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, opsPrefix) {
+			serveOps(w, r, cfg, metrics)
+			return
+		}
+		forward.ServeHTTP(w, r)
+	}))
 }
 
 // proxyStatus derives the sidecar's answer to a request it could not
