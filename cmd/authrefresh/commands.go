@@ -47,6 +47,7 @@ func init() {
 			func(ctx context.Context, a []string, o stdio) error { return runProxy(ctx, a, o.out, o.err) }},
 		{"keyring", "FILE", "create or rotate a keyring that seals tokens at rest",
 			func(ctx context.Context, a []string, o stdio) error { return runKeyring(ctx, a, o.out, o.err) }},
+		{"completion", "bash|zsh|fish", "print a shell completion script", runCompletion},
 		{"version", "", "print the version", runVersion},
 		{"help", "[COMMAND]", "print this help, or a command's", runHelp},
 	}

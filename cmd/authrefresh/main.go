@@ -12,6 +12,7 @@
 //	authrefresh status [--profile P] [--output json]  show the profiles and their sessions (no token printed)
 //	authrefresh proxy --upstream URL [flags]          sidecar: forward 127.0.0.1:9000 to URL with the token
 //	authrefresh keyring FILE                          create or rotate a keyring that seals tokens at rest
+//	authrefresh completion bash|zsh|fish              print a shell completion script
 //	authrefresh version                               print the version
 //	authrefresh help [COMMAND]                        print this help, or a command's
 package main
