@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -228,12 +229,15 @@ func (h headerFlags) Set(v string) error {
 // runRequest: authrefresh request [METHOD] PATH [--data JSON|@file|@-] [-H 'K: V']...
 func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("request", "Send an authenticated request to the profile's API and print the answer. A PATH\nstarting with / is taken from the API's host, as curl and the proxy take it\n(/api/v1/me); any other PATH is relative to the profile's API base URL (me, data).\nThe token is refreshed and the request replayed as needed. METHOD defaults to GET,\nor POST with --data.", `  authrefresh request me
+  authrefresh request -i me        # with the status line and headers
   authrefresh request /api/v1/me
   authrefresh request POST data --data '{"name":"Widget","price":9.99}'
   authrefresh request POST data --data @product.json -H 'X-Request-Id: 42'
   cat product.json | authrefresh request POST data --data @-
 `, stderr)
 	data := fs.String("data", "", "request body: JSON, @file, or @- for stdin")
+	include := fs.Bool("i", false, "print the answer's status line and headers before its body, as curl -i")
+	verbose := fs.Bool("v", false, "print the request's and the answer's headers on stderr, as curl -v (never the token)")
 	name := profileFlag(fs)
 	headers := headerFlags{}
 	fs.Var(headers, "H", "extra header 'Name: value' (repeatable)")
@@ -295,13 +299,32 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		req.Header.Set("Content-Type", "application/json")
 	}
 	tty := isTerminal(stderr)
-	stopSpinner := spinner(stderr, tty, fmt.Sprintf("%s %s", method, path))
+	if *verbose {
+		fmt.Fprintf(stderr, "> %s %s %s\n", req.Method, req.URL.RequestURI(), "HTTP/1.1")
+		fmt.Fprintf(stderr, "> Host: %s\n", req.URL.Host)
+		if origin(req.URL) == origin(client.BaseURL) {
+			fmt.Fprintln(stderr, "> Authorization: [the profile's token, not shown]")
+		}
+		writeHeaders(stderr, "> ", req.Header)
+		fmt.Fprintln(stderr, ">")
+	}
+	stopSpinner := spinner(stderr, tty && !*verbose, fmt.Sprintf("%s %s", method, path))
 	resp, err := client.Do(req)
 	stopSpinner()
 	if err != nil {
 		return inProfile(*name, p, fmt.Errorf("could not %s %s: %w", strings.ToLower(method), path, err))
 	}
 	defer resp.Body.Close()
+	if *verbose {
+		fmt.Fprintf(stderr, "< %s %s\n", resp.Proto, terminalSafe(resp.Status))
+		writeHeaders(stderr, "< ", resp.Header)
+		fmt.Fprintln(stderr, "<")
+	}
+	if *include {
+		fmt.Fprintf(stdout, "%s %s\n", resp.Proto, terminalSafe(resp.Status))
+		writeHeaders(stdout, "", resp.Header)
+		fmt.Fprintln(stdout)
+	}
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, authrefresh.DefaultMaxResponseBytes))
 	if err != nil {
 		return fmt.Errorf("could not %s %s: reading the answer: %w", strings.ToLower(method), path, err)
@@ -347,6 +370,25 @@ func fromHost(base *url.URL, path string) string {
 		return base.Scheme + "://" + base.Host + path
 	}
 	return path
+}
+
+// writeHeaders writes h sorted by name, each line after prefix, without
+// anything that could steer a terminal. An Authorization or Cookie header
+// is never shown.
+func writeHeaders(w io.Writer, prefix string, h http.Header) {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range h[k] {
+			if strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Proxy-Authorization") || strings.EqualFold(k, "Cookie") {
+				v = "[not shown]"
+			}
+			fmt.Fprintf(w, "%s%s: %s\n", prefix, terminalSafe(k), terminalSafe(v))
+		}
+	}
 }
 
 // origin is u's scheme and host, as the token's origins are compared.

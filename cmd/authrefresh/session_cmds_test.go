@@ -308,3 +308,29 @@ func TestLoginPaths(t *testing.T) {
 		t.Fatalf("a path without /: %d", code)
 	}
 }
+
+// request -i prints the status line and headers before the body, as curl
+// -i; -v prints the request's and the answer's headers on stderr, as curl
+// -v: neither ever shows the token.
+func TestRequestIncludeAndVerbose(t *testing.T) {
+	_, api := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	_, token, _ := cli(t, "", "token")
+	token = strings.TrimSpace(token)
+	code, out, errOut := cli(t, "", "request", "-i", "me")
+	if code != exitOK || !strings.HasPrefix(out, "HTTP/1.1 200 OK\n") || !strings.Contains(out, "\nContent-Type: application/json") || !strings.Contains(out, "\n\n{") {
+		t.Fatalf("request -i: %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = cli(t, "", "request", "-v", "me", "-H", "X-Trace: 1")
+	for _, want := range []string{"> GET /api/v1/me HTTP/1.1", "> Authorization: [the profile's token, not shown]", "> X-Trace: 1", "< HTTP/1.1 200 OK", "< Content-Type: application/json"} {
+		if code != exitOK || !strings.Contains(errOut, want) {
+			t.Fatalf("request -v lacks %q: %d\n%s", want, code, errOut)
+		}
+	}
+	if token == "" || strings.Contains(out+errOut, token) {
+		t.Fatal("request -v showed the token (or none was found)")
+	}
+}
