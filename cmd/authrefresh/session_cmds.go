@@ -193,11 +193,26 @@ func runLogout(ctx context.Context, args []string, stderr io.Writer) error {
 
 // runToken prints a valid access token, refreshing it if needed.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", "Print a valid access token (refreshed if needed) for use with other tools.", `  curl -H "Authorization: Bearer $(authrefresh token)" http://127.0.0.1:8080/api/v1/me
+	fs := newFlagSet("token", `Print a valid access token (refreshed if needed) for use with other tools. A token
+still valid is read from the profile's store with no network call.
+
+--output exec-credential prints a client.authentication.k8s.io ExecCredential for
+kubectl and client-go (the apiVersion they ask for in $KUBERNETES_EXEC_INFO, v1 by
+default, with the token's expirationTimestamp): put 'authrefresh token --output
+exec-credential' in a kubeconfig's users[].user.exec.`, `  curl -H "Authorization: Bearer $(authrefresh token)" http://127.0.0.1:8080/api/v1/me
+  curl -H "$(authrefresh token --output header)" http://127.0.0.1:8080/api/v1/me
+  authrefresh token --output json
+  authrefresh token --output exec-credential --profile cluster   # kubectl's exec credential plugin
 `, stderr)
 	name := profileFlag(fs)
+	output := fs.String("output", "token", "token, header (Authorization: Bearer …), json ({access_token, token_type, expiry}) or exec-credential (kubectl)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch *output {
+	case "token", "header", "json", "exec-credential":
+	default:
+		return flagError(fs, fmt.Sprintf("--output %q: want token, header, json or exec-credential", *output))
 	}
 	p, session, closeStore, err := openProfile(*name)
 	if err != nil {
@@ -208,8 +223,53 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return inProfile(*name, p, err)
 	}
-	fmt.Fprintln(stdout, tok.AccessToken)
+	switch *output {
+	case "header":
+		fmt.Fprintln(stdout, "Authorization: Bearer "+tok.AccessToken)
+	case "json":
+		out := map[string]any{"access_token": tok.AccessToken, "token_type": "Bearer"}
+		if !tok.Expiry.IsZero() {
+			out["expiry"] = tok.Expiry.UTC().Format(time.RFC3339)
+		}
+		json.NewEncoder(stdout).Encode(out)
+	case "exec-credential":
+		if err := writeExecCredential(stdout, tok, os.Getenv("KUBERNETES_EXEC_INFO")); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintln(stdout, tok.AccessToken)
+	}
 	return unsaved(*name, p, session)
+}
+
+// writeExecCredential writes tok as the ExecCredential client-go's exec
+// authenticator reads, in the apiVersion it asked for in execInfo
+// ($KUBERNETES_EXEC_INFO), client.authentication.k8s.io/v1 by default.
+func writeExecCredential(w io.Writer, tok *authrefresh.Token, execInfo string) error {
+	apiVersion := "client.authentication.k8s.io/v1"
+	if execInfo != "" {
+		var info struct {
+			APIVersion string `json:"apiVersion"`
+		}
+		if err := json.Unmarshal([]byte(execInfo), &info); err != nil {
+			return usageError{"KUBERNETES_EXEC_INFO is not the JSON client-go sets: " + clean(err)}
+		}
+		switch info.APIVersion {
+		case "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1":
+			apiVersion = info.APIVersion
+		case "":
+		default:
+			return usageError{fmt.Sprintf("KUBERNETES_EXEC_INFO asks for %q; this plugin speaks client.authentication.k8s.io/v1 and v1beta1", info.APIVersion)}
+		}
+	}
+	status := map[string]any{"token": tok.AccessToken}
+	if !tok.Expiry.IsZero() {
+		// client-go runs the plugin again once this has passed.
+		status["expirationTimestamp"] = tok.Expiry.UTC().Format(time.RFC3339)
+	}
+	return json.NewEncoder(w).Encode(map[string]any{
+		"kind": "ExecCredential", "apiVersion": apiVersion, "spec": map[string]any{"interactive": false}, "status": status,
+	})
 }
 
 // headerFlags collects -H 'Name: value'.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -332,5 +333,51 @@ func TestRequestIncludeAndVerbose(t *testing.T) {
 	}
 	if token == "" || strings.Contains(out+errOut, token) {
 		t.Fatal("request -v showed the token (or none was found)")
+	}
+}
+
+// token --output: the bare token, an Authorization header, JSON, or the
+// ExecCredential kubectl reads, in the apiVersion client-go asks for.
+func TestTokenOutputs(t *testing.T) {
+	_, api := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	_, bare, _ := cli(t, "", "token")
+	bare = strings.TrimSpace(bare)
+	if _, out, _ := cli(t, "", "token", "--output", "header"); out != "Authorization: Bearer "+bare+"\n" {
+		t.Fatalf("--output header: %q", out)
+	}
+	var asJSON struct {
+		AccessToken string `json:"access_token"`
+		Expiry      string `json:"expiry"`
+	}
+	if _, out, _ := cli(t, "", "token", "--output", "json"); json.Unmarshal([]byte(out), &asJSON) != nil || asJSON.AccessToken != bare || asJSON.Expiry == "" {
+		t.Fatalf("--output json: %s", out)
+	}
+	for info, want := range map[string]string{
+		"": "client.authentication.k8s.io/v1",
+		`{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":false}}`: "client.authentication.k8s.io/v1beta1",
+	} {
+		t.Setenv("KUBERNETES_EXEC_INFO", info)
+		_, out, errOut := cli(t, "", "token", "--output", "exec-credential")
+		var cred struct {
+			Kind, APIVersion string
+			Status           struct {
+				Token               string
+				ExpirationTimestamp time.Time
+			}
+		}
+		if json.Unmarshal([]byte(out), &cred) != nil || cred.Kind != "ExecCredential" || cred.APIVersion != want || cred.Status.Token != bare || cred.Status.ExpirationTimestamp.IsZero() {
+			t.Fatalf("exec-credential for %q: %s %s", info, out, errOut)
+		}
+	}
+	t.Setenv("KUBERNETES_EXEC_INFO", `{"apiVersion":"client.authentication.k8s.io/v2"}`)
+	if code, _, errOut := cli(t, "", "token", "--output", "exec-credential"); code != exitUsage || !strings.Contains(errOut, "v1beta1") {
+		t.Fatalf("an unknown apiVersion: %d %s", code, errOut)
+	}
+	if code, _, _ := cli(t, "", "token", "--output", "yaml"); code != exitUsage {
+		t.Fatalf("--output yaml: %d", code)
 	}
 }
