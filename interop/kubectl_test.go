@@ -1,0 +1,114 @@
+package interop
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh/authserver"
+	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// kubectl's way to a token: client-go's own exec authenticator runs
+// `authrefresh token --output exec-credential` and sends what it prints to
+// an API that accepts only a valid access token (the reference server's
+// /api/v1/me). 20 kubectl-style invocations at once after the token expired
+// (each its own authenticator, hence its own plugin process) make one
+// refresh at the provider: the profile's file lock. A refresh token revoked
+// at the provider makes the plugin fail, and client-go says so.
+func TestKubectlExecCredential(t *testing.T) {
+	cli := buildCLI(t)
+	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(srv)
+	defer api.Close()
+	config := t.TempDir()
+	login := authrefreshCmd(t, config, "login", "--url", api.URL, "--username", "demo", "--password-stdin")
+	login.Stdin = strings.NewReader("demo-password\n")
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	// invocation is one kubectl run: a config of its own, so that
+	// client-go's authenticator cache does not share one plugin result.
+	invocation := func(i int) (int, error) {
+		cfg := &rest.Config{Host: api.URL, ExecProvider: &clientcmdapi.ExecConfig{
+			APIVersion: "client.authentication.k8s.io/v1", Command: cli, Args: []string{"token", "--output", "exec-credential"},
+			Env:             []clientcmdapi.ExecEnvVar{{Name: "AUTHREFRESH_CONFIG_DIR", Value: config}, {Name: "INVOCATION", Value: fmt.Sprint(i)}},
+			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+		}}
+		hc, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := hc.Get(api.URL + "/api/v1/me")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if status, err := invocation(-1); err != nil || status != 200 {
+		t.Fatalf("client-go with the plugin: %d %v", status, err)
+	}
+
+	// Let the token expire (2 s), then 20 invocations at once.
+	stored := func() (refresh string, expiry time.Time) {
+		var tok struct {
+			RefreshToken string    `json:"refresh_token"`
+			Expiry       time.Time `json:"expiry"`
+		}
+		data, _ := os.ReadFile(filepath.Join(config, "default.token.json"))
+		json.Unmarshal(data, &tok)
+		return tok.RefreshToken, tok.Expiry
+	}
+	_, expiry := stored()
+	if expiry.IsZero() || time.Until(expiry) > 5*time.Second {
+		t.Fatalf("the stored token's expiry: %v", expiry)
+	}
+	time.Sleep(time.Until(expiry) + 200*time.Millisecond) // a token's lifetime passing, not a synchronisation
+	before := srv.Counters().Refreshes
+	began := time.Now()
+	var wg sync.WaitGroup
+	failures := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, err := invocation(i); err != nil || status != 200 {
+				failures <- fmt.Errorf("invocation %d: %d %v", i, status, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	refreshes := srv.Counters().Refreshes - before
+	t.Logf("kubectl: 20 parallel invocations of the exec plugin after the token expired: %d call(s) to the provider, %v", refreshes, time.Since(began).Round(time.Millisecond))
+	if refreshes != 1 {
+		t.Fatalf("%d refreshes for 20 invocations at an expiry; want 1", refreshes)
+	}
+
+	// The refresh token revoked at the provider: once the access token
+	// expires, the plugin fails and client-go reports it.
+	refresh, expiry := stored()
+	if !srv.RevokeRefreshToken(refresh) {
+		t.Fatal("the stored refresh token was not live")
+	}
+	time.Sleep(time.Until(expiry) + 200*time.Millisecond)
+	status, err := invocation(100)
+	if err == nil || !strings.Contains(err.Error(), "exit code 4") {
+		t.Fatalf("after revocation: %d %v; want the plugin's failure (exit code 4)", status, err)
+	}
+}
+
