@@ -111,4 +111,3 @@ func TestKubectlExecCredential(t *testing.T) {
 		t.Fatalf("after revocation: %d %v; want the plugin's failure (exit code 4)", status, err)
 	}
 }
-
