@@ -3,18 +3,19 @@
 // or run a sidecar proxy that authenticates any program's requests. It also
 // runs the reference auth server and a load demo.
 //
-//	authrefresh serve [flags]                         run the reference auth server (127.0.0.1:8080)
-//	authrefresh demo [flags]                          many workers through one refreshing Session, with a report
-//	authrefresh login [flags]                         log in at a provider (--issuer) or a JSON API (--url); keep the session
-//	authrefresh request [METHOD] PATH [flags]         call the API with the profile's token
-//	authrefresh token [--profile P]                   print a valid access token
-//	authrefresh logout [--profile P]                  revoke the refresh token and forget the session
-//	authrefresh status [--profile P] [--output json]  show the profiles and their sessions (no token printed)
-//	authrefresh proxy --upstream URL [flags]          sidecar: forward 127.0.0.1:9000 to URL with the token
-//	authrefresh keyring FILE                          create or rotate a keyring that seals tokens at rest
-//	authrefresh completion bash|zsh|fish              print a shell completion script
-//	authrefresh version                               print the version
-//	authrefresh help [COMMAND]                        print this help, or a command's
+//	authrefresh serve [flags]                                 run the reference auth server (127.0.0.1:8080)
+//	authrefresh demo [flags]                                  many workers through one refreshing Session, with a report
+//	authrefresh login [flags]                                 log in at a provider (--issuer) or a JSON API (--url); keep the session
+//	authrefresh request [METHOD] PATH [flags]                 call the API with the profile's token
+//	authrefresh token [--profile P]                           print a valid access token
+//	authrefresh logout [--profile P]                          revoke the refresh token and forget the session
+//	authrefresh status [--profile P] [--output json]          show the profiles and their sessions (no token printed)
+//	authrefresh proxy --upstream URL [flags]                  sidecar: forward 127.0.0.1:9000 to URL with the token
+//	authrefresh git-credential [--profile P] get|store|erase  git's credential helper: the profile's token as the password for its API host
+//	authrefresh keyring FILE                                  create or rotate a keyring that seals tokens at rest
+//	authrefresh completion bash|zsh|fish                      print a shell completion script
+//	authrefresh version                                       print the version
+//	authrefresh help [COMMAND]                                print this help, or a command's
 package main
 
 import (
