@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/authrefresh/authrefresh v0.0.0
+	github.com/docker/docker-credential-helpers v0.9.13
 	k8s.io/client-go v0.37.2
 )
 

@@ -46,6 +46,7 @@ func init() {
 		{"proxy", "--upstream URL [flags]", "sidecar: forward 127.0.0.1:9000 to URL with the token",
 			func(ctx context.Context, a []string, o stdio) error { return runProxy(ctx, a, o.out, o.err) }},
 		{"git-credential", "[--profile P] get|store|erase", "git's credential helper: the profile's token as the password for its API host", runGitCredential},
+		{"docker-credential", "get|store|erase|list", "docker's credential helper (run as docker-credential-authrefresh)", runDockerCredential},
 		{"keyring", "FILE", "create or rotate a keyring that seals tokens at rest",
 			func(ctx context.Context, a []string, o stdio) error { return runKeyring(ctx, a, o.out, o.err) }},
 		{"completion", "bash|zsh|fish", "print a shell completion script", runCompletion},

@@ -12,6 +12,7 @@
 //	authrefresh status [--profile P] [--output json]          show the profiles and their sessions (no token printed)
 //	authrefresh proxy --upstream URL [flags]                  sidecar: forward 127.0.0.1:9000 to URL with the token
 //	authrefresh git-credential [--profile P] get|store|erase  git's credential helper: the profile's token as the password for its API host
+//	authrefresh docker-credential get|store|erase|list        docker's credential helper (run as docker-credential-authrefresh)
 //	authrefresh keyring FILE                                  create or rotate a keyring that seals tokens at rest
 //	authrefresh completion bash|zsh|fish                      print a shell completion script
 //	authrefresh version                                       print the version
@@ -26,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -50,7 +52,11 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	if strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe") == dockerHelperName {
+		args = append([]string{"docker-credential"}, args...) // docker runs its helper by that name
+	}
+	code := run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 	if ctx.Err() != nil && code != exitOK {
 		code = exitInterrupted // what a shell expects of Ctrl-C
 	}
@@ -79,6 +85,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
+	}
+	var docker dockerError
+	if errors.As(err, &docker) {
+		fmt.Fprintln(stdout, docker.msg) // docker's helper client reads the reason from stdout
+		return exitFailure
 	}
 	code, msg := explain(err)
 	fmt.Fprintln(stderr, msg)
