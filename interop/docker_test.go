@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/docker/docker-credential-helpers/client"
 	"github.com/docker/docker-credential-helpers/credentials"
 )
@@ -20,18 +19,7 @@ import (
 // is "not found", list names the registry, store is refused.
 func TestDockerCredentialHelper(t *testing.T) {
 	cli := buildCLI(t)
-	srv, err := authserver.New(authserver.Config{AccessTTL: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	registry := httptest.NewServer(srv)
-	defer registry.Close()
-	config := t.TempDir()
-	login := authrefreshCmd(t, config, "login", "--url", registry.URL, "--username", "demo", "--password-stdin")
-	login.Stdin = strings.NewReader("demo-password\n")
-	if out, err := login.CombinedOutput(); err != nil {
-		t.Fatalf("login: %v\n%s", err, out)
-	}
+	srv, registry, config := referenceProfile(t, time.Minute)
 	helper := filepath.Join(t.TempDir(), "docker-credential-authrefresh")
 	if err := os.Symlink(cli, helper); err != nil {
 		t.Fatal(err)
@@ -39,8 +27,8 @@ func TestDockerCredentialHelper(t *testing.T) {
 	// docker's own way to run a helper, with the profile's directory.
 	program := client.NewShellProgramFuncWithEnv(helper, &map[string]string{"AUTHREFRESH_CONFIG_DIR": config})
 
-	host := strings.TrimPrefix(registry.URL, "http://")
-	creds, err := client.Get(program, registry.URL)
+	host := strings.TrimPrefix(registry, "http://")
+	creds, err := client.Get(program, registry)
 	if err != nil || creds.Username != "demo" || creds.Secret == "" {
 		t.Fatalf("get: %+v %v", creds, err)
 	}
@@ -58,14 +46,14 @@ func TestDockerCredentialHelper(t *testing.T) {
 		t.Fatalf("another registry: %v, want docker's 'not found'", err)
 	}
 	list, err := client.List(program)
-	if err != nil || list[registry.URL] != "demo" {
+	if err != nil || list[registry] != "demo" {
 		t.Fatalf("list: %v %v", list, err)
 	}
-	err = client.Store(program, &credentials.Credentials{ServerURL: registry.URL, Username: "u", Secret: "s"})
+	err = client.Store(program, &credentials.Credentials{ServerURL: registry, Username: "u", Secret: "s"})
 	if err == nil || !strings.Contains(err.Error(), "does not store") {
 		t.Fatalf("store: %v", err)
 	}
-	if err := client.Erase(program, registry.URL); err != nil {
+	if err := client.Erase(program, registry); err != nil {
 		t.Fatalf("erase (docker logout): %v", err)
 	}
 }

@@ -25,22 +25,11 @@ import (
 // at the provider makes the plugin fail, and client-go says so.
 func TestKubectlExecCredential(t *testing.T) {
 	cli := buildCLI(t)
-	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(srv)
-	defer api.Close()
-	config := t.TempDir()
-	login := authrefreshCmd(t, config, "login", "--url", api.URL, "--username", "demo", "--password-stdin")
-	login.Stdin = strings.NewReader("demo-password\n")
-	if out, err := login.CombinedOutput(); err != nil {
-		t.Fatalf("login: %v\n%s", err, out)
-	}
+	srv, api, config := referenceProfile(t, 2*time.Second)
 	// invocation is one kubectl run: a config of its own, so that
 	// client-go's authenticator cache does not share one plugin result.
 	invocation := func(i int) (int, error) {
-		cfg := &rest.Config{Host: api.URL, ExecProvider: &clientcmdapi.ExecConfig{
+		cfg := &rest.Config{Host: api, ExecProvider: &clientcmdapi.ExecConfig{
 			APIVersion: "client.authentication.k8s.io/v1", Command: cli, Args: []string{"token", "--output", "exec-credential"},
 			Env:             []clientcmdapi.ExecEnvVar{{Name: "AUTHREFRESH_CONFIG_DIR", Value: config}, {Name: "INVOCATION", Value: fmt.Sprint(i)}},
 			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
@@ -49,7 +38,7 @@ func TestKubectlExecCredential(t *testing.T) {
 		if err != nil {
 			return 0, err
 		}
-		resp, err := hc.Get(api.URL + "/api/v1/me")
+		resp, err := hc.Get(api + "/api/v1/me")
 		if err != nil {
 			return 0, err
 		}
@@ -110,4 +99,25 @@ func TestKubectlExecCredential(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exit code 4") {
 		t.Fatalf("after revocation: %d %v; want the plugin's failure (exit code 4)", status, err)
 	}
+}
+
+// referenceProfile runs the reference server (access tokens of ttl) on
+// 127.0.0.1 for the test, logs a profile in to it with the CLI as demo in a
+// config directory of the test's own (extra: more login flags), and returns
+// the server, its URL and the directory.
+func referenceProfile(t *testing.T, ttl time.Duration, extra ...string) (*authserver.Server, string, string) {
+	t.Helper()
+	srv, err := authserver.New(authserver.Config{AccessTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	config := t.TempDir()
+	login := authrefreshCmd(t, config, append([]string{"login", "--url", hs.URL, "--username", "demo", "--password-stdin"}, extra...)...)
+	login.Stdin = strings.NewReader("demo-password\n")
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	return srv, hs.URL, config
 }

@@ -11,13 +11,7 @@ import (
 // other; list names the registry; store is refused on stdout; erase is a
 // no-op.
 func TestDockerCredential(t *testing.T) {
-	_, api := startServer(t)
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
-	_, token, _ := cli(t, "", "token")
-	token = strings.TrimSpace(token)
+	_, api, token := loggedIn(t)
 	for _, registry := range []string{api, strings.TrimPrefix(api, "http://")} {
 		code, out, errOut := cli(t, registry+"\n", "docker-credential", "get")
 		var creds struct{ ServerURL, Username, Secret string }

@@ -212,10 +212,7 @@ func TestLocalMistakesAreNotOutages(t *testing.T) {
 		t.Errorf("library jargon reached the user: %s", msg)
 	}
 
-	_, api := startServer(t)
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
+	_, api, _ := loggedIn(t)
 	other := strings.Replace(api, "127.0.0.1", "localhost", 1)
 	code, _, errOut := cli(t, "", "request", other+"/api/v1/me")
 	if code != exitHTTP || !strings.Contains(errOut, "the token was not sent: it goes only to "+api) || !strings.Contains(errOut, other) {
@@ -247,10 +244,7 @@ func TestFirstDayFrictions(t *testing.T) {
 		t.Errorf("remote listen advice: %d %s", code, errOut)
 	}
 
-	_, api := startServer(t)
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
+	loggedIn(t)
 	code, out, _ := cli(t, "", "request", "POST", "data", "--data", `{"name":""}`)
 	if code != exitHTTP || !strings.HasPrefix(out, "{") || !strings.HasSuffix(out, "}\n") {
 		t.Errorf("an error status: exit %d, stdout %q (want the JSON body with a final newline)", code, out)

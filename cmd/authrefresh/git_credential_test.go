@@ -10,14 +10,8 @@ import (
 // current token refreshes it once, erase of an older one does not; store
 // is a no-op.
 func TestGitCredential(t *testing.T) {
-	srv, api := startServer(t)
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
+	srv, api, token := loggedIn(t)
 	host := strings.TrimPrefix(api, "http://")
-	_, token, _ := cli(t, "", "token")
-	token = strings.TrimSpace(token)
 	code, out, errOut := cli(t, "protocol=http\nhost="+host+"\npath=team/repo.git\n\n", "git-credential", "get")
 	if code != exitOK || !strings.Contains(out, "username=demo\npassword="+token+"\npassword_expiry_utc=") {
 		t.Fatalf("get for the API's host: %d %q %s", code, out, errOut)

@@ -314,13 +314,7 @@ func TestLoginPaths(t *testing.T) {
 // -i; -v prints the request's and the answer's headers on stderr, as curl
 // -v: neither ever shows the token.
 func TestRequestIncludeAndVerbose(t *testing.T) {
-	_, api := startServer(t)
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
-	_, token, _ := cli(t, "", "token")
-	token = strings.TrimSpace(token)
+	_, _, token := loggedIn(t)
 	code, out, errOut := cli(t, "", "request", "-i", "me")
 	if code != exitOK || !strings.HasPrefix(out, "HTTP/1.1 200 OK\n") || !strings.Contains(out, "\nContent-Type: application/json") || !strings.Contains(out, "\n\n{") {
 		t.Fatalf("request -i: %d\n%s%s", code, out, errOut)
@@ -339,13 +333,7 @@ func TestRequestIncludeAndVerbose(t *testing.T) {
 // token --output: the bare token, an Authorization header, JSON, or the
 // ExecCredential kubectl reads, in the apiVersion client-go asks for.
 func TestTokenOutputs(t *testing.T) {
-	_, api := startServer(t)
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
-	_, bare, _ := cli(t, "", "token")
-	bare = strings.TrimSpace(bare)
+	_, _, bare := loggedIn(t)
 	if _, out, _ := cli(t, "", "token", "--output", "header"); out != "Authorization: Bearer "+bare+"\n" {
 		t.Fatalf("--output header: %q", out)
 	}
@@ -380,4 +368,18 @@ func TestTokenOutputs(t *testing.T) {
 	if code, _, _ := cli(t, "", "token", "--output", "yaml"); code != exitUsage {
 		t.Fatalf("--output yaml: %d", code)
 	}
+}
+
+// loggedIn starts a reference server, logs the default profile in to it as
+// demo in a config directory of the test's own, and returns the server, its
+// URL and the profile's access token.
+func loggedIn(t *testing.T) (srv *authserver.Server, api, token string) {
+	t.Helper()
+	srv, api = startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", api, "--username", "demo", "--password-stdin"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	_, token, _ = cli(t, "", "token")
+	return srv, api, strings.TrimSpace(token)
 }
