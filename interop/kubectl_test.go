@@ -1,7 +1,9 @@
 package interop
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/authrefresh/authrefresh/authserver"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
@@ -48,6 +51,31 @@ func TestKubectlExecCredential(t *testing.T) {
 	if status, err := invocation(-1); err != nil || status != 200 {
 		t.Fatalf("client-go with the plugin: %d %v", status, err)
 	}
+	// The user `authrefresh kubeconfig` prints, loaded by client-go's own
+	// kubeconfig loader, works as it is (client-go reads a kubeconfig user
+	// only for an https cluster: the same API behind TLS).
+	stanza, err := authrefreshCmd(t, config, "kubeconfig").Output()
+	if err != nil {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+	tlsAPI := httptest.NewTLSServer(srv)
+	defer tlsAPI.Close()
+	ca := base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsAPI.Certificate().Raw}))
+	kubeconfig := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + tlsAPI.URL + "\n    certificate-authority-data: " + ca +
+		"\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: authrefresh-default\ncurrent-context: x\n" + string(stanza)
+	fromFile, err := clientcmd.RESTConfigFromKubeConfig([]byte(kubeconfig))
+	if err != nil || fromFile.ExecProvider == nil {
+		t.Fatalf("client-go finds no exec plugin in what kubeconfig printed (%v):\n%s", err, stanza)
+	}
+	hc, err := rest.HTTPClientFor(fromFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Get(tlsAPI.URL + "/api/v1/me")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("through the printed kubeconfig user: %v %v", resp, err)
+	}
+	resp.Body.Close()
 
 	// Let the token expire (2 s), then 20 invocations at once.
 	stored := func() (refresh string, expiry time.Time) {
