@@ -105,7 +105,7 @@ func statusOf(ctx context.Context, name string, p *profile) profileStatus {
 	}
 	st.Store = "file " + p.TokenFile
 	if p.Redis != "" {
-		st.Store = "redis " + redactedURL(p.Redis) + " (session " + p.RedisSession + ")"
+		st.Store = "redis " + redisShown(p.Redis) + " (session " + p.RedisSession + ")"
 	}
 	store, closeStore, err := p.store()
 	if err != nil {
@@ -165,14 +165,11 @@ func idTokenIdentity(idToken string) string {
 	return cmp.Or(c.Email, c.PreferredUsername, c.Name, c.Sub)
 }
 
-// redactedURL is u without its password.
-func redactedURL(u string) string {
-	parsed, err := url.Parse(u)
+// redisShown is a Redis URL without its password (url.URL.Redacted).
+func redisShown(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	if _, has := parsed.User.Password(); has {
-		parsed.User = url.UserPassword(parsed.User.Username(), "xxxxx")
-	}
-	return parsed.String()
+	return u.Redacted()
 }

@@ -62,3 +62,10 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+// A Redis URL is shown without its password.
+func TestStatusHidesRedisPassword(t *testing.T) {
+	if got := redisShown("redis://user:s3cret@127.0.0.1:6379/0"); strings.Contains(got, "s3cret") || !strings.Contains(got, "127.0.0.1:6379") {
+		t.Fatalf("shown as %q", got)
+	}
+}
