@@ -1,10 +1,13 @@
 package authrefresh
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 
 // maxErrorBody bounds how much of an error response is kept.
@@ -63,7 +66,7 @@ func NewAPIError(req *http.Request, resp *http.Response, body []byte) *APIError 
 	e.Message, e.Code, e.Details = parseErrorBody(body)
 	if e.Message == "" {
 		if desc, code := bearerChallenge(resp.Header.Get("WWW-Authenticate")); desc != "" || code != "" {
-			e.Message, e.Code = firstNonEmpty(desc, code), firstNonEmpty(e.Code, code)
+			e.Message, e.Code = cmp.Or(desc, code), cmp.Or(e.Code, code)
 		}
 	}
 	return e
@@ -89,7 +92,7 @@ func parseErrorBody(body []byte) (message, code string, details map[string]any) 
 		if desc := str("error_description"); desc != "" {
 			message, code = desc, errStr
 		} else {
-			message = firstNonEmpty(errStr, str("message"), str("detail"), str("title"))
+			message = cmp.Or(errStr, str("message"), str("detail"), str("title"))
 			if message == "" {
 				// {"error": {"message": "...", "code": ...}} as some APIs nest it.
 				var nested struct {
@@ -106,9 +109,9 @@ func parseErrorBody(body []byte) (message, code string, details map[string]any) 
 		if raw, ok := obj["errors"]; ok && details == nil {
 			_ = json.Unmarshal(raw, &details)
 		}
-		return serverText(message, 200), serverText(code, 200), details
+		return safetext.Clip(message, 200), safetext.Clip(code, 200), details
 	}
-	return serverText(trimmed, 200), "", nil
+	return safetext.Clip(trimmed, 200), "", nil
 }
 
 // bearerChallenge extracts error_description and error from an RFC 6750
@@ -141,5 +144,5 @@ func bearerChallenge(h string) (description, code string) {
 			description = value
 		}
 	}
-	return serverText(description, 200), serverText(code, 200)
+	return safetext.Clip(description, 200), safetext.Clip(code, 200)
 }

@@ -2,6 +2,8 @@ package authrefresh
 
 import (
 	"testing"
+
+	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 
 func TestParseErrorBodyShapes(t *testing.T) {
@@ -23,4 +25,19 @@ func TestParseErrorBodyShapes(t *testing.T) {
 	if d, c := bearerChallenge(`Bearer realm="x", error="invalid_token", error_description="the access token is expired"`); d != "the access token is expired" || c != "invalid_token" {
 		t.Errorf("challenge: %q %q", d, c)
 	}
+}
+
+func FuzzParseErrorBody(f *testing.F) {
+	f.Add([]byte(`{"error":"invalid product","details":{"price":"x"}}`))
+	f.Add([]byte(`{"error_description":"d","error":"c"}`))
+	f.Add([]byte("\x00\xff plain"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, code, _ := parseErrorBody(body)
+		desc, challenge := bearerChallenge(string(body))
+		for _, s := range []string{msg, code, desc, challenge} {
+			if !safetext.Printable(s) {
+				t.Fatalf("server text not cleaned: %q", s)
+			}
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/naive"
 	"github.com/authrefresh/authrefresh/internal/scenario"
+	"github.com/authrefresh/authrefresh/oauth"
 	"golang.org/x/oauth2"
 )
 
@@ -45,7 +46,7 @@ func amplification(b *testing.B, n int, peer string) {
 	var rt http.RoundTripper
 	switch peer {
 	case "authrefresh":
-		s := authrefresh.NewSession(nil, &authrefresh.OAuth2Refresher{TokenURL: sc.OAuth2.Endpoint.TokenURL, ClientID: sc.OAuth2.ClientID, ClientSecret: sc.OAuth2.ClientSecret, HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
+		s := authrefresh.NewSession(nil, &oauth.Config{TokenURL: sc.OAuth2.Endpoint.TokenURL, ClientID: sc.OAuth2.ClientID, ClientSecret: sc.OAuth2.ClientSecret, HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
 		if err := s.Login(ctx, sc.Token()); err != nil {
 			b.Fatal(err)
 		}

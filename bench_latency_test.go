@@ -8,6 +8,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/naive"
 	"github.com/authrefresh/authrefresh/internal/scenario"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // BenchmarkTailLatencyAcrossExpiry: 16 goroutines of steady traffic for 6 s
@@ -27,7 +28,7 @@ func BenchmarkTailLatencyAcrossExpiry(b *testing.B) {
 				var rt http.RoundTripper
 				switch peer {
 				case "authrefresh":
-					s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: sc.URL + "/auth/refresh", HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
+					s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: sc.URL + "/auth/refresh", HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
 					if err := s.Login(context.Background(), sc.Login); err != nil {
 						b.Fatal(err)
 					}

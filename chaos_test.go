@@ -22,6 +22,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -84,7 +85,7 @@ func TestChaos(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var tokensMu sync.Mutex
 	var secrets []string
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", HTTPClient: hc}, authrefresh.Options{
+	s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: hs.URL + "/auth/refresh", HTTPClient: hc}, authrefresh.Options{
 		RefreshTimeout: 5 * time.Second,
 		MinBackoff:     20 * time.Millisecond,
 		MaxBackoff:     500 * time.Millisecond,
@@ -97,7 +98,7 @@ func TestChaos(t *testing.T) {
 			}
 		},
 	})
-	tok, err := authrefresh.PasswordLogin(context.Background(), hc, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, err := jsonauth.Login(context.Background(), hc, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,14 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // A 400 becomes an *APIError with the server's message and details.
 func TestClientValidationErrorIsAPIError(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	c := e.client(e.session(nil, authrefresh.Options{}))
+	e := authtest.Start(t, authserver.Config{})
+	c := e.Client(e.Session(nil, authrefresh.Options{}))
 	var created authserver.Product
 	if err := c.Post(context.Background(), "/data", map[string]any{"name": "ok", "price": 2.5}, &created); err != nil || created.ID != 1 || created.Name != "ok" {
 		t.Fatalf("valid product: %+v %v", created, err)
@@ -37,9 +39,9 @@ func TestClientValidationErrorIsAPIError(t *testing.T) {
 // A 401 that survives the one replay is an APIError carrying the RFC 6750
 // challenge's description, not a session expiry.
 func TestClientPersistent401IsAPIError(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
-	c := e.client(s)
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
+	c := e.Client(s)
 	// Every token fails: the replay is refused too.
 	bad := &authrefresh.Transport{Session: s, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		r2 := r.Clone(r.Context())
@@ -64,7 +66,7 @@ func TestClientPersistent401IsAPIError(t *testing.T) {
 			t.Fatalf("request %d: got %v, want a RefusedError", i, err)
 		}
 	}
-	if got := e.server.Counters().Refreshes; got != 1 {
+	if got := e.Auth.Counters().Refreshes; got != 1 {
 		t.Fatalf("%d refreshes, want 1: the refusal loop was not broken", got)
 	}
 }
@@ -73,15 +75,15 @@ func TestClientPersistent401IsAPIError(t *testing.T) {
 // backoff (MinBackoff, doubling, capped), not one per request and not a
 // fixed lockout; once a token is accepted, a refusal refreshes at once again.
 func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: time.Hour}) // no expiry-driven refresh in the way
-	s := e.session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
-	c := e.client(s)
+	e := authtest.Start(t, authserver.Config{AccessTTL: time.Hour}) // no expiry-driven refresh in the way
+	s := e.Session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 10 * time.Second})
+	c := e.Client(s)
 	var broken atomic.Bool
 	var revokeBefore atomic.Int32
 	broken.Store(true)
 	c.HTTPClient = &http.Client{Transport: &authrefresh.Transport{Session: s, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if revokeBefore.Load() > 0 && revokeBefore.Add(-1) == 0 {
-			e.server.RevokeAccessTokens()
+			e.Auth.RevokeAccessTokens()
 		}
 		if broken.Load() {
 			r = r.Clone(r.Context())
@@ -89,7 +91,7 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 		}
 		return http.DefaultTransport.RoundTrip(r)
 	})}}
-	refreshes := func() uint64 { return e.server.Counters().Refreshes }
+	refreshes := func() uint64 { return e.Auth.Counters().Refreshes }
 	get := func() error { return c.Get(context.Background(), "me", nil) }
 	isRefused := func(err error) bool { var r *authrefresh.RefusedError; return errors.As(err, &r) }
 
@@ -108,7 +110,7 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 		{3 * time.Second, 3}, // held
 		{time.Second, 4},     // over
 	} {
-		e.clock.Advance(step.advance)
+		e.Clock.Advance(step.advance)
 		err := get()
 		if got := refreshes(); got != step.wantRefreshes {
 			t.Fatalf("after +%v: %d refreshes, want %d (%v)", step.advance, got, step.wantRefreshes, err)
@@ -121,19 +123,19 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 	// The server heals; a token is accepted; a later refusal (a revocation)
 	// refreshes at once, with no hold.
 	broken.Store(false)
-	e.clock.Advance(10 * time.Second)
+	e.Clock.Advance(10 * time.Second)
 	if err := get(); err != nil {
 		t.Fatal(err)
 	}
 	before := refreshes()
-	e.server.RevokeAccessTokens()
+	e.Auth.RevokeAccessTokens()
 	if err := get(); err != nil || refreshes() != before+1 {
 		t.Fatalf("after a revocation: %v, %d refreshes (was %d)", err, refreshes(), before)
 	}
 	// Bad luck: the token a refusal brought is revoked before its replay.
 	// That one is held for MinBackoff only (an accepted token came before).
 	revokeBefore.Store(2) // before the second request from now: the replay
-	e.server.RevokeAccessTokens()
+	e.Auth.RevokeAccessTokens()
 	var apiErr *authrefresh.APIError
 	if err := get(); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
 		t.Fatalf("replay revoked: %v", err)
@@ -141,7 +143,7 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 	if err := get(); !isRefused(err) {
 		t.Fatalf("during the hold: %v, want a RefusedError", err)
 	}
-	e.clock.Advance(time.Second)
+	e.Clock.Advance(time.Second)
 	if err := get(); err != nil {
 		t.Fatalf("after the hold: %v", err)
 	}
@@ -153,7 +155,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // A dead auth server is a transient error, not a logout.
 func TestDeadAuthServerIsTransient(t *testing.T) {
-	r := &authrefresh.JSONRefresher{URL: "http://127.0.0.1:1/auth/refresh"}
+	r := &jsonauth.Refresher{URL: "http://127.0.0.1:1/auth/refresh"}
 	_, err := r.Refresh(context.Background(), &authrefresh.Token{RefreshToken: "r"})
 	if !errors.Is(err, authrefresh.ErrRefreshTransient) {
 		t.Fatalf("got %v", err)
@@ -185,8 +187,8 @@ func TestClientErrorAnswerCutShort(t *testing.T) {
 // deadline; the server sees the call end. Negative means no timeout of its
 // own.
 func TestClientTimeout(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
 	stalled := make(chan struct{}, 4)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v1/hang", func(w http.ResponseWriter, r *http.Request) {
@@ -244,8 +246,8 @@ func TestClientTimeout(t *testing.T) {
 // The Client's default headers are shared with its requests, never copied,
 // and never changed through them.
 func TestClientDefaultHeadersStayPut(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	c := e.client(e.session(nil, authrefresh.Options{}))
+	e := authtest.Start(t, authserver.Config{})
+	c := e.Client(e.Session(nil, authrefresh.Options{}))
 	c.Header["X-Tags"] = make([]string, 1, 8) // spare capacity an Add could write into
 	c.Header["X-Tags"][0] = "a"
 	req, err := c.NewRequest(context.Background(), http.MethodGet, "me", nil)
@@ -338,12 +340,12 @@ func TestZeroClientIsAnError(t *testing.T) {
 // The Transport's settings are the Client's: an API that answers an expired
 // token with 403 is configured on the Client, without a type assertion.
 func TestClientTransportSettings(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	e.server.SetExpiredStatus(http.StatusForbidden)
-	s := e.session(nil, authrefresh.Options{})
-	c := e.client(s)
+	e := authtest.Start(t, authserver.Config{})
+	e.Auth.SetExpiredStatus(http.StatusForbidden)
+	s := e.Session(nil, authrefresh.Options{})
+	c := e.Client(s)
 	c.Transport.RetryStatuses = []int{http.StatusForbidden}
-	e.server.RevokeAccessTokens()
+	e.Auth.RevokeAccessTokens()
 	var me map[string]any
 	if err := c.Get(context.Background(), "me", &me); err != nil {
 		t.Fatalf("403 with RetryStatuses {403} on the Client: %v", err)

@@ -7,14 +7,14 @@
 // Start with a Session, which owns one credential:
 //
 //	session := authrefresh.NewSession(store, refresher, authrefresh.Options{})
-//	tok, err := authrefresh.PasswordLogin(ctx, nil, loginURL, user, password)
+//	tok, err := jsonauth.Login(ctx, nil, loginURL, user, password)
 //	err = session.Login(ctx, tok)
 //
 // The Store keeps the token where it outlives the process (MemoryStore,
-// FileStore, or the redisstore package for many hosts); a Store that is also
+// filestore.Store, or the redisstore package for many hosts); a Store that is also
 // a Locker makes every process sharing it refresh once between them. The
-// Refresher renews the token: JSONRefresher for a JSON refresh endpoint,
-// OAuth2Refresher for RFC 6749's refresh_token grant, OAuth2ConfigRefresher
+// Refresher renews the token: jsonauth.Refresher for a JSON refresh endpoint,
+// oauth.Config for RFC 6749's refresh_token grant, oauth.ConfigRefresher
 // for a golang.org/x/oauth2 Config, or a RefreshFunc of your own.
 //
 // Then send requests through one of:
@@ -38,10 +38,10 @@
 //
 // Beyond one session: Sessions holds one per user (KeepAlive keeps idle
 // users' tokens alive, RefreshLimit caps the refreshes toward a provider);
-// ClientCredentials gets machine-to-machine tokens with no Login; Discover
-// reads a provider's metadata; BrowserLogin (authorization code with PKCE
-// and a loopback redirect) and DeviceLogin (RFC 8628) log a user in and
-// return the token for Login; a Keyring seals stored tokens.
+// oauth.ClientCredentials gets machine-to-machine tokens with no Login; oauth.Discover
+// reads a provider's metadata; oauth.BrowserLogin (authorization code with PKCE
+// and a loopback redirect) and oauth.DeviceLogin (RFC 8628) log a user in and
+// return the token for Login; a seal.Keyring seals stored tokens.
 //
 // The authserver package is a reference auth server for tests and demos;
 // the authrefresh command (cmd/authrefresh) logs in, calls APIs, and runs a

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 
 // ErrSessionExpired means the refresh token was rejected (or the session was
@@ -150,10 +152,10 @@ func (e *RefreshError) Error() string {
 		why = append(why, fmt.Sprintf("status %d", e.StatusCode))
 	}
 	if e.Code != "" {
-		why = append(why, serverText(e.Code, 100))
+		why = append(why, safetext.Clip(e.Code, 100))
 	}
 	if e.Description != "" {
-		why = append(why, serverText(e.Description, 300))
+		why = append(why, safetext.Clip(e.Description, 300))
 	}
 	if e.Err != nil {
 		why = append(why, e.Err.Error())

@@ -16,6 +16,10 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/oauth"
+	"github.com/authrefresh/authrefresh/seal"
 )
 
 // The whole flow of the seeds' axios instance: log in, then call the API with
@@ -28,11 +32,11 @@ func Example() {
 	ctx := context.Background()
 
 	session := authrefresh.NewSession(
-		authrefresh.NewMemoryStore(nil), // or NewFileStore(path), or redisstore
-		&authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"},
+		authrefresh.NewMemoryStore(nil), // or filestore.New(path), or redisstore
+		&jsonauth.Refresher{URL: api.URL + "/auth/refresh"},
 		authrefresh.Options{OnSessionExpired: func(error) { fmt.Println("please log in again") }},
 	)
-	tok, err := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, err := jsonauth.Login(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		panic(err)
 	}
@@ -66,8 +70,8 @@ func ExampleTransport() {
 	defer api.Close()
 	ctx := context.Background()
 
-	tok, _ := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
-	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"}, authrefresh.Options{})
+	tok, _ := jsonauth.Login(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	session := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: api.URL + "/auth/refresh"}, authrefresh.Options{})
 	_ = session.Login(ctx, tok)
 
 	hc := api.Client()
@@ -92,15 +96,15 @@ func ExampleSessions() {
 	users := &authrefresh.Sessions{
 		New: func(user string) (authrefresh.SessionSpec, error) {
 			return authrefresh.SessionSpec{
-				Store:     authrefresh.NewMemoryStore(nil), // or NewFileStore(filepath.Join(dir, KeyFileName(user)))
-				Refresher: &authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"},
+				Store:     authrefresh.NewMemoryStore(nil), // or filestore.New(filepath.Join(dir, filestore.KeyFileName(user)))
+				Refresher: &jsonauth.Refresher{URL: api.URL + "/auth/refresh"},
 				Options:   authrefresh.Options{RefreshJitter: 0.1},
 			}, nil
 		},
 		Origins: []string{api.URL},
 	}
 	for user, password := range map[string]string{"alice": "alice-pw", "bob": "bob-pw"} {
-		tok, _ := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", user, password)
+		tok, _ := jsonauth.Login(ctx, nil, api.URL+"/auth/login", user, password)
 		_ = users.Login(ctx, user, tok)
 	}
 	hc := &http.Client{Transport: users}
@@ -125,20 +129,20 @@ func ExampleSessions() {
 func ExampleKeyring() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
-	line, _ := authrefresh.NewSealingKey("2026-12") // keep it in a 0600 file, or a secret manager
-	keys, _ := authrefresh.ParseKeyring(line)
+	line, _ := seal.NewKey("2026-12") // keep it in a 0600 file, or a secret manager
+	keys, _ := seal.ParseKeyring(line)
 
-	store := &authrefresh.FileStore{Path: filepath.Join(dir, authrefresh.KeyFileName("alice")), Keyring: keys}
+	store := &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName("alice")), Keyring: keys}
 	_ = store.Save(context.Background(), &authrefresh.Token{AccessToken: "secret-access", RefreshToken: "secret-refresh"})
 	data, _ := os.ReadFile(store.Path)
 	fmt.Println("token in the file:", strings.Contains(string(data), "secret"))
 	tok, _ := store.Load(context.Background())
 	fmt.Println("opened:", tok.RefreshToken)
 
-	copied := &authrefresh.FileStore{Path: filepath.Join(dir, authrefresh.KeyFileName("mallory")), Keyring: keys}
+	copied := &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName("mallory")), Keyring: keys}
 	_ = os.WriteFile(copied.Path, data, 0o600)
 	_, err := copied.Load(context.Background())
-	var sealed *authrefresh.SealError
+	var sealed *seal.Error
 	fmt.Println("copied to another user opens:", !errors.As(err, &sealed))
 	// Output:
 	// token in the file: false
@@ -157,10 +161,10 @@ func ExampleKeepAlive() {
 	users := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
 		return authrefresh.SessionSpec{
 			Store:     authrefresh.NewMemoryStore(nil),
-			Refresher: limit.Wrap(&authrefresh.JSONRefresher{URL: api.URL + "/auth/refresh"}),
+			Refresher: limit.Wrap(&jsonauth.Refresher{URL: api.URL + "/auth/refresh"}),
 		}, nil
 	}}
-	tok, _ := authrefresh.PasswordLogin(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, _ := jsonauth.Login(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	_ = users.Login(ctx, "demo", tok)
 
 	keepAlive := &authrefresh.KeepAlive{
@@ -184,9 +188,9 @@ func ExampleBrowserLogin() {
 	defer idp.Close()
 	ctx := context.Background()
 
-	client := &authrefresh.OAuth2Refresher{TokenURL: idp.URL + "/oauth/token", ClientID: authserver.DemoClientID,
+	client := &oauth.Config{TokenURL: idp.URL + "/oauth/token", ClientID: authserver.DemoClientID,
 		ClientSecret: authserver.DemoClientSecret, Scopes: []string{"openid"}}
-	login := &authrefresh.BrowserLogin{Client: client, AuthURL: idp.URL + "/oauth/authorize",
+	login := &oauth.BrowserLogin{Client: client, AuthURL: idp.URL + "/oauth/authorize",
 		Open: func(_ context.Context, authURL string) error {
 			// A real program opens the user's browser at authURL, or prints it.
 			resp, err := http.Get(authURL)
@@ -212,10 +216,10 @@ func ExampleDeviceLogin() {
 	idp := httptest.NewServer(server)
 	defer idp.Close()
 
-	login := &authrefresh.DeviceLogin{
-		Client:        &authrefresh.OAuth2Refresher{TokenURL: idp.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret},
+	login := &oauth.DeviceLogin{
+		Client:        &oauth.Config{TokenURL: idp.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret},
 		DeviceAuthURL: idp.URL + "/oauth/device_authorization",
-		Show: func(_ context.Context, code authrefresh.DeviceCode) error {
+		Show: func(_ context.Context, code oauth.DeviceCode) error {
 			fmt.Printf("open %s and enter a %d-character code\n", strings.TrimPrefix(code.VerificationURI, idp.URL), len(code.UserCode))
 			server.ApproveDevice(code.UserCode, authserver.DemoUser, false) // the user, elsewhere
 			return nil

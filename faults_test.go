@@ -20,6 +20,9 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // restartable is the auth endpoint on its own listener, so it can go down
@@ -67,19 +70,19 @@ func (r *restartable) up() {
 // unaffected; requests that need a new one fail fast and transiently; nobody
 // is logged out; the first request after it is back recovers, no restart.
 func TestAuthServerDownThirtySecondsThenBack(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: 20 * time.Second})
-	auth := newRestartable(t, e.server)
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: auth.URL() + "/auth/refresh"},
-		authrefresh.Options{Clock: e.clock.Now, MaxBackoff: 5 * time.Second, BackoffWait: -1}) // fail fast: the outage is long
-	if err := s.Login(context.Background(), e.login()); err != nil {
+	e := authtest.Start(t, authserver.Config{AccessTTL: 20 * time.Second})
+	auth := newRestartable(t, e.Auth)
+	s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: auth.URL() + "/auth/refresh"},
+		authrefresh.Options{Clock: e.Clock.Now, MaxBackoff: 5 * time.Second, BackoffWait: -1}) // fail fast: the outage is long
+	if err := s.Login(context.Background(), e.Login()); err != nil {
 		t.Fatal(err)
 	}
-	c := e.client(s)
+	c := e.Client(s)
 	post := func(name string) error {
 		return c.Post(context.Background(), "data", map[string]any{"name": name, "price": 1}, nil)
 	}
 
-	e.clock.Advance(10 * time.Second)
+	e.Clock.Advance(10 * time.Second)
 	auth.down()
 	var ok, transient int
 	for sec := 10; sec < 40; sec++ { // the outage: t = 10 s … 40 s
@@ -97,17 +100,17 @@ func TestAuthServerDownThirtySecondsThenBack(t *testing.T) {
 		default:
 			t.Fatalf("t=%ds: %v, want a transient refresh error", sec, err)
 		}
-		e.clock.Advance(time.Second)
+		e.Clock.Advance(time.Second)
 	}
 	if ok != 9 || transient != 21 {
 		t.Fatalf("during the outage: %d ok, %d transient; want 9 and 21", ok, transient)
 	}
 	auth.up()
-	e.clock.Advance(5 * time.Second) // past the longest backoff
+	e.Clock.Advance(5 * time.Second) // past the longest backoff
 	if err := post("after"); err != nil {
 		t.Fatalf("after the outage: %v", err)
 	}
-	got := e.server.Counters()
+	got := e.Auth.Counters()
 	st := s.Stats()
 	if st.Rejections != 0 || got.ReuseDetections != 0 || got.ProductsCreated != 10 || got.Refreshes != 1 {
 		t.Fatalf("rejections %d, reuse %d, products %d (want 10), refreshes %d (want 1)", st.Rejections, got.ReuseDetections, got.ProductsCreated, got.Refreshes)
@@ -118,12 +121,12 @@ func TestAuthServerDownThirtySecondsThenBack(t *testing.T) {
 // refresh timeout ends the refresh; a waiter's own context ends its wait
 // first; the session survives and heals when the endpoint does.
 func TestRefreshEndpointHangs(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	e.server.SetRefreshLatency(time.Hour)
+	e := authtest.Start(t, authserver.Config{})
+	e.Auth.SetRefreshLatency(time.Hour)
 	started := make(chan struct{})
 	var once sync.Once
 	finished := make(chan struct{})
-	jr := e.refresher()
+	jr := e.Refresher()
 	refresher := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 		once.Do(func() { close(started) })
 		defer func() {
@@ -135,11 +138,11 @@ func TestRefreshEndpointHangs(t *testing.T) {
 		}()
 		return jr.Refresh(ctx, tok)
 	})
-	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{Clock: e.clock.Now, RefreshTimeout: time.Second})
-	if err := s.Login(context.Background(), e.login()); err != nil {
+	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{Clock: e.Clock.Now, RefreshTimeout: time.Second})
+	if err := s.Login(context.Background(), e.Login()); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(3 * time.Second) // expired
+	e.Clock.Advance(3 * time.Second) // expired
 
 	// A waiter whose context is cancelled leaves while the refresh still hangs.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -160,8 +163,8 @@ func TestRefreshEndpointHangs(t *testing.T) {
 	if !errors.Is(err, authrefresh.ErrRefreshTransient) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a transient refresh error wrapping the deadline", err)
 	}
-	e.server.SetRefreshLatency(0)
-	e.clock.Advance(time.Minute) // past the backoff
+	e.Auth.SetRefreshLatency(0)
+	e.Clock.Advance(time.Minute) // past the backoff
 	if _, err := s.Token(context.Background()); err != nil {
 		t.Fatalf("after the endpoint healed: %v", err)
 	}
@@ -222,8 +225,8 @@ func TestBadRefreshAnswers(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			}))
 			defer hs.Close()
-			clock := newFakeClock()
-			s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL}, authrefresh.Options{Clock: clock.Now, BackoffWait: -1}) // each answer once: no waiting for a second attempt
+			clock := fakeclock.New()
+			s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: hs.URL}, authrefresh.Options{Clock: clock.Now, BackoffWait: -1}) // each answer once: no waiting for a second attempt
 			old := &authrefresh.Token{AccessToken: "old-access-secret", RefreshToken: "old-refresh-secret", Expiry: clock.Now().Add(time.Second)}
 			if err := s.Login(context.Background(), old); err != nil {
 				t.Fatal(err)
@@ -276,21 +279,21 @@ func TestClockSkewFiveMinutes(t *testing.T) {
 	for _, skew := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
 		for _, withExpiresIn := range []bool{true, false} {
 			t.Run(fmt.Sprintf("client %+v, expires_in %v", skew, withExpiresIn), func(t *testing.T) {
-				e := newEnv(t, authserver.Config{AccessTTL: 2 * time.Second})
-				clientNow := func() time.Time { return e.clock.Now().Add(skew) }
-				jr := &authrefresh.JSONRefresher{URL: e.URL + "/auth/refresh"}
+				e := authtest.Start(t, authserver.Config{AccessTTL: 2 * time.Second})
+				clientNow := func() time.Time { return e.Clock.Now().Add(skew) }
+				jr := &jsonauth.Refresher{URL: e.URL + "/auth/refresh"}
 				if !withExpiresIn {
 					jr.Fields.ExpiresIn = "not_sent" // the answer's expires_in is ignored: JWT claims only
 				}
 				renewed := make(chan struct{}, 100)
 				s := authrefresh.NewSession(nil, jr, authrefresh.Options{Clock: clientNow, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
-				login := e.login()
+				login := e.Login()
 				login.IssuedAt, login.Expiry = clientNow(), clientNow().Add(2*time.Second)
 				if err := s.Login(context.Background(), login); err != nil {
 					t.Fatal(err)
 				}
 				<-renewed
-				c := e.client(s)
+				c := e.Client(s)
 				for step := 0; step < 120; step++ { // 12 s, six lifetimes
 					before := s.Stats().RefreshAheadStarts
 					if err := c.Get(context.Background(), "me", nil); err != nil {
@@ -299,9 +302,9 @@ func TestClockSkewFiveMinutes(t *testing.T) {
 					if s.Stats().RefreshAheadStarts > before {
 						<-renewed
 					}
-					e.clock.Advance(100 * time.Millisecond)
+					e.Clock.Advance(100 * time.Millisecond)
 				}
-				got := e.server.Counters()
+				got := e.Auth.Counters()
 				if got.Unauthorized401s() != 0 {
 					t.Fatalf("%d requests refused", got.Unauthorized401s())
 				}
@@ -323,23 +326,23 @@ func TestClockSkewFiveMinutes(t *testing.T) {
 func TestLostRefreshAnswer(t *testing.T) {
 	for _, grace := range []time.Duration{0, 5 * time.Minute} {
 		t.Run(fmt.Sprintf("grace %v", grace), func(t *testing.T) {
-			e := newEnv(t, authserver.Config{GracePeriod: grace})
+			e := authtest.Start(t, authserver.Config{GracePeriod: grace})
 			var ended atomic.Int32
-			s := e.session(nil, authrefresh.Options{OnSessionExpired: func(error) { ended.Add(1) }})
-			e.clock.Advance(3 * time.Second)
-			e.server.SetChaos(authserver.Chaos{Seed: 1, RefreshLostRate: 1})
+			s := e.Session(nil, authrefresh.Options{OnSessionExpired: func(error) { ended.Add(1) }})
+			e.Clock.Advance(3 * time.Second)
+			e.Auth.SetChaos(authserver.Chaos{Seed: 1, RefreshLostRate: 1})
 			if _, err := s.Token(context.Background()); !errors.Is(err, authrefresh.ErrRefreshTransient) {
 				t.Fatalf("lost answer: %v, want transient", err)
 			}
-			e.server.SetChaos(authserver.Chaos{})
-			e.clock.Advance(time.Minute) // past the backoff
+			e.Auth.SetChaos(authserver.Chaos{})
+			e.Clock.Advance(time.Minute) // past the backoff
 			_, err := s.Token(context.Background())
-			got := e.server.Counters()
+			got := e.Auth.Counters()
 			if grace > 0 {
 				if err != nil || got.ReuseDetections != 0 || got.GraceReplays == 0 {
 					t.Fatalf("with grace: %v, reuse %d, replays %d", err, got.ReuseDetections, got.GraceReplays)
 				}
-				if err := e.client(s).Get(context.Background(), "me", nil); err != nil {
+				if err := e.Client(s).Get(context.Background(), "me", nil); err != nil {
 					t.Fatalf("the replayed successor does not work: %v", err)
 				}
 				return
@@ -354,7 +357,7 @@ func TestLostRefreshAnswer(t *testing.T) {
 // A connection that closes before any answer (a stale kept-alive connection)
 // is retried once at once — not twice, and not on a refused dial.
 func TestRefreshRetriesALostConnectionOnce(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	var drops, calls, drop atomic.Int32
 	drop.Store(1)
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -362,21 +365,21 @@ func TestRefreshRetriesALostConnectionOnce(t *testing.T) {
 			drops.Add(1)
 			panic(http.ErrAbortHandler)
 		}
-		e.server.ServeHTTP(w, r)
+		e.Auth.ServeHTTP(w, r)
 	})
 	hs := httptest.NewServer(wrapped)
 	defer hs.Close()
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{Clock: e.clock.Now})
-	if err := s.Login(context.Background(), e.login()); err != nil {
+	s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{Clock: e.Clock.Now})
+	if err := s.Login(context.Background(), e.Login()); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(3 * time.Second)
+	e.Clock.Advance(3 * time.Second)
 	if _, err := s.Token(context.Background()); err != nil || drops.Load() != 1 {
 		t.Fatalf("one dropped connection: %v (drops %d)", err, drops.Load())
 	}
 	calls.Store(0)
 	drop.Store(2)
-	e.clock.Advance(3 * time.Second)
+	e.Clock.Advance(3 * time.Second)
 	if _, err := s.Token(context.Background()); !errors.Is(err, authrefresh.ErrRefreshTransient) || calls.Load() != 2 {
 		t.Fatalf("two dropped connections: %v after %d attempts, want transient after 2", err, calls.Load())
 	}

@@ -152,7 +152,7 @@ func (l *RefreshLimit) InFlight() int { return len(l.slots) }
 
 // Wrap returns r limited by l. Whatever else r can do, the result can do
 // too: a Revoker's Revoke passes through without taking a slot (revoking
-// is not refreshing); an Acquirer's Acquire (ClientCredentials: a token
+// is not refreshing); an Acquirer's Acquire (oauth.ClientCredentials: a token
 // request like a refresh) takes a slot.
 func (l *RefreshLimit) Wrap(r Refresher) Refresher {
 	base := &limited{l, r}

@@ -13,6 +13,9 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 func keyNames(n int) func(context.Context) iter.Seq[string] {
@@ -33,8 +36,8 @@ func keyNames(n int) func(context.Context) iter.Seq[string] {
 // no session is reported; keys a pass loaded are evicted after it.
 func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 	const keys = 40
-	e := newEnv(t, authserver.Config{AccessTTL: 24 * time.Hour})
-	e.server.SetChaos(authserver.Chaos{RefreshLatencyMax: 2 * time.Millisecond})
+	e := authtest.Start(t, authserver.Config{AccessTTL: 24 * time.Hour})
+	e.Auth.SetChaos(authserver.Chaos{RefreshLatencyMax: 2 * time.Millisecond})
 	dir := t.TempDir()
 	limit := authrefresh.NewRefreshLimit(3)
 	var inFlight, peak atomic.Int64
@@ -43,21 +46,21 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 		defer inFlight.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
-		return e.refresher().Refresh(ctx, tok)
+		return e.Refresher().Refresh(ctx, tok)
 	})
 	process := func() *authrefresh.Sessions { // one per process: they share only the files
 		return &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
 			return authrefresh.SessionSpec{
-				Store:     authrefresh.NewFileStore(filepath.Join(dir, authrefresh.KeyFileName(key))),
+				Store:     filestore.New(filepath.Join(dir, filestore.KeyFileName(key))),
 				Refresher: limit.Wrap(counted),
-				Options:   authrefresh.Options{Clock: e.clock.Now},
+				Options:   authrefresh.Options{Clock: e.Clock.Now},
 			}, nil
 		}}
 	}
 	a, b := process(), process()
 	ctx := context.Background()
 	for i := 0; i < keys; i++ {
-		if err := a.Login(ctx, fmt.Sprintf("user-%02d", i), e.login()); err != nil {
+		if err := a.Login(ctx, fmt.Sprintf("user-%02d", i), e.Login()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,20 +94,20 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 		return refreshed
 	}
 
-	e.clock.Advance(5 * time.Hour)
-	if n := both(); n != 0 || e.server.Counters().Refreshes != 0 {
-		t.Fatalf("tokens younger than MaxAge: %d refreshed, server saw %d", n, e.server.Counters().Refreshes)
+	e.Clock.Advance(5 * time.Hour)
+	if n := both(); n != 0 || e.Auth.Counters().Refreshes != 0 {
+		t.Fatalf("tokens younger than MaxAge: %d refreshed, server saw %d", n, e.Auth.Counters().Refreshes)
 	}
-	e.clock.Advance(2 * time.Hour)
+	e.Clock.Advance(2 * time.Hour)
 	n := both()
-	c := e.server.Counters()
+	c := e.Auth.Counters()
 	if n != keys || c.Refreshes != keys || c.ReuseDetections != 0 {
 		t.Fatalf("past MaxAge: %d refreshed, server saw %d refreshes and %d reuses; want %d, %d, 0", n, c.Refreshes, c.ReuseDetections, keys, keys)
 	}
 	if p := peak.Load(); p > 3 {
 		t.Fatalf("%d refreshes at once through a RefreshLimit of 3", p)
 	}
-	if n := both(); n != 0 || e.server.Counters().Refreshes != keys {
+	if n := both(); n != 0 || e.Auth.Counters().Refreshes != keys {
 		t.Fatalf("a second pass refreshed %d", n)
 	}
 	if len(failed) != 6 || failed[0] != fmt.Sprintf("user-%02d", keys) {
@@ -162,15 +165,15 @@ func TestRefreshLimitHonoursContext(t *testing.T) {
 	}
 }
 
-// Wrapping hides nothing: a limited ClientCredentials still acquires (100
+// Wrapping hides nothing: a limited oauth.ClientCredentials still acquires (100
 // callers, no Login, one token request, within the limit), a limited
 // Revoker still revokes, and a Refresher that cannot revoke or acquire does
 // not pretend to.
 func TestRefreshLimitKeepsCapabilities(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: time.Minute})
-	cc := &authrefresh.ClientCredentials{TokenURL: e.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret}
+	e := authtest.Start(t, authserver.Config{AccessTTL: time.Minute})
+	cc := &oauth.ClientCredentials{TokenURL: e.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret}
 	limit := authrefresh.NewRefreshLimit(1)
-	s := authrefresh.NewSession(authrefresh.NewMemoryStore(nil), limit.Wrap(cc), authrefresh.Options{Clock: e.clock.Now})
+	s := authrefresh.NewSession(authrefresh.NewMemoryStore(nil), limit.Wrap(cc), authrefresh.Options{Clock: e.Clock.Now})
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for i := 0; i < 100; i++ {
@@ -183,20 +186,20 @@ func TestRefreshLimitKeepsCapabilities(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n, calls := failed.Load(), e.server.Counters().Requests["/oauth/token"]; n != 0 || calls != 1 {
+	if n, calls := failed.Load(), e.Auth.Counters().Requests["/oauth/token"]; n != 0 || calls != 1 {
 		t.Fatalf("%d of 100 callers failed, %d token requests; want 0 and 1", n, calls)
 	}
 
 	plain := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) { return nil, nil })
-	revoker := &authrefresh.OAuth2Refresher{TokenURL: "http://127.0.0.1:1/token", RevocationURL: "http://127.0.0.1:1/revoke", ClientID: "c"}
+	revoker := &oauth.Config{TokenURL: "http://127.0.0.1:1/token", RevocationURL: "http://127.0.0.1:1/revoke", ClientID: "c"}
 	for _, c := range []struct {
 		name              string
 		r                 authrefresh.Refresher
 		revokes, acquires bool
 	}{
 		{"a plain Refresher", plain, false, false},
-		{"an OAuth2Refresher", revoker, true, false},
-		{"ClientCredentials", cc, cc != nil && isRevoker(cc), true},
+		{"an oauth.Config", revoker, true, false},
+		{"oauth.ClientCredentials", cc, cc != nil && isRevoker(cc), true},
 	} {
 		w := limit.Wrap(c.r)
 		if _, ok := w.(authrefresh.Revoker); ok != c.revokes {

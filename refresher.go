@@ -28,3 +28,10 @@ func (f RefreshFunc) Refresh(ctx context.Context, tok *Token) (*Token, error) { 
 type Revoker interface {
 	Revoke(ctx context.Context, tok *Token) error
 }
+
+// Acquirer is an optional Refresher capability: a Refresher that can get a
+// token with nothing to start from. A Session whose Refresher is an
+// Acquirer needs no Login: with an empty store, it acquires.
+type Acquirer interface {
+	Acquire(ctx context.Context) (*Token, error)
+}

@@ -93,7 +93,7 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		tok, err = acq.Acquire(ctx)
 	} else {
 		s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
-		tok, err = s.refresher.Refresh(ctx, copyToken(base))
+		tok, err = s.refresher.Refresh(ctx, base.clone())
 	}
 	if err == nil && (tok == nil || tok.AccessToken == "") {
 		err = errors.New("the Refresher returned no access token")
@@ -179,7 +179,7 @@ func (s *Session) lock(ctx context.Context, locker Locker, old *Token) (unlock f
 // of an older generation, and still usable: another Session saved it, so
 // there is nothing to refresh.
 func (s *Session) newerIn(stored, old *Token) *Token {
-	if stored == nil || sameAccess(stored, old) || stored.olderThan(old) {
+	if stored == nil || stored.SameCredential(old) || stored.olderThan(old) {
 		return nil
 	}
 	now := s.now()
@@ -242,7 +242,7 @@ func (s *Session) resume(ctx context.Context, epoch uint64) *state {
 		return nil
 	}
 	s.mu.Lock()
-	if s.epoch != epoch || s.ended == nil || sameAccess(tok, s.dead) {
+	if s.epoch != epoch || s.ended == nil || tok.SameCredential(s.dead) {
 		s.mu.Unlock()
 		return nil // someone logged in meanwhile (the next call sees it), or nothing new
 	}

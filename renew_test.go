@@ -14,6 +14,10 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/seal"
 )
 
 // lockingStore is a MemoryStore with a Locker whose behaviour a test sets.
@@ -43,7 +47,7 @@ func countingRefresher(n *atomic.Int64) authrefresh.Refresher {
 // makes the Session read the store: it adopts the token the holder saved,
 // without the lock and without refreshing.
 func TestLockReleasedAdoptsWithoutTheLock(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	store := &lockingStore{MemoryStore: authrefresh.NewMemoryStore(nil)}
 	var refreshes, locks atomic.Int64
 	s := authrefresh.NewSession(store, countingRefresher(&refreshes), authrefresh.Options{Clock: clock.Now})
@@ -69,7 +73,7 @@ func TestLockReleasedAdoptsWithoutTheLock(t *testing.T) {
 // rotated it): the refresh fails as transient, and works once the store
 // answers.
 func TestUnreadableStoreUnderTheLockIsTransient(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	store := &lockingStore{MemoryStore: authrefresh.NewMemoryStore(nil)}
 	store.lock = func(context.Context) (func(), error) { return func() {}, nil }
 	var refreshes atomic.Int64
@@ -97,11 +101,11 @@ func TestUnreadableStoreUnderTheLockIsTransient(t *testing.T) {
 // counted as a store error and never as a transient failure, with no
 // request to the auth server and the record left as it was.
 func TestUnreadableRecordIsOneOutcome(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: time.Minute})
-	entry, _ := authrefresh.NewSealingKey("k1")
-	ring, _ := authrefresh.ParseKeyring(entry)
-	other, _ := authrefresh.NewSealingKey("k2")
-	otherRing, _ := authrefresh.ParseKeyring(other)
+	e := authtest.Start(t, authserver.Config{AccessTTL: time.Minute})
+	entry, _ := seal.NewKey("k1")
+	ring, _ := seal.ParseKeyring(entry)
+	other, _ := seal.NewKey("k2")
+	otherRing, _ := seal.ParseKeyring(other)
 	for name, damage := range map[string]func(path string){
 		"altered inside the seal": func(path string) {
 			r, _ := os.ReadFile(path)
@@ -114,7 +118,7 @@ func TestUnreadableRecordIsOneOutcome(t *testing.T) {
 			os.WriteFile(path, r[:len(r)/2], 0o600)
 		},
 		"sealed with a key the keyring lacks": func(path string) {
-			if err := (&authrefresh.FileStore{Path: path, Keyring: otherRing}).Save(context.Background(), e.login()); err != nil {
+			if err := (&filestore.Store{Path: path, Keyring: otherRing}).Save(context.Background(), e.Login()); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -122,20 +126,20 @@ func TestUnreadableRecordIsOneOutcome(t *testing.T) {
 		for _, inMemory := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, token in memory %v", name, inMemory), func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "t.json")
-				store := &authrefresh.FileStore{Path: path, Keyring: ring}
-				if err := store.Save(context.Background(), e.login()); err != nil {
+				store := &filestore.Store{Path: path, Keyring: ring}
+				if err := store.Save(context.Background(), e.Login()); err != nil {
 					t.Fatal(err)
 				}
-				s := e.NewSession(store, authrefresh.Options{Clock: e.clock.Now})
+				s := e.NewSession(store, authrefresh.Options{Clock: e.Clock.Now})
 				if inMemory {
 					if _, err := s.Token(context.Background()); err != nil {
 						t.Fatal(err)
 					}
-					e.clock.Advance(2 * time.Minute) // expired: the next Token must refresh
+					e.Clock.Advance(2 * time.Minute) // expired: the next Token must refresh
 				}
 				damage(path)
 				before, _ := os.ReadFile(path)
-				calls := e.server.Counters().Requests
+				calls := e.Auth.Counters().Requests
 				_, err := s.Token(context.Background())
 				var re *authrefresh.RefreshError
 				if !errors.Is(err, authrefresh.ErrStoreCorrupt) || !errors.As(err, &re) || re.Kind != authrefresh.RefreshStoreUnreadable ||
@@ -148,7 +152,7 @@ func TestUnreadableRecordIsOneOutcome(t *testing.T) {
 				if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
 					t.Fatal("the unreadable record was overwritten")
 				}
-				if got := e.server.Counters().Requests; got["/auth/refresh"] != calls["/auth/refresh"] {
+				if got := e.Auth.Counters().Requests; got["/auth/refresh"] != calls["/auth/refresh"] {
 					t.Fatal("a refresh was sent over an unreadable record")
 				}
 			})

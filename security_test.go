@@ -15,7 +15,11 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/oauth"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/oauth2"
 )
 
 // A whole session's life — login, refresh-ahead, a revocation refused and
@@ -24,7 +28,7 @@ import (
 // and the server's loggers at debug level. No token it ever held appears in
 // a log line, an error string, a panic message, or any URL the server saw.
 func TestSecretsNeverInLogsErrorsPanicsOrURLs(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	var logs lockedBuffer
 	debug := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := authserver.New(authserver.Config{AccessTTL: 2 * time.Second, Clock: clock.Now, PasswordCost: bcrypt.MinCost, Logger: debug})
@@ -49,7 +53,7 @@ func TestSecretsNeverInLogsErrorsPanicsOrURLs(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	jr := &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh", LogoutURL: hs.URL + "/auth/logout"}
+	jr := &jsonauth.Refresher{URL: hs.URL + "/auth/refresh", LogoutURL: hs.URL + "/auth/logout"}
 	var misbehave atomic.Int32 // 1: panic quoting the token, 2: error quoting it
 	refresher := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 		switch misbehave.Swap(0) {
@@ -63,7 +67,7 @@ func TestSecretsNeverInLogsErrorsPanicsOrURLs(t *testing.T) {
 	renewed := make(chan struct{}, 16)
 	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{Clock: clock.Now, Logger: debug, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
 		OnTokenChange: func(_, tok *authrefresh.Token) { keep(tok); renewed <- struct{}{} }})
-	login, err := authrefresh.PasswordLogin(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	login, err := jsonauth.Login(context.Background(), nil, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +138,62 @@ func TestSecretsNeverInLogsErrorsPanicsOrURLs(t *testing.T) {
 				t.Errorf("a token appears in the URL %q", u)
 			}
 		}
+	}
+}
+
+// No token endpoint follows a redirect, whatever HTTPClient the caller gave:
+// a 307 to another origin would carry the refresh token and the client
+// secret there. The other origin's handler records what reached it.
+func TestTokenEndpointsNeverFollowRedirects(t *testing.T) {
+	var leaked atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"attacker-token","expires_in":3600}`))
+	}))
+	defer other.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	callers := &http.Client{Timeout: 5 * time.Second} // follows redirects by default
+	tok := &authrefresh.Token{AccessToken: "access-token-1", RefreshToken: "refresh-token-1"}
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"JSON refresh": func() error {
+			_, err := (&jsonauth.Refresher{URL: redirecting.URL, HTTPClient: callers}).Refresh(ctx, tok)
+			return err
+		},
+		"JSON logout": func() error {
+			return (&jsonauth.Refresher{LogoutURL: redirecting.URL, HTTPClient: callers}).Revoke(ctx, tok)
+		},
+		"OAuth2 refresh": func() error {
+			_, err := (&oauth.Config{TokenURL: redirecting.URL, ClientID: "c", ClientSecret: "client-secret", HTTPClient: callers}).Refresh(ctx, tok)
+			return err
+		},
+		"OAuth2 revoke": func() error {
+			return (&oauth.Config{RevocationURL: redirecting.URL, ClientID: "c", ClientSecret: "client-secret", HTTPClient: callers}).Revoke(ctx, tok)
+		},
+		"x/oauth2 refresh": func() error {
+			cfg := &oauth2.Config{ClientID: "c", ClientSecret: "client-secret", Endpoint: oauth2.Endpoint{TokenURL: redirecting.URL}}
+			_, err := oauth.ConfigRefresher(cfg, callers).Refresh(ctx, tok)
+			return err
+		},
+		"password login": func() error {
+			_, err := jsonauth.Login(ctx, callers, redirecting.URL, "user", "password")
+			return err
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		if err == nil || !strings.Contains(err.Error(), "redirect") {
+			t.Errorf("%s: %v; want an error naming the redirect", name, err)
+		}
+	}
+	if n := leaked.Load(); n != 0 {
+		t.Fatalf("%d requests reached the redirect's target", n)
+	}
+	if callers.CheckRedirect != nil {
+		t.Fatal("the caller's client was modified")
 	}
 }

@@ -511,7 +511,7 @@ func (s *Session) Logout(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	if rv, ok := s.refresher.(Revoker); ok && old != nil {
-		if err := rv.Revoke(ctx, copyToken(old)); err != nil {
+		if err := rv.Revoke(ctx, old.clone()); err != nil {
 			errs = append(errs, fmt.Errorf("authrefresh: revoking the refresh token: %w", err))
 		}
 	}

@@ -12,19 +12,27 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/jsonauth"
+	"go.uber.org/goleak"
 )
 
 // 1,000 goroutines hold an expired token: exactly one refresh, all succeed.
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
 func TestExpiredTokenThousandGoroutinesOneRefresh(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
-	c := e.client(s)
-	e.clock.Advance(3 * time.Second) // past the 2s lifetime
-	errs := runParallel(1000, func(int) error { return c.Get(context.Background(), "me", nil) })
-	if n, first := countErrors(errs); n > 0 {
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
+	c := e.Client(s)
+	e.Clock.Advance(3 * time.Second) // past the 2s lifetime
+	errs := authtest.RunParallel(1000, func(int) error { return c.Get(context.Background(), "me", nil) })
+	if n, first := authtest.CountErrors(errs); n > 0 {
 		t.Fatalf("%d of 1000 requests failed, first: %v", n, first)
 	}
-	got := e.server.Counters()
+	got := e.Auth.Counters()
 	if got.Refreshes != 1 {
 		t.Fatalf("server saw %d refreshes, want exactly 1", got.Refreshes)
 	}
@@ -39,17 +47,17 @@ func TestExpiredTokenThousandGoroutinesOneRefresh(t *testing.T) {
 // 1,000 concurrent requests refused with 401 (access tokens revoked by the
 // server): exactly one refresh, every request replayed and successful.
 func TestThousandRefusalsOneRefresh(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
-	c := e.client(s)
-	e.server.RevokeAccessTokens()
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
+	c := e.Client(s)
+	e.Auth.RevokeAccessTokens()
 	// Slow refreshes keep the refused requests arriving while it runs.
-	e.server.SetRefreshLatency(100 * time.Millisecond)
-	errs := runParallel(1000, func(int) error { return c.Get(context.Background(), "me", nil) })
-	if n, first := countErrors(errs); n > 0 {
+	e.Auth.SetRefreshLatency(100 * time.Millisecond)
+	errs := authtest.RunParallel(1000, func(int) error { return c.Get(context.Background(), "me", nil) })
+	if n, first := authtest.CountErrors(errs); n > 0 {
 		t.Fatalf("%d of 1000 requests failed, first: %v", n, first)
 	}
-	got := e.server.Counters()
+	got := e.Auth.Counters()
 	if got.Refreshes != 1 || got.ReuseDetections != 0 {
 		t.Fatalf("refreshes=%d reuse=%d, want 1 and 0", got.Refreshes, got.ReuseDetections)
 	}
@@ -92,25 +100,25 @@ func TestStaleRefusalReplaysWithoutRefresh(t *testing.T) {
 // Steady traffic across many lifetimes: refresh-ahead keeps every request on a
 // valid token, nobody waits, and refreshes match the refresh-ahead interval.
 func TestSteadyTrafficRefreshAhead(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: 2 * time.Second})
+	e := authtest.Start(t, authserver.Config{AccessTTL: 2 * time.Second})
 	renewed := make(chan struct{}, 100)
-	s := e.session(nil, authrefresh.Options{RefreshAhead: 0.75, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
+	s := e.Session(nil, authrefresh.Options{RefreshAhead: 0.75, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
 	<-renewed // the Login
-	c := e.client(s)
+	c := e.Client(s)
 	const step = 50 * time.Millisecond
 	const total = 12 * time.Second // six lifetimes
 	for elapsed := time.Duration(0); elapsed < total; elapsed += step {
 		before := s.Stats().RefreshAheadStarts
-		errs := runParallel(8, func(int) error { return c.Get(context.Background(), "me", nil) })
-		if n, first := countErrors(errs); n > 0 {
+		errs := authtest.RunParallel(8, func(int) error { return c.Get(context.Background(), "me", nil) })
+		if n, first := authtest.CountErrors(errs); n > 0 {
 			t.Fatalf("at %v: %d requests failed: %v", elapsed, n, first)
 		}
 		if s.Stats().RefreshAheadStarts > before {
 			<-renewed // let the background refresh land before time moves on
 		}
-		e.clock.Advance(step)
+		e.Clock.Advance(step)
 	}
-	got := e.server.Counters()
+	got := e.Auth.Counters()
 	if got.Unauthorized401s() != 0 {
 		t.Fatalf("%d requests refused; refresh-ahead must prevent every expiry 401", got.Unauthorized401s())
 	}
@@ -125,14 +133,14 @@ func TestSteadyTrafficRefreshAhead(t *testing.T) {
 
 // A rejected refresh ends the session for everyone at once, exactly once.
 func TestRejectedRefreshEndsSession(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	var expiredHook atomic.Int32
 	store := &authrefresh.MemoryStore{}
-	s := e.session(store, authrefresh.Options{OnSessionExpired: func(error) { expiredHook.Add(1) }})
+	s := e.Session(store, authrefresh.Options{OnSessionExpired: func(error) { expiredHook.Add(1) }})
 	tok, _ := s.Token(context.Background())
-	e.server.RevokeRefreshToken(tok.RefreshToken)
-	e.clock.Advance(3 * time.Second)
-	errs := runParallel(200, func(int) error { _, err := s.Token(context.Background()); return err })
+	e.Auth.RevokeRefreshToken(tok.RefreshToken)
+	e.Clock.Advance(3 * time.Second)
+	errs := authtest.RunParallel(200, func(int) error { _, err := s.Token(context.Background()); return err })
 	for i, err := range errs {
 		if !errors.Is(err, authrefresh.ErrSessionExpired) {
 			t.Fatalf("waiter %d got %v, want ErrSessionExpired", i, err)
@@ -147,22 +155,22 @@ func TestRejectedRefreshEndsSession(t *testing.T) {
 	if stored, _ := store.Load(context.Background()); stored != nil {
 		t.Fatal("store still holds the dead token")
 	}
-	before := e.server.Counters().Requests
+	before := e.Auth.Counters().Requests
 	_, err := s.Token(context.Background())
 	if !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("later call got %v", err)
 	}
-	if err := e.client(s).Get(context.Background(), "me", nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
+	if err := e.Client(s).Get(context.Background(), "me", nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("later request got %v", err)
 	}
-	after := e.server.Counters().Requests
+	after := e.Auth.Counters().Requests
 	for k, v := range after {
 		if before[k] != v {
 			t.Fatalf("after the session ended, %s got %d more requests; want none", k, v-before[k])
 		}
 	}
 	// Login starts over.
-	if err := s.Login(context.Background(), e.login()); err != nil {
+	if err := s.Login(context.Background(), e.Login()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Token(context.Background()); err != nil {
@@ -172,13 +180,13 @@ func TestRejectedRefreshEndsSession(t *testing.T) {
 
 // Transient failures keep the session, are spaced by backoff, and heal.
 func TestTransientFailuresBackOffThenHeal(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	var expired atomic.Int32
 	// BackoffWait -1: calls during the backoff fail fast (waiting is tested below).
-	s := e.session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 4 * time.Second, BackoffWait: -1, OnSessionExpired: func(error) { expired.Add(1) }})
-	e.server.FailNextRefreshes(3)
-	e.clock.Advance(3 * time.Second)
-	refreshCalls := func() uint64 { return e.server.Counters().Requests["/auth/refresh"] }
+	s := e.Session(nil, authrefresh.Options{MinBackoff: time.Second, MaxBackoff: 4 * time.Second, BackoffWait: -1, OnSessionExpired: func(error) { expired.Add(1) }})
+	e.Auth.FailNextRefreshes(3)
+	e.Clock.Advance(3 * time.Second)
+	refreshCalls := func() uint64 { return e.Auth.Counters().Requests["/auth/refresh"] }
 	for attempt := 1; attempt <= 3; attempt++ {
 		_, err := s.Token(context.Background())
 		if !errors.Is(err, authrefresh.ErrRefreshTransient) || errors.Is(err, authrefresh.ErrSessionExpired) {
@@ -197,7 +205,7 @@ func TestTransientFailuresBackOffThenHeal(t *testing.T) {
 		if refreshCalls() != calls {
 			t.Fatal("a call during the backoff reached the server")
 		}
-		e.clock.Advance(4 * time.Second) // the cap
+		e.Clock.Advance(4 * time.Second) // the cap
 	}
 	if _, err := s.Token(context.Background()); err != nil {
 		t.Fatalf("after healing: %v", err)
@@ -211,29 +219,29 @@ func TestTransientFailuresBackOffThenHeal(t *testing.T) {
 // next attempt, not an error; a call whose deadline comes before the next
 // attempt fails fast. Real clock: the wait is real time.
 func TestShortBackoffIsWaitedOut(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: time.Hour})
+	e := authtest.Start(t, authserver.Config{AccessTTL: time.Hour})
 	expiredLogin := func(s *authrefresh.Session) {
-		tok := e.login()
+		tok := e.Login()
 		tok.IssuedAt, tok.Expiry = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour) // expired by the Session's (real) clock
 		if err := s.Login(context.Background(), tok); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: e.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: 40 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 	expiredLogin(s)
-	e.server.FailNextRefreshes(1)
-	errs := runParallel(20, func(int) error { _, err := s.Token(context.Background()); return err })
-	if n, first := countErrors(errs); n > 0 {
+	e.Auth.FailNextRefreshes(1)
+	errs := authtest.RunParallel(20, func(int) error { _, err := s.Token(context.Background()); return err })
+	if n, first := authtest.CountErrors(errs); n > 0 {
 		t.Fatalf("%d of 20 callers failed (%v); one 503 followed by a 40-ms backoff should cost them a wait", n, first)
 	}
-	if st := s.Stats(); st.BackoffRefusals != 0 || st.Refreshes != 1 || st.TransientFailures != 1 || e.server.Counters().InjectedFailures != 1 {
+	if st := s.Stats(); st.BackoffRefusals != 0 || st.Refreshes != 1 || st.TransientFailures != 1 || e.Auth.Counters().InjectedFailures != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 
 	// A backoff longer than the caller's deadline: fail fast, no waiting.
-	slow := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: e.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: time.Hour, BackoffWait: 2 * time.Hour})
+	slow := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: e.URL + "/auth/refresh"}, authrefresh.Options{MinBackoff: time.Hour, BackoffWait: 2 * time.Hour})
 	expiredLogin(slow)
-	e.server.FailNextRefreshes(1)
+	e.Auth.FailNextRefreshes(1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for i := 0; i < 2; i++ { // the failed attempt, then a call during the backoff
@@ -258,7 +266,7 @@ func TestCancelledWaiterLeavesRefreshGoesOn(t *testing.T) {
 		}
 		return &authrefresh.Token{AccessToken: "new", RefreshToken: "r2"}, nil
 	})
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	s := authrefresh.NewSession(nil, ref, authrefresh.Options{Clock: clock.Now})
 	_ = s.Login(context.Background(), &authrefresh.Token{AccessToken: "old", RefreshToken: "r1", IssuedAt: clock.Now(), Expiry: clock.Now().Add(time.Second)})
 	clock.Advance(2 * time.Second)
@@ -282,20 +290,20 @@ func TestCancelledWaiterLeavesRefreshGoesOn(t *testing.T) {
 // Sequential calls from one goroutine reach the server in order, also across
 // an expiry and a refusal (seed 003's concern).
 func TestSequentialCallsStayInOrder(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	c := e.client(e.session(nil, authrefresh.Options{}))
+	e := authtest.Start(t, authserver.Config{})
+	c := e.Client(e.Session(nil, authrefresh.Options{}))
 	for i := 0; i < 30; i++ {
 		switch i {
 		case 10:
-			e.clock.Advance(3 * time.Second)
+			e.Clock.Advance(3 * time.Second)
 		case 20:
-			e.server.RevokeAccessTokens()
+			e.Auth.RevokeAccessTokens()
 		}
 		if err := c.Post(context.Background(), "data", map[string]any{"name": fmt.Sprintf("seq-%02d", i), "price": 1}, nil); err != nil {
 			t.Fatalf("post %d: %v", i, err)
 		}
 	}
-	products := e.server.Products()
+	products := e.Auth.Products()
 	if len(products) != 30 {
 		t.Fatalf("server has %d products, want 30", len(products))
 	}
@@ -308,9 +316,9 @@ func TestSequentialCallsStayInOrder(t *testing.T) {
 
 // Logout revokes the refresh token on the server and ends the session.
 func TestLogoutRevokesAndEnds(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	store := &authrefresh.MemoryStore{}
-	s := e.session(store, authrefresh.Options{})
+	s := e.Session(store, authrefresh.Options{})
 	tok, _ := s.Token(context.Background())
 	if err := s.Logout(context.Background()); err != nil {
 		t.Fatal(err)
@@ -322,7 +330,7 @@ func TestLogoutRevokesAndEnds(t *testing.T) {
 		t.Fatal("Logout left the token in the store")
 	}
 	// The refresh token was revoked server-side: using it fails.
-	_, err := e.refresher().Refresh(context.Background(), tok)
+	_, err := e.Refresher().Refresh(context.Background(), tok)
 	if !errors.Is(err, authrefresh.ErrRefreshRejected) {
 		t.Fatalf("refresh with a logged-out token: %v", err)
 	}
@@ -332,13 +340,13 @@ func TestLogoutRevokesAndEnds(t *testing.T) {
 // deadlocking them or crashing the process; a Session without a Refresher
 // ends when its token expires.
 func TestRefresherPanicAndNilRefresher(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	tok := &authrefresh.Token{AccessToken: "a", RefreshToken: "r", IssuedAt: clock.Now(), Expiry: clock.Now().Add(time.Second)}
 	boom := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) { panic("boom") })
 	s := authrefresh.NewSession(nil, boom, authrefresh.Options{Clock: clock.Now})
 	_ = s.Login(context.Background(), tok)
 	clock.Advance(2 * time.Second)
-	errs := runParallel(10, func(int) error { _, err := s.Token(context.Background()); return err })
+	errs := authtest.RunParallel(10, func(int) error { _, err := s.Token(context.Background()); return err })
 	for _, err := range errs {
 		if !errors.Is(err, authrefresh.ErrRefreshTransient) {
 			t.Fatalf("got %v, want a transient error", err)
@@ -422,14 +430,14 @@ func TestRefreshRefusedAgainIsRefusedError(t *testing.T) {
 // MinBackoff a call reads the store, finds a token other than the dead one,
 // and the session resumes with it — no restart, no Login in this process.
 func TestEndedSessionResumesWithNewLogin(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	path := filepath.Join(t.TempDir(), "token.json")
 	var expired atomic.Int32
-	s := e.session(authrefresh.NewFileStore(path), authrefresh.Options{OnSessionExpired: func(error) { expired.Add(1) }})
+	s := e.Session(filestore.New(path), authrefresh.Options{OnSessionExpired: func(error) { expired.Add(1) }})
 	ctx := context.Background()
 	tok, _ := s.Token(ctx)
-	e.server.RevokeRefreshToken(tok.RefreshToken)
-	e.clock.Advance(3 * time.Second)
+	e.Auth.RevokeRefreshToken(tok.RefreshToken)
+	e.Clock.Advance(3 * time.Second)
 	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("after the revocation: %v", err)
 	}
@@ -441,12 +449,12 @@ func TestEndedSessionResumesWithNewLogin(t *testing.T) {
 		}
 	}
 	// "authrefresh login" in another process: a new Session on the same file.
-	other := e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	other := e.Session(filestore.New(path), authrefresh.Options{})
 	fresh, _ := other.Token(ctx)
 	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("before the interval: %v", err)
 	}
-	e.clock.Advance(200 * time.Millisecond) // Options.MinBackoff
+	e.Clock.Advance(200 * time.Millisecond) // Options.MinBackoff
 	got, err := s.Token(ctx)
 	if err != nil || got.AccessToken != fresh.AccessToken {
 		t.Fatalf("after the new login: %v %v", got, err)
@@ -455,27 +463,27 @@ func TestEndedSessionResumesWithNewLogin(t *testing.T) {
 		t.Fatalf("stats %+v, expired hook %d", st, expired.Load())
 	}
 	// The resumed session refreshes as usual.
-	e.clock.Advance(3 * time.Second)
-	if _, err := s.Token(ctx); err != nil || e.server.Counters().ReuseDetections != 0 {
-		t.Fatalf("refresh after resume: %v, reuse %d", err, e.server.Counters().ReuseDetections)
+	e.Clock.Advance(3 * time.Second)
+	if _, err := s.Token(ctx); err != nil || e.Auth.Counters().ReuseDetections != 0 {
+		t.Fatalf("refresh after resume: %v, reuse %d", err, e.Auth.Counters().ReuseDetections)
 	}
 }
 
 // Logout in one process, login in another: the first resumes too.
 func TestLoggedOutSessionResumesWithNewLogin(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	path := filepath.Join(t.TempDir(), "token.json")
-	s := e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	s := e.Session(filestore.New(path), authrefresh.Options{})
 	ctx := context.Background()
 	if err := s.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(time.Second)
+	e.Clock.Advance(time.Second)
 	if _, err := s.Token(ctx); !errors.Is(err, authrefresh.ErrNotLoggedIn) {
 		t.Fatalf("after Logout, empty store: %v", err)
 	}
-	e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
-	e.clock.Advance(time.Second)
+	e.Session(filestore.New(path), authrefresh.Options{})
+	e.Clock.Advance(time.Second)
 	if _, err := s.Token(ctx); err != nil {
 		t.Fatalf("after a login elsewhere: %v", err)
 	}
@@ -486,23 +494,23 @@ func TestLoggedOutSessionResumesWithNewLogin(t *testing.T) {
 // token that was already rotated away: it refreshes with the newer token it
 // holds, and writes the result back over the old one.
 func TestRolledBackStoreNeverPresentsOldToken(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	store := authrefresh.NewMemoryStore(nil)
-	s := e.session(store, authrefresh.Options{})
+	s := e.Session(store, authrefresh.Options{})
 	ctx := context.Background()
 	first, _ := store.Load(ctx)
-	e.clock.Advance(3 * time.Second)
+	e.Clock.Advance(3 * time.Second)
 	second, err := s.Token(ctx) // refreshed: the server rotated first's refresh token away
 	if err != nil || second.Generation != first.Generation+1 {
 		t.Fatalf("refresh: %v, generations %d → %d", err, first.Generation, second.Generation)
 	}
 	_ = store.Save(ctx, first) // the failover: the store is back at the first token
-	e.clock.Advance(3 * time.Second)
+	e.Clock.Advance(3 * time.Second)
 	third, err := s.Token(ctx)
 	if err != nil {
 		t.Fatalf("after the rollback: %v", err)
 	}
-	if got := e.server.Counters(); got.ReuseDetections != 0 || got.Refreshes != 2 {
+	if got := e.Auth.Counters(); got.ReuseDetections != 0 || got.Refreshes != 2 {
 		t.Fatalf("reuse detections %d, refreshes %d: the old refresh token was presented", got.ReuseDetections, got.Refreshes)
 	}
 	if repaired, _ := store.Load(ctx); repaired.AccessToken != third.AccessToken || repaired.Generation != second.Generation+1 {
@@ -511,7 +519,7 @@ func TestRolledBackStoreNeverPresentsOldToken(t *testing.T) {
 	// Another Session that finds the old token in the store does not adopt it
 	// over a newer one it holds.
 	_ = store.Save(ctx, first)
-	if tok, err := s.Refresh(ctx, nil); err != nil || tok.Generation != third.Generation+1 || e.server.Counters().ReuseDetections != 0 {
+	if tok, err := s.Refresh(ctx, nil); err != nil || tok.Generation != third.Generation+1 || e.Auth.Counters().ReuseDetections != 0 {
 		t.Fatalf("forced refresh over a rolled-back store: %v %v", tok, err)
 	}
 }

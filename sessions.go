@@ -3,15 +3,12 @@ package authrefresh
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math"
 	"net/http"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +37,7 @@ import (
 // key). Set the fields before first use.
 type Sessions struct {
 	// New describes the Session of key: its Store (namespaced by the key:
-	// see KeyFileName, and redisstore.New with the key as the session name),
+	// see filestore.KeyFileName, and redisstore.New with the key as the session name),
 	// its Refresher and its Options. It is called when a key is first used,
 	// and again after an eviction. Required.
 	New func(key string) (SessionSpec, error)
@@ -504,34 +501,4 @@ func (a Stats) add(b Stats) Stats {
 	a.Resumed += b.Resumed
 	a.UnknownExpiry += b.UnknownExpiry
 	return a
-}
-
-// KeyFileName is a file name for key's FileStore that no other key shares,
-// on any file system, and that stays inside its directory whatever the key
-// holds (separators, dots, unicode, a kilobyte of text): a plain key (lower
-// case letters, digits, - and _, at most 64) is kept readable, anything
-// else is its SHA-256 in hex. Two keys that differ only in case ("alice",
-// "Alice") name two files even where the file system ignores case (macOS,
-// Windows).
-//
-// Keys with capital letters were kept readable before (k-Alice.token.json);
-// their files now have the hashed name: rename each to KeyFileName(key)
-// (in a shell: h-$(printf %s "$KEY" | sha256sum | cut -c1-64).token.json).
-func KeyFileName(key string) string {
-	if plainKey(key) {
-		return "k-" + key + ".token.json"
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "h-" + hex.EncodeToString(sum[:]) + ".token.json"
-}
-
-// plainKey reports whether key can name its file as it is: lower case
-// only, so that no two plain keys differ only in case.
-func plainKey(key string) bool {
-	if key == "" || len(key) > 64 {
-		return false
-	}
-	return strings.IndexFunc(key, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-	}) < 0
 }

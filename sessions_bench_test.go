@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
 )
 
 // BenchmarkSessions: 100,000 keys in one process. memory is the heap per
@@ -114,7 +115,7 @@ func BenchmarkSessionsLifetimes(b *testing.B) {
 	for _, jitter := range []float64{0, 0.1} {
 		b.Run(fmt.Sprintf("jitter-%g", jitter), func(b *testing.B) {
 			for range b.N {
-				clock := newFakeClock()
+				clock := fakeclock.New()
 				var now atomic.Int64 // the current step
 				perStep := make([]atomic.Int64, steps+1)
 				latest := make([]atomic.Pointer[string], n)

@@ -17,6 +17,10 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // Many users, one http.Client: each request carries its own user's token,
@@ -33,27 +37,27 @@ func TestSessionsIsolationUnderFaults(t *testing.T) {
 	for i := 0; i < users; i++ {
 		accounts[fmt.Sprintf("user-%04d", i)] = fmt.Sprintf("password-%04d", i)
 	}
-	e := newEnv(t, authserver.Config{Users: accounts, AccessTTL: 2 * time.Second, GracePeriod: time.Minute,
+	e := authtest.Start(t, authserver.Config{Users: accounts, AccessTTL: 2 * time.Second, GracePeriod: time.Minute,
 		LoginFailuresPerUser: -1, LoginFailuresPerIP: -1})
-	e.server.SetChaos(authserver.Chaos{RefreshFailRate: 0.05, RefreshLostRate: 0.02, RefreshLatencyMax: 2 * time.Millisecond})
+	e.Auth.SetChaos(authserver.Chaos{RefreshFailRate: 0.05, RefreshLostRate: 0.02, RefreshLatencyMax: 2 * time.Millisecond})
 	// Keys are not user names: separators, braces, unicode; every tenth
-	// user's token in a file named by KeyFileName (one directory for all).
+	// user's token in a file named by filestore.KeyFileName (one directory for all).
 	keyOf := func(user string) string { return "tenant{7}/" + user + ":ü/..\\" }
 	dir := t.TempDir()
 	sessions := &authrefresh.Sessions{
 		New: func(key string) (authrefresh.SessionSpec, error) {
 			var store authrefresh.Store = authrefresh.NewMemoryStore(nil)
 			if strings.Contains(key, "0:") {
-				store = authrefresh.NewFileStore(filepath.Join(dir, authrefresh.KeyFileName(key)))
+				store = filestore.New(filepath.Join(dir, filestore.KeyFileName(key)))
 			}
-			return authrefresh.SessionSpec{Store: store, Refresher: e.refresher(),
-				Options: authrefresh.Options{Clock: e.clock.Now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RefreshJitter: 0.1}}, nil
+			return authrefresh.SessionSpec{Store: store, Refresher: e.Refresher(),
+				Options: authrefresh.Options{Clock: e.Clock.Now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RefreshJitter: 0.1}}, nil
 		},
 		Origins: []string{e.URL},
 	}
 	ctx := context.Background()
 	for user, password := range accounts {
-		tok, err := authrefresh.PasswordLogin(ctx, nil, e.URL+"/auth/login", user, password)
+		tok, err := jsonauth.Login(ctx, nil, e.URL+"/auth/login", user, password)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +69,7 @@ func TestSessionsIsolationUnderFaults(t *testing.T) {
 	var answered, bled, failed atomic.Int64
 	for round := 0; round < 6; round++ {
 		if round%2 == 1 {
-			e.server.RevokeAccessTokens() // every key's next request is refused: refresh and replay
+			e.Auth.RevokeAccessTokens() // every key's next request is refused: refresh and replay
 		}
 		authtestRun(t, users, func(i int) {
 			user := fmt.Sprintf("user-%04d", i)
@@ -90,12 +94,12 @@ func TestSessionsIsolationUnderFaults(t *testing.T) {
 				t.Errorf("a request of %s carried the token of %q", user, me.Sub)
 			}
 		})
-		e.clock.Advance(time.Second)
+		e.Clock.Advance(time.Second)
 	}
 	total, live := sessions.Stats()
 	t.Logf("%d users × 6 rounds: %d answered, %d failed (transient), %d cross-user; %d refreshes, %d live", users, answered.Load(), failed.Load(), bled.Load(), total.Refreshes, live)
-	if bled.Load() != 0 || answered.Load() < int64(users*6*8/10) || e.server.Counters().ReuseDetections != 0 {
-		t.Fatalf("answered %d, bled %d, reuse %d", answered.Load(), bled.Load(), e.server.Counters().ReuseDetections)
+	if bled.Load() != 0 || answered.Load() < int64(users*6*8/10) || e.Auth.Counters().ReuseDetections != 0 {
+		t.Fatalf("answered %d, bled %d, reuse %d", answered.Load(), bled.Load(), e.Auth.Counters().ReuseDetections)
 	}
 	// A request that names no key is never sent with anybody's token.
 	req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v1/me", nil)
@@ -128,7 +132,7 @@ func authtestRun(t *testing.T, n int, fn func(i int)) {
 // Refreshes of different keys run in parallel: key A's refresh, stuck at the
 // auth server, does not hold back key B's.
 func TestSessionsRefreshKeysInParallel(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	stuck, release := make(chan struct{}), make(chan struct{})
 	sessions := &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
 		ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
@@ -162,12 +166,12 @@ func TestSessionsRefreshKeysInParallel(t *testing.T) {
 // Idle keys are evicted, their tokens staying in their stores (the next Get
 // loads them, no refresh); a key with a refresh in flight never is.
 func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
-	e := newEnv(t, authserver.Config{AccessTTL: time.Hour})
+	e := authtest.Start(t, authserver.Config{AccessTTL: time.Hour})
 	dir := t.TempDir()
 	stuck, release := make(chan struct{}), make(chan struct{})
 	var refreshes atomic.Int32
 	sessions := &authrefresh.Sessions{
-		MaxIdle: time.Minute, MaxLive: 2, Clock: e.clock.Now,
+		MaxIdle: time.Minute, MaxLive: 2, Clock: e.Clock.Now,
 		New: func(key string) (authrefresh.SessionSpec, error) {
 			ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 				refreshes.Add(1)
@@ -177,8 +181,8 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 				}
 				return &authrefresh.Token{AccessToken: key + "-fresh", ExpiresIn: time.Hour}, nil
 			})
-			return authrefresh.SessionSpec{Store: authrefresh.NewFileStore(filepath.Join(dir, authrefresh.KeyFileName(key))), Refresher: ref,
-				Options: authrefresh.Options{Clock: e.clock.Now}}, nil
+			return authrefresh.SessionSpec{Store: filestore.New(filepath.Join(dir, filestore.KeyFileName(key))), Refresher: ref,
+				Options: authrefresh.Options{Clock: e.Clock.Now}}, nil
 		},
 	}
 	ctx := context.Background()
@@ -191,7 +195,7 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := busy.Refresh(ctx, nil); done <- err }()
 	<-stuck
-	e.clock.Advance(2 * time.Minute)
+	e.Clock.Advance(2 * time.Minute)
 	for i := 0; i < 3; i++ { // new keys past MaxLive: eviction runs
 		_, _ = sessions.Get(fmt.Sprintf("new-%d", i))
 	}
@@ -217,7 +221,7 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 // step (1 % of the lifetime) at a time.
 func TestRefreshJitterSpreadsRefreshes(t *testing.T) {
 	const n = 10000
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	sessions := &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
 		ref := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
 			return &authrefresh.Token{AccessToken: key + "-fresh-token", ExpiresIn: time.Hour}, nil
@@ -256,26 +260,6 @@ func TestRefreshJitterSpreadsRefreshes(t *testing.T) {
 	}
 }
 
-// Key names never collide as file names, and never leave their directory.
-func FuzzKeyFileName(f *testing.F) {
-	for _, k := range []string{"alice", "alice/../bob", "..", "", "a b", "ünïcödé", strings.Repeat("x", 1000), "k-alice", "CON", "a\x00b"} {
-		f.Add(k, k+"x")
-	}
-	f.Add("alice", "Alice")
-	f.Add("user_1", "USER_1")
-	f.Fuzz(func(t *testing.T, a, b string) {
-		na, nb := authrefresh.KeyFileName(a), authrefresh.KeyFileName(b)
-		// strings.EqualFold: on a file system that ignores case (macOS,
-		// Windows), names that differ only in case are one file.
-		if a != b && strings.EqualFold(na, nb) {
-			t.Fatalf("keys %q and %q share the file %q on a case-insensitive file system", a, b, na)
-		}
-		if strings.ContainsAny(na, "/\\\x00") || na == "." || na == ".." || len(na) > 255 || filepath.Base(na) != na {
-			t.Fatalf("key %q gives the file name %q", a, na)
-		}
-	})
-}
-
 // Sessions.Stats adds up every counter of its keys, UnknownExpiry too.
 func TestSessionsStatsAddEveryCounter(t *testing.T) {
 	m := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
@@ -301,22 +285,22 @@ func TestSessionsStatsAddEveryCounter(t *testing.T) {
 // no Locker, as an application's own database table would be.
 func TestSessionsOneSessionPerKeyUnderEviction(t *testing.T) {
 	const keys, callers, lifetimes = 200, 3, 3
-	e := newEnv(t, authserver.Config{AccessTTL: time.Minute})
+	e := authtest.Start(t, authserver.Config{AccessTTL: time.Minute})
 	stores := map[string]*authrefresh.MemoryStore{}
 	for i := 0; i < keys; i++ {
 		stores[fmt.Sprintf("user-%03d", i)] = authrefresh.NewMemoryStore(nil)
 	}
-	m := &authrefresh.Sessions{MaxLive: 10, Clock: e.clock.Now, New: func(key string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{Store: stores[key], Refresher: e.refresher(), Options: authrefresh.Options{Clock: e.clock.Now}}, nil
+	m := &authrefresh.Sessions{MaxLive: 10, Clock: e.Clock.Now, New: func(key string) (authrefresh.SessionSpec, error) {
+		return authrefresh.SessionSpec{Store: stores[key], Refresher: e.Refresher(), Options: authrefresh.Options{Clock: e.Clock.Now}}, nil
 	}}
 	for key := range stores {
-		if err := m.Login(context.Background(), key, e.login()); err != nil {
+		if err := m.Login(context.Background(), key, e.Login()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var failed atomic.Int64
 	for round := 0; round < lifetimes; round++ {
-		e.clock.Advance(61 * time.Second) // every token expired: each key's callers must refresh
+		e.Clock.Advance(61 * time.Second) // every token expired: each key's callers must refresh
 		var wg sync.WaitGroup
 		for key := range stores {
 			for c := 0; c < callers; c++ {
@@ -331,7 +315,7 @@ func TestSessionsOneSessionPerKeyUnderEviction(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	c := e.server.Counters()
+	c := e.Auth.Counters()
 	t.Logf("%d refreshes, %d reuse detections, %d failed calls, %d live", c.Refreshes, c.ReuseDetections, failed.Load(), m.Live())
 	if c.ReuseDetections != 0 || failed.Load() != 0 {
 		t.Fatalf("%d refresh-token reuses and %d failed calls: a key had two Sessions", c.ReuseDetections, failed.Load())

@@ -47,7 +47,7 @@ type Locker interface {
 // accepted. It does not pass by itself: log in again (the new record
 // replaces it), or configure the keyring that sealed it. A Session reports
 // it as a RefreshError of kind RefreshStoreUnreadable. Every error of
-// Keyring.OpenToken matches it; a Store of your own should wrap it too.
+// seal.Keyring.OpenToken matches it; a Store of your own should wrap it too.
 var ErrStoreCorrupt = errors.New("authrefresh: the stored token record is unreadable")
 
 // ErrLockReleased is what a Locker's Lock may return, instead of the lock,
@@ -62,20 +62,20 @@ type MemoryStore struct {
 }
 
 // NewMemoryStore returns a MemoryStore holding tok (which may be nil).
-func NewMemoryStore(tok *Token) *MemoryStore { return &MemoryStore{tok: copyToken(tok)} }
+func NewMemoryStore(tok *Token) *MemoryStore { return &MemoryStore{tok: tok.clone()} }
 
 // Load implements Store.
 func (m *MemoryStore) Load(context.Context) (*Token, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return copyToken(m.tok), nil
+	return m.tok.clone(), nil
 }
 
 // Save implements Store.
 func (m *MemoryStore) Save(_ context.Context, tok *Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tok = copyToken(tok)
+	m.tok = tok.clone()
 	return nil
 }
 
@@ -91,25 +91,9 @@ func (m *MemoryStore) Clear(context.Context) error {
 func (m *MemoryStore) CompareAndSwap(_ context.Context, old, new *Token) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !sameAccess(m.tok, old) {
+	if !m.tok.SameCredential(old) {
 		return false, nil
 	}
-	m.tok = copyToken(new)
+	m.tok = new.clone()
 	return true, nil
-}
-
-// sameAccess reports whether a and b are the same credential (both nil counts).
-func sameAccess(a, b *Token) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.AccessToken == b.AccessToken
-}
-
-func copyToken(t *Token) *Token {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	return &c
 }

@@ -55,11 +55,13 @@ type Token struct {
 	// said ("refresh_expires_in", as Keycloak does); zero means unknown.
 	// A Session still refreshes until the server refuses: it is for display.
 	RefreshExpiry time.Time `json:"refresh_expiry,omitempty"`
+	// RefreshExpiresIn is RefreshExpiry as the server announced it,
+	// counted from when the token was received; the Session dates it like
+	// ExpiresIn. Not stored.
+	RefreshExpiresIn time.Duration `json:"-"`
 	// Extra holds the other fields of the token response (a provider's
 	// own, like "user_id"), as the server sent them. Read-only.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
-	// refreshExpiresIn is RefreshExpiry as announced, dated like ExpiresIn.
-	refreshExpiresIn time.Duration
 }
 
 // generation is t's Generation; 0 for nil.
@@ -94,10 +96,10 @@ func (t *Token) olderThan(u *Token) bool {
 // of the lifetime this machine saw.
 func (t *Token) dated(now time.Time, fresh bool) *Token {
 	d := *t
-	if d.refreshExpiresIn > 0 && d.RefreshExpiry.IsZero() {
-		d.RefreshExpiry = now.Add(d.refreshExpiresIn)
+	if d.RefreshExpiresIn > 0 && d.RefreshExpiry.IsZero() {
+		d.RefreshExpiry = now.Add(d.RefreshExpiresIn)
 	}
-	d.refreshExpiresIn = 0
+	d.RefreshExpiresIn = 0
 	if d.ExpiresIn > 0 && d.Expiry.IsZero() {
 		d.IssuedAt, d.Expiry, d.ExpiresIn = now, now.Add(d.ExpiresIn), 0
 		return &d
@@ -278,4 +280,23 @@ func numericDate(n json.Number) (time.Time, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+// SameCredential reports whether t and u are the same credential: the
+// same access token (two nil tokens are). It is what a Swapper's
+// CompareAndSwap compares.
+func (t *Token) SameCredential(u *Token) bool {
+	if t == nil || u == nil {
+		return t == u
+	}
+	return t.AccessToken == u.AccessToken
+}
+
+// clone is a copy of t; nil for nil.
+func (t *Token) clone() *Token {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
 }

@@ -98,3 +98,30 @@ func TestTokenPrintsRedacted(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeClaims(f *testing.F) {
+	f.Add(jwtWith(`{"exp":1800000002,"iat":1800000000}`))
+	f.Add("a.b.c")
+	f.Add(jwtWith(`{"exp":1e300}`))
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := DecodeClaims(s)
+		if err != nil && len(s) > 12 && strings.Contains(err.Error(), s) {
+			t.Fatal("error quotes its input")
+		}
+		if err == nil && c.ExpiresAt.Year() > 5200 {
+			t.Fatalf("absurd expiry %v", c.ExpiresAt)
+		}
+		// Dating a token by its claims never gives a lifetime that starts
+		// in the future or after its end, stored or fresh.
+		now := time.Unix(1_800_000_000, 0)
+		for _, fresh := range []bool{false, true} {
+			d := (&Token{AccessToken: s}).dated(now, fresh)
+			if d.IssuedAt.After(now) || (!d.Expiry.IsZero() && d.IssuedAt.After(d.Expiry)) || d.ExpiresIn != 0 {
+				t.Fatalf("fresh=%v: issued %v, expiry %v", fresh, d.IssuedAt, d.Expiry)
+			}
+			if st := d.staleAt(); !d.Expiry.IsZero() && (st.After(d.Expiry) || st.Before(d.IssuedAt)) {
+				t.Fatalf("fresh=%v: stale at %v outside [%v, %v]", fresh, st, d.IssuedAt, d.Expiry)
+			}
+		}
+	})
+}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
 // onlyReader hides every method but Read: no GetBody, no Seek.
@@ -31,8 +33,8 @@ func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 // Every kind of body is replayed byte for byte after a refusal, except a
 // stream longer than the replay buffer, which fails clearly.
 func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
 	tr := &authrefresh.Transport{Session: s, MaxReplayBuffer: 4 << 10}
 	hc := &http.Client{Transport: tr}
 	product := func(name string, size int) []byte {
@@ -55,8 +57,8 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.server.Products())
-			e.server.RevokeAccessTokens() // the first attempt is refused
+			before := len(e.Auth.Products())
+			e.Auth.RevokeAccessTokens() // the first attempt is refused
 			req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", nil)
 			if tc.body != nil {
 				req, _ = http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", tc.body())
@@ -76,7 +78,7 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			products := e.server.Products()
+			products := e.Auth.Products()
 			if len(products) != before+1 {
 				t.Fatalf("%d products created, want exactly 1", len(products)-before)
 			}
@@ -87,9 +89,9 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 		})
 	}
 	t.Run("stream over the limit", func(t *testing.T) {
-		before := len(e.server.Products())
-		refreshesBefore := e.server.Counters().Refreshes
-		e.server.RevokeAccessTokens()
+		before := len(e.Auth.Products())
+		refreshesBefore := e.Auth.Counters().Refreshes
+		e.Auth.RevokeAccessTokens()
 		req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", onlyReader{bytes.NewReader(product("too-big", 8000))})
 		_, err := hc.Do(req)
 		if !errors.Is(err, authrefresh.ErrBodyNotReplayable) {
@@ -99,10 +101,10 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 		if !errors.As(err, &refused) || refused.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("want a RefusedError with status 401, got %v", err)
 		}
-		if len(e.server.Products()) != before {
+		if len(e.Auth.Products()) != before {
 			t.Fatal("a product was created from a refused request")
 		}
-		if e.server.Counters().Refreshes != refreshesBefore+1 {
+		if e.Auth.Counters().Refreshes != refreshesBefore+1 {
 			t.Fatal("the dead token was not refreshed for the next request")
 		}
 	})
@@ -110,12 +112,12 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 
 // The caller's request is not modified and its body is closed.
 func TestRoundTripLeavesCallerRequestAlone(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	hc := &http.Client{Transport: &authrefresh.Transport{Session: e.session(nil, authrefresh.Options{})}}
+	e := authtest.Start(t, authserver.Config{})
+	hc := &http.Client{Transport: &authrefresh.Transport{Session: e.Session(nil, authrefresh.Options{})}}
 	body := &closeRecorder{Reader: strings.NewReader(`{"name":"n","price":1}`)}
 	req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/data", body)
 	req.Header.Set("X-Caller", "1")
-	e.server.RevokeAccessTokens()
+	e.Auth.RevokeAccessTokens()
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +179,7 @@ func (c *closeRecorder) closed() bool { c.mu.Lock(); defer c.mu.Unlock(); return
 // The token goes only to the configured origin: not to another origin, not
 // across a redirect to another origin.
 func TestTokenNeverLeavesItsOrigin(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	var mu sync.Mutex
 	var foreignAuth []string
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -188,14 +190,14 @@ func TestTokenNeverLeavesItsOrigin(t *testing.T) {
 	}))
 	defer foreign.Close()
 	redirector := http.NewServeMux()
-	redirector.Handle("/api/v1/", e.server)
+	redirector.Handle("/api/v1/", e.Auth)
 	redirector.HandleFunc("/api/v1/away", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, foreign.URL+"/stolen", http.StatusFound)
 	})
 	api := httptest.NewServer(redirector)
 	defer api.Close()
 
-	s := e.session(nil, authrefresh.Options{})
+	s := e.Session(nil, authrefresh.Options{})
 	c, err := authrefresh.NewClient(api.URL+"/api/v1/", s)
 	if err != nil {
 		t.Fatal(err)
@@ -230,14 +232,14 @@ func TestTokenNeverLeavesItsOrigin(t *testing.T) {
 
 // Tokens never appear in logs (at debug level) or in error strings.
 func TestTokensNeverInLogsOrErrors(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := e.session(nil, authrefresh.Options{Logger: logger})
+	s := e.Session(nil, authrefresh.Options{Logger: logger})
 	first, _ := s.Token(context.Background())
 	secrets := []string{first.AccessToken, first.RefreshToken}
-	c := e.client(s)
-	e.clock.Advance(3 * time.Second)
+	c := e.Client(s)
+	e.Clock.Advance(3 * time.Second)
 	if err := c.Get(context.Background(), "me", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +248,8 @@ func TestTokensNeverInLogsOrErrors(t *testing.T) {
 	logger.Info("tokens", "first", first, "second", second)
 	var errStrings []string
 	errStrings = append(errStrings, first.String(), second.String())
-	e.server.RevokeRefreshToken(second.RefreshToken)
-	e.clock.Advance(3 * time.Second)
+	e.Auth.RevokeRefreshToken(second.RefreshToken)
+	e.Clock.Advance(3 * time.Second)
 	err := c.Post(context.Background(), "data", map[string]any{"name": "x", "price": 1}, nil)
 	if !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("got %v", err)
@@ -268,12 +270,12 @@ func TestTokensNeverInLogsOrErrors(t *testing.T) {
 	}
 }
 
-// With a FileStore, a new Session (a new process) on the same file uses the
+// With a filestore.Store, a new Session (a new process) on the same file uses the
 // rotated refresh token, not the one it logged in with.
 func TestFileStoreCarriesRotatedToken(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
+	e := authtest.Start(t, authserver.Config{})
 	path := filepath.Join(t.TempDir(), "token.json")
-	first := e.session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	first := e.Session(filestore.New(path), authrefresh.Options{})
 	if _, err := first.Refresh(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -281,22 +283,22 @@ func TestFileStoreCarriesRotatedToken(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v, mode %v", err, info.Mode())
 	}
-	e.clock.Advance(3 * time.Second)
-	second := authrefresh.NewSession(authrefresh.NewFileStore(path), e.refresher(), authrefresh.Options{Clock: e.clock.Now})
-	if err := e.client(second).Get(context.Background(), "me", nil); err != nil {
+	e.Clock.Advance(3 * time.Second)
+	second := authrefresh.NewSession(filestore.New(path), e.Refresher(), authrefresh.Options{Clock: e.Clock.Now})
+	if err := e.Client(second).Get(context.Background(), "me", nil); err != nil {
 		t.Fatalf("second process: %v", err)
 	}
-	if got := e.server.Counters(); got.ReuseDetections != 0 || got.Refreshes != 2 {
+	if got := e.Auth.Counters(); got.ReuseDetections != 0 || got.Refreshes != 2 {
 		t.Fatalf("reuse=%d refreshes=%d: the second Session must use the rotated token", got.ReuseDetections, got.Refreshes)
 	}
 }
 
 // A refused status other than 401 (seed 004's 403) can be configured.
 func TestRetryOn403(t *testing.T) {
-	e := newEnv(t, authserver.Config{ExpiredStatus: 403})
-	s := e.session(nil, authrefresh.Options{})
+	e := authtest.Start(t, authserver.Config{ExpiredStatus: 403})
+	s := e.Session(nil, authrefresh.Options{})
 	hc := &http.Client{Transport: &authrefresh.Transport{Session: s, RetryStatuses: []int{401, 403}}}
-	e.server.RevokeAccessTokens()
+	e.Auth.RevokeAccessTokens()
 	resp, err := hc.Get(e.URL + "/api/v1/me")
 	if err != nil {
 		t.Fatal(err)
@@ -310,8 +312,8 @@ func TestRetryOn403(t *testing.T) {
 // Per-request opt-outs: WithoutAuth sends no token; WithoutRefresh returns the
 // refusal as it is.
 func TestPerRequestOptOuts(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
 	hc := &http.Client{Transport: &authrefresh.Transport{Session: s}}
 	req, _ := http.NewRequestWithContext(authrefresh.WithoutAuth(context.Background()), http.MethodGet, e.URL+"/api/v1/me", nil)
 	resp, err := hc.Do(req)
@@ -322,28 +324,28 @@ func TestPerRequestOptOuts(t *testing.T) {
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="authrefresh"` {
 		t.Fatalf("WithoutAuth: status %d challenge %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
-	e.server.RevokeAccessTokens()
+	e.Auth.RevokeAccessTokens()
 	req, _ = http.NewRequestWithContext(authrefresh.WithoutRefresh(context.Background()), http.MethodGet, e.URL+"/api/v1/me", nil)
 	resp, err = hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 401 || e.server.Counters().Refreshes != 0 {
-		t.Fatalf("WithoutRefresh: status %d, refreshes %d", resp.StatusCode, e.server.Counters().Refreshes)
+	if resp.StatusCode != 401 || e.Auth.Counters().Refreshes != 0 {
+		t.Fatalf("WithoutRefresh: status %d, refreshes %d", resp.StatusCode, e.Auth.Counters().Refreshes)
 	}
 }
 
 // Without refresh-ahead an expired token is still refreshed before sending.
 func TestNoRefreshAheadStillRefreshesExpired(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{RefreshAhead: -1})
-	c := e.client(s)
-	e.clock.Advance(1900 * time.Millisecond)
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{RefreshAhead: -1})
+	c := e.Client(s)
+	e.Clock.Advance(1900 * time.Millisecond)
 	if err := c.Get(context.Background(), "me", nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.server.Counters(); got.Refreshes != 1 || got.Unauthorized401s() != 0 {
+	if got := e.Auth.Counters(); got.Refreshes != 1 || got.Unauthorized401s() != 0 {
 		t.Fatalf("refreshes=%d 401s=%d", got.Refreshes, got.Unauthorized401s())
 	}
 }
@@ -372,7 +374,7 @@ func TestReplayBudgetBoundsConcurrentUploads(t *testing.T) {
 		})
 		tr := &authrefresh.Transport{Session: s, Base: base, MaxReplayBuffer: size, ReplayBudget: budget}
 		var replayed, notReplayable atomic.Int32
-		errs := runParallel(n, func(int) error {
+		errs := authtest.RunParallel(n, func(int) error {
 			req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/upload", onlyReader{io.LimitReader(zeros{}, size)})
 			resp, err := tr.RoundTrip(req)
 			switch {
@@ -389,7 +391,7 @@ func TestReplayBudgetBoundsConcurrentUploads(t *testing.T) {
 			replayed.Add(1)
 			return nil
 		})
-		if k, first := countErrors(errs); k > 0 {
+		if k, first := authtest.CountErrors(errs); k > 0 {
 			t.Fatalf("refuse=%v: %d uploads failed: %v", refuse, k, first)
 		}
 		if budget.Peak() > limit || budget.InUse() != 0 {
@@ -410,8 +412,8 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // 403 (or any status) refreshes and replays with the default statuses;
 // insufficient_scope is the request's problem, not the token's.
 func TestRetryOnInvalidTokenChallenge(t *testing.T) {
-	e := newEnv(t, authserver.Config{})
-	s := e.session(nil, authrefresh.Options{})
+	e := authtest.Start(t, authserver.Config{})
+	s := e.Session(nil, authrefresh.Options{})
 	first, err := s.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 var cli program
@@ -99,7 +99,7 @@ func TestOIDCProviderCLI(t *testing.T) {
 	for lines.Scan() {
 		seen.WriteString(lines.Text() + "\n")
 		if m := shown.FindStringSubmatch(seen.String()); m != nil {
-			approveDevice(t, authrefresh.DeviceCode{VerificationURI: m[1], UserCode: m[2], VerificationURIComplete: m[3]})
+			approveDevice(t, oauth.DeviceCode{VerificationURI: m[1], UserCode: m[2], VerificationURIComplete: m[3]})
 			break
 		}
 	}

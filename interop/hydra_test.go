@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 var hydraServer program
@@ -158,14 +159,14 @@ func TestHydra(t *testing.T) {
 	const ttl = 3 * time.Second
 	h := startHydra(t, ttl)
 	ctx := context.Background()
-	md, err := authrefresh.Discover(ctx, nil, h.issuer)
+	md, err := oauth.Discover(ctx, nil, h.issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, _ := h.client(t, map[string]any{"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
 		"response_types": []string{"code"}, "scope": "openid offline_access", "redirect_uris": []string{"http://127.0.0.1/callback"}})
 	grants := &grantCounter{}
-	client := &authrefresh.OAuth2Refresher{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: id,
+	client := &oauth.Config{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: id,
 		Scopes: []string{"openid", "offline_access"}, HTTPClient: &http.Client{Transport: grants, Timeout: 10 * time.Second}}
 
 	t.Run("browser login, load, revocation", func(t *testing.T) {
@@ -188,7 +189,7 @@ func TestHydra(t *testing.T) {
 	t.Run("client credentials", func(t *testing.T) {
 		id, secret := h.client(t, map[string]any{"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic", "scope": "api:read"})
 		count := &counting{path: strings.TrimPrefix(md.TokenEndpoint, strings.TrimSuffix(h.issuer, "/"))}
-		cc := &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, ClientSecret: secret, Scopes: []string{"api:read"}, HTTPClient: &http.Client{Transport: count}}
+		cc := &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, ClientSecret: secret, Scopes: []string{"api:read"}, HTTPClient: &http.Client{Transport: count}}
 		s := authrefresh.NewSession(nil, cc, authrefresh.Options{})
 		toks := make(chan *authrefresh.Token, 40)
 		for range 40 {
@@ -202,7 +203,7 @@ func TestHydra(t *testing.T) {
 		if count.n.Load() != 1 {
 			t.Fatalf("%d token requests for 40 callers", count.n.Load())
 		}
-		bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, ClientSecret: "wrong"}, authrefresh.Options{})
+		bad := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, ClientSecret: "wrong"}, authrefresh.Options{})
 		if _, err := bad.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) {
 			t.Fatalf("a wrong secret: %v", err)
 		}
@@ -216,8 +217,8 @@ func TestHydra(t *testing.T) {
 		id, _ := h.client(t, map[string]any{"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
 			"token_endpoint_auth_signing_alg": "ES256", "scope": "api:read",
 			"jwks": map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": b64(raw[1:33]), "y": b64(raw[33:])}}}})
-		s := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, Scopes: []string{"api:read"},
-			Key: &authrefresh.ClientKey{Signer: key, KeyID: "k1"}}, authrefresh.Options{})
+		s := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, Scopes: []string{"api:read"},
+			Key: &oauth.ClientKey{Signer: key, KeyID: "k1"}}, authrefresh.Options{})
 		tok, err := s.Token(ctx)
 		if err != nil {
 			t.Fatalf("private_key_jwt: %v", err)
@@ -226,7 +227,7 @@ func TestHydra(t *testing.T) {
 			t.Fatalf("a second assertion (a new jti): %v", err)
 		}
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		forged := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, Key: &authrefresh.ClientKey{Signer: other, KeyID: "k1"}}, authrefresh.Options{})
+		forged := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: id, Key: &oauth.ClientKey{Signer: other, KeyID: "k1"}}, authrefresh.Options{})
 		if _, err := forged.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) {
 			t.Fatalf("another key's assertion: %v", err)
 		}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 // startOIDCProvider runs interop/oidc-provider/server.mjs and returns its
@@ -89,7 +91,7 @@ func (c *counting) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestOIDCProviderClientCredentials(t *testing.T) {
 	issuer := startOIDCProvider(t)
 	ctx := context.Background()
-	md, err := authrefresh.Discover(ctx, nil, issuer)
+	md, err := oauth.Discover(ctx, nil, issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,18 +101,18 @@ func TestOIDCProviderClientCredentials(t *testing.T) {
 	tokenPath := strings.TrimPrefix(md.TokenEndpoint, issuer)
 	for _, c := range []struct {
 		id, secret string
-		auth       authrefresh.ClientAuth
+		auth       oauth.ClientAuth
 	}{
-		{"m2m-basic", "basic-secret-0123456789", authrefresh.ClientAuthBasic},
-		{"m2m-post", "post-secret-0123456789", authrefresh.ClientAuthBody},
+		{"m2m-basic", "basic-secret-0123456789", oauth.ClientAuthBasic},
+		{"m2m-post", "post-secret-0123456789", oauth.ClientAuthBody},
 	} {
 		t.Run(c.id, func(t *testing.T) {
 			count := &counting{path: tokenPath}
-			cc := &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: c.id, ClientSecret: c.secret,
+			cc := &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: c.id, ClientSecret: c.secret,
 				ClientAuth: c.auth, Scopes: []string{"api:read"}, HTTPClient: &http.Client{Transport: count, Timeout: 10 * time.Second}}
-			path := filepath.Join(t.TempDir(), authrefresh.KeyFileName(cc.StoreKey()))
-			a := authrefresh.NewSession(authrefresh.NewFileStore(path), cc, authrefresh.Options{})
-			b := authrefresh.NewSession(authrefresh.NewFileStore(path), cc, authrefresh.Options{})
+			path := filepath.Join(t.TempDir(), filestore.KeyFileName(cc.StoreKey()))
+			a := authrefresh.NewSession(filestore.New(path), cc, authrefresh.Options{})
+			b := authrefresh.NewSession(filestore.New(path), cc, authrefresh.Options{})
 			var wg sync.WaitGroup
 			toks := make([]*authrefresh.Token, 40)
 			for i := range toks {
@@ -128,7 +130,7 @@ func TestOIDCProviderClientCredentials(t *testing.T) {
 			if count.n.Load() != 1 {
 				t.Fatalf("%d token requests for 40 callers; want 1", count.n.Load())
 			}
-			if basic := count.basic.Load() == 1; basic != (c.auth == authrefresh.ClientAuthBasic) {
+			if basic := count.basic.Load() == 1; basic != (c.auth == oauth.ClientAuthBasic) {
 				t.Fatalf("HTTP Basic used: %v, for %v", basic, c.auth)
 			}
 			for _, tok := range toks {
@@ -147,13 +149,13 @@ func TestOIDCProviderClientCredentials(t *testing.T) {
 		})
 	}
 
-	bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-basic", ClientSecret: "wrong"}, authrefresh.Options{})
+	bad := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-basic", ClientSecret: "wrong"}, authrefresh.Options{})
 	_, err = bad.Token(ctx)
 	var re *authrefresh.RefreshError
 	if !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || !errors.As(err, &re) || re.Code != "invalid_client" {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	unknownScope := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-post", ClientSecret: "post-secret-0123456789", ClientAuth: authrefresh.ClientAuthBody, Scopes: []string{"api:write"}}, authrefresh.Options{})
+	unknownScope := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-post", ClientSecret: "post-secret-0123456789", ClientAuth: oauth.ClientAuthBody, Scopes: []string{"api:write"}}, authrefresh.Options{})
 	if _, err := unknownScope.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || !errors.As(err, &re) || re.Code != "invalid_scope" {
 		t.Fatalf("a scope the client may not have: %v", err)
 	}
@@ -174,12 +176,12 @@ func TestOIDCProviderPrivateKeyJWT(t *testing.T) {
 		"x": b64(raw[1:33]), "y": b64(raw[33:])}}})
 	issuer := startOIDCProvider(t, "CLIENT_JWKS="+string(jwks))
 	ctx := context.Background()
-	md, err := authrefresh.Discover(ctx, nil, issuer)
+	md, err := oauth.Discover(ctx, nil, issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-jwt", Scopes: []string{"api:read"},
-		Key: &authrefresh.ClientKey{Signer: key, KeyID: "client-key-1"}}
+	cc := &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-jwt", Scopes: []string{"api:read"},
+		Key: &oauth.ClientKey{Signer: key, KeyID: "client-key-1"}}
 	s := authrefresh.NewSession(nil, cc, authrefresh.Options{})
 	tok, err := s.Token(ctx)
 	if err != nil || tok.AccessToken == "" {
@@ -189,8 +191,8 @@ func TestOIDCProviderPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("a second assertion (a new jti): %v", err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	forged := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-jwt",
-		Key: &authrefresh.ClientKey{Signer: other, KeyID: "client-key-1"}}, authrefresh.Options{})
+	forged := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-jwt",
+		Key: &oauth.ClientKey{Signer: other, KeyID: "client-key-1"}}, authrefresh.Options{})
 	var re *authrefresh.RefreshError
 	if _, err := forged.Token(ctx); !errors.As(err, &re) || re.Code != "invalid_client" {
 		t.Fatalf("another key's assertion: %v", err)
@@ -206,8 +208,8 @@ func TestOIDCProviderWrongIssuer(t *testing.T) {
 		{issuer + "/tenant", "answered 404"},
 		{strings.Replace(issuer, "127.0.0.1", "localhost", 1), `for the issuer "` + issuer + `"`},
 	} {
-		_, err := authrefresh.Discover(context.Background(), nil, c.issuer)
-		var de *authrefresh.DiscoveryError
+		_, err := oauth.Discover(context.Background(), nil, c.issuer)
+		var de *oauth.DiscoveryError
 		if !errors.As(err, &de) || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%s: got %v, want %q", c.issuer, err, c.want)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 // browser is a headless browser: a cookie jar, and redirects followed
@@ -46,7 +47,7 @@ var (
 // approveDevice does what the user does on another device: open the
 // verification URI with the code, confirm the provider's form, and go
 // through the (at once approved) login and consent.
-func approveDevice(t *testing.T, code authrefresh.DeviceCode) {
+func approveDevice(t *testing.T, code oauth.DeviceCode) {
 	t.Helper()
 	c := browser(t)
 	page := visit(t, c, code.VerificationURIComplete)
@@ -79,8 +80,8 @@ func approveDevice(t *testing.T, code authrefresh.DeviceCode) {
 
 // userClient is the provider's public native client, counting its token
 // requests by grant.
-func userClient(md *authrefresh.ProviderMetadata, grants *grantCounter) *authrefresh.OAuth2Refresher {
-	return &authrefresh.OAuth2Refresher{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: "cli",
+func userClient(md *oauth.ProviderMetadata, grants *grantCounter) *oauth.Config {
+	return &oauth.Config{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: "cli",
 		Scopes: []string{"openid", "api:read"}, HTTPClient: &http.Client{Transport: grants, Timeout: 10 * time.Second}}
 }
 
@@ -108,16 +109,16 @@ func (g *grantCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 func (g *grantCounter) count(grant string) int { g.mu.Lock(); defer g.mu.Unlock(); return g.n[grant] }
 
 // loginInBrowser runs a BrowserLogin driven by the headless browser.
-func loginInBrowser(t *testing.T, md *authrefresh.ProviderMetadata, client *authrefresh.OAuth2Refresher) *authrefresh.Token {
+func loginInBrowser(t *testing.T, md *oauth.ProviderMetadata, client *oauth.Config) *authrefresh.Token {
 	t.Helper()
 	return loginInBrowserAt(t, md, client, "")
 }
 
 // loginInBrowserAt is loginInBrowser with a fixed redirect URI ("": any
 // free port).
-func loginInBrowserAt(t *testing.T, md *authrefresh.ProviderMetadata, client *authrefresh.OAuth2Refresher, redirect string) *authrefresh.Token {
+func loginInBrowserAt(t *testing.T, md *oauth.ProviderMetadata, client *oauth.Config, redirect string) *authrefresh.Token {
 	t.Helper()
-	b := &authrefresh.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer, RedirectURL: redirect,
+	b := &oauth.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer, RedirectURL: redirect,
 		Open: func(_ context.Context, u string) error {
 			if page := visit(t, browser(t), u); !strings.Contains(page, "Logged in") {
 				t.Errorf("the page after the redirect: %s", page)
@@ -136,7 +137,7 @@ func loginInBrowserAt(t *testing.T, md *authrefresh.ProviderMetadata, client *au
 // port, the ID token's nonce checked; the refresh token then rotates.
 func TestOIDCProviderBrowserLogin(t *testing.T) {
 	issuer := startOIDCProvider(t)
-	md, err := authrefresh.Discover(context.Background(), nil, issuer)
+	md, err := oauth.Discover(context.Background(), nil, issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,13 +162,13 @@ func TestOIDCProviderBrowserLogin(t *testing.T) {
 // provider names no interval).
 func TestOIDCProviderDeviceLogin(t *testing.T) {
 	issuer := startOIDCProvider(t)
-	md, err := authrefresh.Discover(context.Background(), nil, issuer)
+	md, err := oauth.Discover(context.Background(), nil, issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	grants := &grantCounter{}
-	d := &authrefresh.DeviceLogin{Client: userClient(md, grants), DeviceAuthURL: md.DeviceAuthorizationEndpoint,
-		Show: func(_ context.Context, code authrefresh.DeviceCode) error { approveDevice(t, code); return nil }}
+	d := &oauth.DeviceLogin{Client: userClient(md, grants), DeviceAuthURL: md.DeviceAuthorizationEndpoint,
+		Show: func(_ context.Context, code oauth.DeviceCode) error { approveDevice(t, code); return nil }}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tok, err := d.Login(ctx)
@@ -195,7 +196,7 @@ func TestOIDCProviderDeviceLogin(t *testing.T) {
 func TestOIDCProviderUserSessionUnderLoad(t *testing.T) {
 	const ttl = 6 * time.Second
 	issuer := startOIDCProvider(t, "AT_TTL=6")
-	md, err := authrefresh.Discover(context.Background(), nil, issuer)
+	md, err := oauth.Discover(context.Background(), nil, issuer)
 	if err != nil {
 		t.Fatal(err)
 	}

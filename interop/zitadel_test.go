@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 var zitadelOP program
@@ -58,9 +59,9 @@ var hiddenID = regexp.MustCompile(`name="id" value="([^"]+)"`)
 
 // zitadelLogin is a headless BrowserLogin at zitadel's example OP: its
 // login page is filled in and submitted as a user would.
-func zitadelLogin(t *testing.T, md *authrefresh.ProviderMetadata, client *authrefresh.OAuth2Refresher) *authrefresh.Token {
+func zitadelLogin(t *testing.T, md *oauth.ProviderMetadata, client *oauth.Config) *authrefresh.Token {
 	t.Helper()
-	b := &authrefresh.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer,
+	b := &oauth.BrowserLogin{Client: client, AuthURL: md.AuthorizationEndpoint, Issuer: md.Issuer,
 		Open: func(_ context.Context, u string) error {
 			c := browser(t)
 			page := visit(t, c, u)
@@ -97,12 +98,12 @@ func TestZitadel(t *testing.T) {
 	const ttl = 3 * time.Second
 	issuer := startZitadel(t, "AT_TTL=3")
 	ctx := context.Background()
-	md, err := authrefresh.Discover(ctx, nil, issuer)
+	md, err := oauth.Discover(ctx, nil, issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	grants := &grantCounter{}
-	client := &authrefresh.OAuth2Refresher{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: "native",
+	client := &oauth.Config{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint, ClientID: "native",
 		Scopes: []string{"openid", "offline_access"}, HTTPClient: &http.Client{Transport: grants, Timeout: 10 * time.Second}}
 
 	t.Run("browser login, rotation, load", func(t *testing.T) {
@@ -152,7 +153,7 @@ func TestZitadel(t *testing.T) {
 
 	t.Run("client credentials", func(t *testing.T) {
 		count := &counting{path: strings.TrimPrefix(md.TokenEndpoint, strings.TrimSuffix(issuer, "/"))}
-		cc := &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "sid1", ClientSecret: "verysecret",
+		cc := &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "sid1", ClientSecret: "verysecret",
 			ClientAuth: md.ClientAuthFor(true), Scopes: []string{"openid"}, HTTPClient: &http.Client{Transport: count}}
 		s := authrefresh.NewSession(nil, cc, authrefresh.Options{})
 		toks := make(chan *authrefresh.Token, 40)
@@ -170,16 +171,16 @@ func TestZitadel(t *testing.T) {
 		if count.n.Load() != 1 {
 			t.Fatalf("%d token requests for 40 callers", count.n.Load())
 		}
-		bad := authrefresh.NewSession(nil, &authrefresh.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "sid1", ClientSecret: "wrong"}, authrefresh.Options{})
+		bad := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "sid1", ClientSecret: "wrong"}, authrefresh.Options{})
 		if _, err := bad.Token(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) {
 			t.Fatalf("a wrong secret: %v", err)
 		}
 	})
 
 	t.Run("device login", func(t *testing.T) {
-		d := &authrefresh.DeviceLogin{Client: &authrefresh.OAuth2Refresher{TokenURL: md.TokenEndpoint, ClientID: "device", ClientSecret: "secret", Scopes: []string{"openid"}},
+		d := &oauth.DeviceLogin{Client: &oauth.Config{TokenURL: md.TokenEndpoint, ClientID: "device", ClientSecret: "secret", Scopes: []string{"openid"}},
 			DeviceAuthURL: md.DeviceAuthorizationEndpoint,
-			Show: func(_ context.Context, code authrefresh.DeviceCode) error {
+			Show: func(_ context.Context, code oauth.DeviceCode) error {
 				c := browser(t)
 				resp, err := c.PostForm(md.Issuer+"device/login", url.Values{"user_code": {code.UserCode}, "username": {"test-user"}, "password": {"verysecure"}})
 				if err == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/scenario"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"go.uber.org/goleak"
 )
 
@@ -33,7 +34,7 @@ type peer func(tb testing.TB, sc *scenario.Amplification, n int) int
 
 var peersByName = map[string]peer{
 	"authrefresh": func(tb testing.TB, sc *scenario.Amplification, n int) int {
-		s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: sc.URL + "/auth/refresh", HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
+		s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: sc.URL + "/auth/refresh", HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
 		if err := s.Login(context.Background(), sc.Token()); err != nil {
 			tb.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func BenchmarkAmplification(b *testing.B) {
 // steadyPeers each run the steady-traffic scenario with one client.
 var steadyPeers = map[string]func(tb testing.TB, sc *scenario.Steady) scenario.TailResult{
 	"authrefresh": func(tb testing.TB, sc *scenario.Steady) scenario.TailResult {
-		s := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: sc.URL + "/auth/refresh", HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
+		s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: sc.URL + "/auth/refresh", HTTPClient: &http.Client{Transport: sc.Base}}, authrefresh.Options{})
 		if err := s.Login(context.Background(), sc.Login); err != nil {
 			tb.Fatal(err)
 		}

@@ -18,7 +18,9 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"github.com/authrefresh/authrefresh/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -84,14 +86,14 @@ func runFleetMember() int {
 		}
 		store = rs
 	default:
-		store = authrefresh.NewFileStore(where)
+		store = filestore.New(where)
 	}
 	timeout, _ := time.ParseDuration(os.Getenv("FLEET_REFRESH_TIMEOUT"))
 	opts := authrefresh.Options{RefreshTimeout: timeout}
 	if os.Getenv("FLEET_DEBUG") == "1" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	s := authrefresh.NewSession(store, &authrefresh.JSONRefresher{URL: api + "/auth/refresh"}, opts)
+	s := authrefresh.NewSession(store, &jsonauth.Refresher{URL: api + "/auth/refresh"}, opts)
 	c, err := authrefresh.NewClient(api+"/api/v1/", s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -159,7 +161,7 @@ func TestFleetOfProcesses(t *testing.T) {
 				where = r.Addr()
 				store = redisstore.New(r.Client(t), "fleet-processes")
 			} else {
-				store = authrefresh.NewFileStore(where)
+				store = filestore.New(where)
 			}
 			tok := as.Login()
 			if err := authrefresh.NewSession(store, nil, authrefresh.Options{}).Login(context.Background(), tok); err != nil {
@@ -239,7 +241,7 @@ func TestLockHolderKilledMidRefresh(t *testing.T) {
 	// Another process (here: a Session with its own connection) takes over.
 	heir := redisstore.New(r.Client(t), "fleet-processes")
 	heir.LockTTL, heir.PollInterval = 4*time.Second, 100*time.Millisecond
-	s := authrefresh.NewSession(heir, &authrefresh.JSONRefresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{RefreshTimeout: 10 * time.Second})
+	s := authrefresh.NewSession(heir, &jsonauth.Refresher{URL: hs.URL + "/auth/refresh"}, authrefresh.Options{RefreshTimeout: 10 * time.Second})
 	c, _ := authrefresh.NewClient(hs.URL+"/api/v1/", s)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -16,6 +16,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"github.com/authrefresh/authrefresh/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -42,7 +43,7 @@ func keyedSessions(rc redis.UniversalClient, api string, timeout time.Duration) 
 	return &authrefresh.Sessions{MaxIdle: -1, New: func(key string) (authrefresh.SessionSpec, error) {
 		return authrefresh.SessionSpec{
 			Store:     redisstore.New(rc, key),
-			Refresher: &authrefresh.JSONRefresher{URL: api + "/auth/refresh"},
+			Refresher: &jsonauth.Refresher{URL: api + "/auth/refresh"},
 			Options:   authrefresh.Options{RefreshJitter: 0.1, RefreshTimeout: timeout, Logger: memberLogger},
 		}, nil
 	}}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/redistest"
+	"github.com/authrefresh/authrefresh/seal"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -126,11 +127,11 @@ func BenchmarkStoredKeys(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("AUTHREFRESH_STORED_KEYS")); err == nil {
 		n = v
 	}
-	line, _ := authrefresh.NewSealingKey("k1")
-	sealing, _ := authrefresh.ParseKeyring(line)
+	line, _ := seal.NewKey("k1")
+	sealing, _ := seal.ParseKeyring(line)
 	for _, c := range []struct {
 		name string
-		keys *authrefresh.Keyring
+		keys *seal.Keyring
 	}{{"plain", nil}, {"sealed", sealing}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/seal"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -60,10 +61,10 @@ type Store struct {
 	// documentation for the server settings this pairs with.
 	WaitReplicas int
 	WaitTimeout  time.Duration
-	// Keyring, if set, seals the stored token (see authrefresh.Keyring): a
+	// Keyring, if set, seals the stored token (see seal.Keyring): a
 	// Redis dump, a replica's RDB file or a MONITOR stream then holds no
 	// usable credential. Records are bound to the session name.
-	Keyring *authrefresh.Keyring
+	Keyring *seal.Keyring
 	// Logger receives warnings about failed releases and WAIT shortfalls;
 	// nil means silent.
 	Logger *slog.Logger
@@ -252,7 +253,7 @@ return 1`)
 func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token) (bool, error) {
 	var oldAccess, oldHash, newData string
 	if old != nil {
-		oldAccess, oldHash = old.AccessToken, authrefresh.AccessTokenHash(old)
+		oldAccess, oldHash = old.AccessToken, seal.AccessTokenHash(old)
 	}
 	if new != nil {
 		data, err := s.Keyring.SealToken(new, s.name)
@@ -288,7 +289,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token)
 		// master that was cut off does not keep the only copy.
 		oldAccess, oldHash = "", ""
 		if new != nil {
-			oldAccess, oldHash = new.AccessToken, authrefresh.AccessTokenHash(new)
+			oldAccess, oldHash = new.AccessToken, seal.AccessTokenHash(new)
 		}
 	}
 }

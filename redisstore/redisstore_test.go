@@ -11,6 +11,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/redisstore"
@@ -52,7 +53,7 @@ func TestSaveNilClears(t *testing.T) {
 	ctx := context.Background()
 	stores := map[string]authrefresh.Store{
 		"redis":  redisstore.New(r.Client(t), "nil"),
-		"file":   authrefresh.NewFileStore(t.TempDir() + "/tok.json"),
+		"file":   filestore.New(t.TempDir() + "/tok.json"),
 		"memory": authrefresh.NewMemoryStore(nil),
 	}
 	for name, s := range stores {

@@ -8,19 +8,20 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/redisstore"
+	"github.com/authrefresh/authrefresh/seal"
 )
 
-func keyring(t testing.TB, ids ...string) *authrefresh.Keyring {
+func keyring(t testing.TB, ids ...string) *seal.Keyring {
 	t.Helper()
 	var lines []string
 	for _, id := range ids {
-		line, err := authrefresh.NewSealingKey(id)
+		line, err := seal.NewKey(id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lines = append(lines, line)
 	}
-	k, err := authrefresh.ParseKeyring(strings.Join(lines, ","))
+	k, err := seal.ParseKeyring(strings.Join(lines, ","))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // BenchmarkSidecar: the same load generator (keep-alive, 8×GOMAXPROCS
@@ -26,11 +27,11 @@ func BenchmarkSidecar(b *testing.B) {
 	}
 	upstream := httptest.NewServer(srv)
 	defer upstream.Close()
-	tok, err := authrefresh.PasswordLogin(context.Background(), nil, upstream.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, err := jsonauth.Login(context.Background(), nil, upstream.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		b.Fatal(err)
 	}
-	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: upstream.URL + "/auth/refresh"}, authrefresh.Options{})
+	session := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: upstream.URL + "/auth/refresh"}, authrefresh.Options{})
 	_ = session.Login(context.Background(), tok)
 	target, _ := url.Parse(upstream.URL)
 	proxy := startProxy(b, proxyConfig{session: session, target: target, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/oauth"
 )
 
 // clientGrant is a profile's OAuth2 provider settings: its endpoints, the
@@ -59,15 +60,15 @@ type clientFlags struct {
 
 // client opens the grant's credentials (the secret or key files) and
 // returns its OAuth2 client.
-func (g *clientGrant) client() (*authrefresh.OAuth2Refresher, error) {
-	c := &authrefresh.OAuth2Refresher{TokenURL: g.TokenURL, RevocationURL: g.RevocationURL, ClientID: g.ClientID, Scopes: g.Scopes}
+func (g *clientGrant) client() (*oauth.Config, error) {
+	c := &oauth.Config{TokenURL: g.TokenURL, RevocationURL: g.RevocationURL, ClientID: g.ClientID, Scopes: g.Scopes}
 	switch g.Auth {
 	case "basic":
-		c.ClientAuth = authrefresh.ClientAuthBasic
+		c.ClientAuth = oauth.ClientAuthBasic
 	case "post":
-		c.ClientAuth = authrefresh.ClientAuthBody
+		c.ClientAuth = oauth.ClientAuthBody
 	case "private_key_jwt":
-		c.ClientAuth = authrefresh.ClientAuthPrivateKeyJWT
+		c.ClientAuth = oauth.ClientAuthPrivateKeyJWT
 	}
 	if g.SecretFile != "" {
 		secret, err := readSecret("--client-secret-file", g.SecretFile, 1, "put the client secret in it")
@@ -106,7 +107,7 @@ func (g *clientGrant) refresher() (authrefresh.Refresher, error) {
 	if !g.machine() {
 		return c, nil
 	}
-	return &authrefresh.ClientCredentials{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+	return &oauth.ClientCredentials{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
 		ClientAuth: c.ClientAuth, Key: c.Key, Scopes: c.Scopes, Params: g.params(), HTTPClient: c.HTTPClient}, nil
 }
 
@@ -129,12 +130,12 @@ func clientProfile(ctx context.Context, name string, f clientFlags, api string) 
 		if u, err := url.Parse(f.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, notHTTPURL("--issuer", f.issuer)
 		}
-		md, err := authrefresh.Discover(ctx, nil, f.issuer)
+		md, err := oauth.Discover(ctx, nil, f.issuer)
 		if err != nil {
 			return nil, err
 		}
 		g.TokenURL, g.RevocationURL, g.AuthURL, g.DeviceURL, base = md.TokenEndpoint, md.RevocationEndpoint, md.AuthorizationEndpoint, md.DeviceAuthorizationEndpoint, f.issuer
-		if g.Auth == "" && f.secretFile != "" && md.ClientAuthFor(true) == authrefresh.ClientAuthBody {
+		if g.Auth == "" && f.secretFile != "" && md.ClientAuthFor(true) == oauth.ClientAuthBody {
 			g.Auth = "post"
 		}
 	}
@@ -205,7 +206,7 @@ func loginClient(ctx context.Context, name string, p *profile, f clientFlags, in
 		tok, err = cc.(authrefresh.Acquirer).Acquire(ctx)
 	case flowBrowser:
 		var closePage func() // removes the page that forwarded the browser
-		b := &authrefresh.BrowserLogin{Client: c, AuthURL: g.AuthURL, RedirectURL: f.redirect, Params: g.params(), Issuer: g.Issuer,
+		b := &oauth.BrowserLogin{Client: c, AuthURL: g.AuthURL, RedirectURL: f.redirect, Params: g.params(), Issuer: g.Issuer,
 			Open: func(_ context.Context, u string) error {
 				if f.noBrowser {
 					fmt.Fprintf(stderr, "to log in, open this URL:\n  %s\n", u)
@@ -224,8 +225,8 @@ func loginClient(ctx context.Context, name string, p *profile, f clientFlags, in
 			closePage()
 		}
 	case flowDevice:
-		d := &authrefresh.DeviceLogin{Client: c, DeviceAuthURL: g.DeviceURL, Params: g.params(),
-			Show: func(_ context.Context, code authrefresh.DeviceCode) error {
+		d := &oauth.DeviceLogin{Client: c, DeviceAuthURL: g.DeviceURL, Params: g.params(),
+			Show: func(_ context.Context, code oauth.DeviceCode) error {
 				fmt.Fprintf(stderr, "to log in, open %s and enter the code %s", code.VerificationURI, code.UserCode)
 				if code.VerificationURIComplete != "" {
 					fmt.Fprintf(stderr, "\n  (or open %s)", code.VerificationURIComplete)
@@ -316,15 +317,15 @@ func openBrowser(u string) (done func(), err error) {
 
 // parseClientKey reads a private key file: a JWK (or a JWK Set of one) when
 // it is JSON, else PEM.
-func parseClientKey(data []byte) (*authrefresh.ClientKey, error) {
+func parseClientKey(data []byte) (*oauth.ClientKey, error) {
 	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "{") {
-		return authrefresh.ParseClientKeyJWK([]byte(trimmed))
+		return oauth.ParseClientKeyJWK([]byte(trimmed))
 	}
-	signer, err := authrefresh.ParseClientKeyPEM(data)
+	signer, err := oauth.ParseClientKeyPEM(data)
 	if err != nil {
 		return nil, err
 	}
-	return &authrefresh.ClientKey{Signer: signer}, nil
+	return &oauth.ClientKey{Signer: signer}, nil
 }
 
 // localCredentials points a provider profile at this host's copies of its

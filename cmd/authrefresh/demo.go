@@ -18,6 +18,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/naive"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // demoConfig are the demo's knobs.
@@ -128,11 +129,11 @@ func demoRun(ctx context.Context, cfg demoConfig, useNaive bool, progressOut io.
 
 	transport := &http.Transport{MaxIdleConnsPerHost: cfg.workers + 8, IdleConnTimeout: 30 * time.Second}
 	defer transport.CloseIdleConnections()
-	tok, err := authrefresh.PasswordLogin(ctx, &http.Client{Transport: transport}, base+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, err := jsonauth.Login(ctx, &http.Client{Transport: transport}, base+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		return nil, fmt.Errorf("demo login: %w", err)
 	}
-	refresher := &authrefresh.JSONRefresher{URL: base + "/auth/refresh", HTTPClient: &http.Client{Transport: transport, Timeout: 10 * time.Second}}
+	refresher := &jsonauth.Refresher{URL: base + "/auth/refresh", HTTPClient: &http.Client{Transport: transport, Timeout: 10 * time.Second}}
 	session := authrefresh.NewSession(nil, refresher, authrefresh.Options{})
 	if err := session.Login(ctx, tok); err != nil {
 		return nil, err

@@ -12,6 +12,9 @@ import (
 	"unicode"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/oauth"
+	"github.com/authrefresh/authrefresh/seal"
 )
 
 // explain is the CLI's one error boundary: the exit code of err, and the
@@ -23,13 +26,13 @@ func explain(err error) (code int, msg string) {
 		failure   *httpFailure
 		login     *loginError
 		inProfile *profileError
-		fileErr   *authrefresh.FileStoreError
+		fileErr   *filestore.Error
 		re        *authrefresh.RefreshError
 		notSaved  *unsavedError
 		keys      *keyringError
-		sealed    *authrefresh.SealError
-		discovery *authrefresh.DiscoveryError
-		authz     *authrefresh.AuthorizationError
+		sealed    *seal.Error
+		discovery *oauth.DiscoveryError
+		authz     *oauth.AuthorizationError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -192,7 +195,7 @@ func isNetworkError(err error) bool {
 
 // authorizationExit explains a browser or device login that ended without
 // a token: the user's doing (exit 4: log in again) or the settings' (6).
-func authorizationExit(e *authrefresh.AuthorizationError) (int, string) {
+func authorizationExit(e *oauth.AuthorizationError) (int, string) {
 	said := ""
 	if e.Description != "" {
 		said = " (" + e.Description + ")"

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/seal"
 )
 
 // runKeyring: authrefresh keyring FILE — create a keyring file, or rotate
@@ -35,7 +35,7 @@ func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return &keyringError{err}
 	}
 	if len(old) > 0 {
-		if _, err := authrefresh.ReadKeyring(path); err != nil {
+		if _, err := seal.ReadKeyring(path); err != nil {
 			return &keyringError{err} // never rewrite a file we cannot read as a keyring
 		}
 	}
@@ -45,7 +45,7 @@ func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// When it was made, for the operator deciding which keys may go.
 	id := time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix[:])
-	line, err := authrefresh.NewSealingKey(id)
+	line, err := seal.NewKey(id)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	k, err := authrefresh.ReadKeyring(path)
+	k, err := seal.ReadKeyring(path)
 	if err != nil {
 		return &keyringError{err}
 	}

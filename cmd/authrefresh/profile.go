@@ -16,7 +16,10 @@ import (
 	"strings"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"github.com/authrefresh/authrefresh/redisstore"
+	"github.com/authrefresh/authrefresh/seal"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -93,7 +96,7 @@ func notHTTPURL(flagName, value string) error {
 	return usageError{msg}
 }
 
-// keyringEnv holds a keyring's text (see authrefresh.ParseKeyring), for
+// keyringEnv holds a keyring's text (see seal.ParseKeyring), for
 // hosts whose secrets arrive as environment variables.
 const keyringEnv = "AUTHREFRESH_KEYRING"
 
@@ -104,7 +107,7 @@ func (e *keyringError) Error() string { return e.err.Error() }
 func (e *keyringError) Unwrap() error { return e.err }
 
 // openKeyring opens the keyring the profile names; nil when none.
-func (p *profile) openKeyring() (*authrefresh.Keyring, error) {
+func (p *profile) openKeyring() (*seal.Keyring, error) {
 	switch p.Keyring {
 	case "":
 		return nil, nil
@@ -113,13 +116,13 @@ func (p *profile) openKeyring() (*authrefresh.Keyring, error) {
 		if text == "" {
 			return nil, &keyringError{fmt.Errorf("the token is sealed with the keyring in $%s, which is not set", keyringEnv)}
 		}
-		k, err := authrefresh.ParseKeyring(text)
+		k, err := seal.ParseKeyring(text)
 		if err != nil {
 			return nil, &keyringError{fmt.Errorf("$%s: %w", keyringEnv, err)}
 		}
 		return k, nil
 	}
-	k, err := authrefresh.ReadKeyring(p.Keyring)
+	k, err := seal.ReadKeyring(p.Keyring)
 	if err != nil {
 		return nil, &keyringError{err}
 	}
@@ -228,7 +231,7 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var refresher authrefresh.Refresher = &authrefresh.JSONRefresher{URL: p.Refresh, LogoutURL: p.Logout}
+	var refresher authrefresh.Refresher = &jsonauth.Refresher{URL: p.Refresh, LogoutURL: p.Logout}
 	if p.Client != nil {
 		cc, err := p.Client.refresher()
 		if err != nil {
@@ -256,7 +259,7 @@ func (p *profile) store() (authrefresh.Store, func(), error) {
 		rs.Keyring = keys
 		return rs, closeRedis, nil
 	}
-	return &authrefresh.FileStore{Path: p.TokenFile, Keyring: keys}, func() {}, nil
+	return &filestore.Store{Path: p.TokenFile, Keyring: keys}, func() {}, nil
 }
 
 // pointAt makes the profile's auth server base, with the reference server's

@@ -20,6 +20,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/redistest"
 )
@@ -329,7 +330,7 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 func TestProxyHealsAfterLogin(t *testing.T) {
 	as := authtest.Start(t, authserver.Config{})
 	path := filepath.Join(t.TempDir(), "default.token.json")
-	session := as.Session(authrefresh.NewFileStore(path), authrefresh.Options{})
+	session := as.Session(filestore.New(path), authrefresh.Options{})
 	target, _ := url.Parse(as.URL)
 	var logs syncBuffer
 	proxy := startProxy(t, proxyConfig{session: session, target: target, logger: newTestLogger(&logs),
@@ -351,7 +352,7 @@ func TestProxyHealsAfterLogin(t *testing.T) {
 	if !strings.Contains(logs.String(), "authrefresh login --url "+as.URL) {
 		t.Fatalf("the log does not say how to log in again: %s", logs.String())
 	}
-	as.Session(authrefresh.NewFileStore(path), authrefresh.Options{}) // authrefresh login, elsewhere
+	as.Session(filestore.New(path), authrefresh.Options{}) // authrefresh login, elsewhere
 	as.Clock.Advance(time.Second)
 	if status, body := get(); status != 200 {
 		t.Fatalf("after a new login: %d %s", status, body)

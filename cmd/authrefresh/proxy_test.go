@@ -21,6 +21,7 @@ import (
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/internal/redistest"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // curl-like clients through the sidecar across five token lifetimes: every
@@ -42,13 +43,13 @@ func TestProxyAcrossLifetimes(t *testing.T) {
 		srv.ServeHTTP(w, r)
 	}))
 	defer upstream.Close()
-	tok, err := authrefresh.PasswordLogin(context.Background(), nil, upstream.URL+"/auth/login", "demo", "demo-password")
+	tok, err := jsonauth.Login(context.Background(), nil, upstream.URL+"/auth/login", "demo", "demo-password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok.IssuedAt, tok.Expiry = clock.Now(), clock.Now().Add(2*time.Second)
 	renewed := make(chan struct{}, 64)
-	session := authrefresh.NewSession(nil, &authrefresh.JSONRefresher{URL: upstream.URL + "/auth/refresh"},
+	session := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: upstream.URL + "/auth/refresh"},
 		authrefresh.Options{Clock: clock.Now, OnTokenChange: func(_, _ *authrefresh.Token) { renewed <- struct{}{} }})
 	if err := session.Login(context.Background(), tok); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"golang.org/x/term"
 )
 
@@ -97,7 +98,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	*user = username
-	tok, err := authrefresh.PasswordLogin(ctx, nil, p.URL+*loginPath, *user, password)
+	tok, err := jsonauth.Login(ctx, nil, p.URL+*loginPath, *user, password)
 	if err != nil {
 		return &loginError{url: p.URL + *loginPath, err: err}
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
@@ -160,7 +160,7 @@ func expireStoredToken(t *testing.T, env []string) {
 			dir = d
 		}
 	}
-	fs := authrefresh.NewFileStore(filepath.Join(dir, "default.token.json"))
+	fs := filestore.New(filepath.Join(dir, "default.token.json"))
 	tok, err := fs.Load(context.Background())
 	if err != nil || tok == nil {
 		t.Fatalf("stored token: %v %v", tok, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/jsonauth"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -77,7 +78,7 @@ func (s *Server) Now() time.Time {
 // undated: Session.Login dates it by the Session's clock.
 func (s *Server) Login() *authrefresh.Token {
 	s.tb.Helper()
-	tok, err := authrefresh.PasswordLogin(context.Background(), nil, s.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, err := jsonauth.Login(context.Background(), nil, s.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -85,8 +86,8 @@ func (s *Server) Login() *authrefresh.Token {
 }
 
 // Refresher is the JSON refresher for /auth/refresh, revoking at /auth/logout.
-func (s *Server) Refresher() *authrefresh.JSONRefresher {
-	return &authrefresh.JSONRefresher{URL: s.URL + "/auth/refresh", LogoutURL: s.URL + "/auth/logout"}
+func (s *Server) Refresher() *jsonauth.Refresher {
+	return &jsonauth.Refresher{URL: s.URL + "/auth/refresh", LogoutURL: s.URL + "/auth/logout"}
 }
 
 // Options returns opts on the server's clock.

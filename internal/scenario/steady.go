@@ -14,6 +14,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
 // Steady traffic across token expiries: SteadyWorkers goroutines each send a
@@ -57,7 +58,7 @@ func NewSteady(tb testing.TB) *Steady {
 	srv.SetRefreshLatency(SteadyRefreshLatency)
 	conns := &http.Transport{MaxIdleConnsPerHost: 64}
 	tb.Cleanup(conns.CloseIdleConnections)
-	tok, err := authrefresh.PasswordLogin(context.Background(), &http.Client{Transport: conns}, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	tok, err := jsonauth.Login(context.Background(), &http.Client{Transport: conns}, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
 	if err != nil {
 		tb.Fatal(err)
 	}
