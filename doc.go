@@ -36,8 +36,8 @@
 // the caller stopped waiting (RefreshCancelled). The Session reads one
 // clock, Options.Clock, and dates every token it takes in by it.
 //
-// Beyond one session: Sessions holds one per user (KeepAlive keeps idle
-// users' tokens alive, RefreshLimit caps the refreshes toward a provider);
+// Beyond one session: keyed.Manager holds one per user (keyed.KeepAlive keeps idle
+// users' tokens alive, keyed.RefreshLimit caps the refreshes toward a provider);
 // oauth.ClientCredentials gets machine-to-machine tokens with no Login; oauth.Discover
 // reads a provider's metadata; oauth.BrowserLogin (authorization code with PKCE
 // and a loopback redirect) and oauth.DeviceLogin (RFC 8628) log a user in and

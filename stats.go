@@ -23,7 +23,7 @@ type Stats struct {
 	RefreshAheadStarts uint64        // background refreshes started by refresh-ahead
 	Resumed            uint64        // ended sessions resumed with a new login found in the store
 	UnknownExpiry      uint64        // tokens taken in whose lifetime is unknown (no expires_in, not a JWT): renewed only when refused
-	Evictions          uint64        // Sessions.Stats only: keys evicted (idle, or over MaxLive)
+	Evictions          uint64        // keyed.Manager.Stats only: keys evicted (idle, or over MaxLive)
 }
 
 // Stats returns a snapshot of the Session's counters.

@@ -17,6 +17,7 @@ import (
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/keyed"
 	"github.com/authrefresh/authrefresh/redisstore"
 	"github.com/redis/go-redis/v9"
 )
@@ -39,9 +40,9 @@ var memberLogger = func() *slog.Logger {
 
 // keyedSessions is a process's Sessions over Redis: one redisstore session
 // per key.
-func keyedSessions(rc redis.UniversalClient, api string, timeout time.Duration) *authrefresh.Sessions {
-	return &authrefresh.Sessions{MaxIdle: -1, New: func(key string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{
+func keyedSessions(rc redis.UniversalClient, api string, timeout time.Duration) *keyed.Manager {
+	return &keyed.Manager{MaxIdle: -1, New: func(key string) (keyed.Spec, error) {
+		return keyed.Spec{
 			Store:     redisstore.New(rc, key),
 			Refresher: &jsonauth.Refresher{URL: api + "/auth/refresh"},
 			Options:   authrefresh.Options{RefreshJitter: 0.1, RefreshTimeout: timeout, Logger: memberLogger},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/redistest"
+	"github.com/authrefresh/authrefresh/keyed"
 	"github.com/authrefresh/authrefresh/seal"
 	"github.com/redis/go-redis/v9"
 )
@@ -160,10 +161,10 @@ func BenchmarkStoredKeys(b *testing.B) {
 
 				// Steady state: 10,000 of those users live in a process.
 				live := min(n, 10_000)
-				users := &authrefresh.Sessions{MaxIdle: -1, New: func(key string) (authrefresh.SessionSpec, error) {
+				users := &keyed.Manager{MaxIdle: -1, New: func(key string) (keyed.Spec, error) {
 					s := New(rc, key)
 					s.Keyring = c.keys
-					return authrefresh.SessionSpec{Store: s}, nil
+					return keyed.Spec{Store: s}, nil
 				}}
 				names := make([]string, live)
 				for i := range names {

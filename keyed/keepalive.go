@@ -1,10 +1,12 @@
-package authrefresh
+package keyed
 
 import (
 	"context"
 	"iter"
 	"sync"
 	"time"
+
+	authrefresh "github.com/authrefresh/authrefresh"
 )
 
 // KeepAlive refreshes, in the background, the tokens of keys that see no
@@ -23,8 +25,8 @@ import (
 // To cap the refreshes toward one token endpoint — traffic's and the
 // passes' together — wrap its Refreshers with one RefreshLimit.
 type KeepAlive struct {
-	// Sessions holds the keys. Required.
-	Sessions *Sessions
+	// Manager holds the keys. Required.
+	Manager *Manager
 	// Keys yields the keys to keep alive (your users with a connection),
 	// afresh at each pass. Required.
 	Keys func(ctx context.Context) iter.Seq[string]
@@ -36,7 +38,7 @@ type KeepAlive struct {
 	// Concurrency is the refreshes a pass runs at once; 0 means 4.
 	Concurrency int
 	// OnError is told of each key whose token could not be read or
-	// refreshed (an ended session is also told to Sessions.OnSessionExpired).
+	// refreshed (an ended session is also told to Manager.OnSessionExpired).
 	OnError func(key string, err error)
 }
 
@@ -108,24 +110,24 @@ func (k *KeepAlive) Pass(ctx context.Context) KeepAliveReport {
 		}()
 	}
 	wg.Wait()
-	k.Sessions.evict() // the keys this pass loaded, and nobody used since
+	k.Manager.evict() // the keys this pass loaded, and nobody used since
 	return report
 }
 
 // keep refreshes key if its token is older than MaxAge.
 func (k *KeepAlive) keep(ctx context.Context, key string) (refreshed bool, err error) {
-	e, release, err := k.Sessions.hold(key)
+	e, release, err := k.Manager.hold(key)
 	if err != nil {
 		return false, err
 	}
 	defer release()
-	before := e.session.stats.refreshes.Load()
-	defer func() { refreshed = err == nil && e.session.stats.refreshes.Load() > before }()
+	before := e.session.Stats().Refreshes
+	defer func() { refreshed = err == nil && e.session.Stats().Refreshes > before }()
 	tok, err := e.session.Token(ctx) // loads it; refreshes it if it is stale anyway
 	if err != nil {
 		return false, err
 	}
-	if issued := tok.IssuedAt; !issued.IsZero() && e.session.now().Sub(issued) < k.maxAge() {
+	if issued := tok.IssuedAt; !issued.IsZero() && e.session.Options().Clock().Sub(issued) < k.maxAge() {
 		return false, nil
 	}
 	_, err = e.session.Refresh(ctx, nil) // under the store's lock: adopts a newer token if another process refreshed
@@ -154,10 +156,10 @@ func (l *RefreshLimit) InFlight() int { return len(l.slots) }
 // too: a Revoker's Revoke passes through without taking a slot (revoking
 // is not refreshing); an Acquirer's Acquire (oauth.ClientCredentials: a token
 // request like a refresh) takes a slot.
-func (l *RefreshLimit) Wrap(r Refresher) Refresher {
+func (l *RefreshLimit) Wrap(r authrefresh.Refresher) authrefresh.Refresher {
 	base := &limited{l, r}
-	_, revokes := r.(Revoker)
-	_, acquires := r.(Acquirer)
+	_, revokes := r.(authrefresh.Revoker)
+	_, acquires := r.(authrefresh.Acquirer)
 	switch {
 	case revokes && acquires:
 		return &limitedRevokerAcquirer{limitedRevoker{base}, limitedAcquirer{base}}
@@ -173,7 +175,7 @@ func (l *RefreshLimit) Wrap(r Refresher) Refresher {
 // wrapped Refresher's optional capabilities, so that wrapping hides none.
 type limited struct {
 	limit *RefreshLimit
-	r     Refresher
+	r     authrefresh.Refresher
 }
 
 // slot waits for a free slot; release gives it back.
@@ -182,11 +184,11 @@ func (l *limited) slot(ctx context.Context) (release func(), err error) {
 	case l.limit.slots <- struct{}{}:
 		return func() { <-l.limit.slots }, nil
 	case <-ctx.Done():
-		return nil, Transient(ctx.Err())
+		return nil, authrefresh.Transient(ctx.Err())
 	}
 }
 
-func (l *limited) Refresh(ctx context.Context, tok *Token) (*Token, error) {
+func (l *limited) Refresh(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 	release, err := l.slot(ctx)
 	if err != nil {
 		return nil, err
@@ -197,19 +199,19 @@ func (l *limited) Refresh(ctx context.Context, tok *Token) (*Token, error) {
 
 type limitedRevoker struct{ *limited }
 
-func (l limitedRevoker) Revoke(ctx context.Context, tok *Token) error {
-	return l.r.(Revoker).Revoke(ctx, tok)
+func (l limitedRevoker) Revoke(ctx context.Context, tok *authrefresh.Token) error {
+	return l.r.(authrefresh.Revoker).Revoke(ctx, tok)
 }
 
 type limitedAcquirer struct{ *limited }
 
-func (l limitedAcquirer) Acquire(ctx context.Context) (*Token, error) {
+func (l limitedAcquirer) Acquire(ctx context.Context) (*authrefresh.Token, error) {
 	release, err := l.slot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	return l.r.(Acquirer).Acquire(ctx)
+	return l.r.(authrefresh.Acquirer).Acquire(ctx)
 }
 
 type limitedRevokerAcquirer struct {
@@ -218,6 +220,6 @@ type limitedRevokerAcquirer struct {
 }
 
 // Refresh resolves the two embedded paths to the one Refresh.
-func (l *limitedRevokerAcquirer) Refresh(ctx context.Context, tok *Token) (*Token, error) {
+func (l *limitedRevokerAcquirer) Refresh(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 	return l.limitedRevoker.Refresh(ctx, tok)
 }

@@ -1,4 +1,4 @@
-package authrefresh_test
+package keyed_test
 
 import (
 	"context"
@@ -11,22 +11,23 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
+	"github.com/authrefresh/authrefresh/keyed"
 )
 
 // BenchmarkSessions: 100,000 keys in one process. memory is the heap per
 // live key (a Session, its MemoryStore and token, the map entry); the token
 // cases are the fast path under RunParallel, across all keys, for one key,
-// and through the map-of-Sessions-under-one-mutex a team would write by hand.
+// and through the map-of-keyed.Manager-under-one-mutex a team would write by hand.
 //
-//	go test -run '^$' -bench Sessions -benchmem .
+//	go test -run '^$' -bench keyed.Manager -benchmem .
 func BenchmarkSessions(b *testing.B) {
 	const n = 100_000
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("user-%06d", i)
 	}
-	spec := func(string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Options: authrefresh.Options{RefreshJitter: 0.1}}, nil
+	spec := func(string) (keyed.Spec, error) {
+		return keyed.Spec{Store: authrefresh.NewMemoryStore(nil), Options: authrefresh.Options{RefreshJitter: 0.1}}, nil
 	}
 	ctx := context.Background()
 	heap := func() uint64 {
@@ -39,7 +40,7 @@ func BenchmarkSessions(b *testing.B) {
 		return &authrefresh.Token{AccessToken: fmt.Sprintf("access-token-of-user-%06d-0123456789", i), RefreshToken: "r", ExpiresIn: time.Hour}
 	}
 	before := heap()
-	sessions := &authrefresh.Sessions{New: spec}
+	sessions := &keyed.Manager{New: spec}
 	for i, k := range keys {
 		if err := sessions.Login(ctx, k, tok(i)); err != nil {
 			b.Fatal(err)
@@ -120,7 +121,7 @@ func BenchmarkSessionsLifetimes(b *testing.B) {
 				perStep := make([]atomic.Int64, steps+1)
 				latest := make([]atomic.Pointer[string], n)
 				var refreshes, stale atomic.Int64
-				sessions := &authrefresh.Sessions{MaxIdle: -1, New: func(key string) (authrefresh.SessionSpec, error) {
+				sessions := &keyed.Manager{MaxIdle: -1, New: func(key string) (keyed.Spec, error) {
 					var i int
 					fmt.Sscan(key, &i)
 					ref := authrefresh.RefreshFunc(func(_ context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
@@ -132,7 +133,7 @@ func BenchmarkSessionsLifetimes(b *testing.B) {
 						}
 						return &authrefresh.Token{AccessToken: next, ExpiresIn: lifetime}, nil
 					})
-					return authrefresh.SessionSpec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now, RefreshJitter: jitter}}, nil
+					return keyed.Spec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now, RefreshJitter: jitter}}, nil
 				}}
 				ctx := context.Background()
 				keys := make([]string, n)

@@ -1,4 +1,4 @@
-package authrefresh_test
+package keyed_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/keyed"
 	"github.com/authrefresh/authrefresh/oauth"
 )
 
@@ -39,7 +40,7 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 	e := authtest.Start(t, authserver.Config{AccessTTL: 24 * time.Hour})
 	e.Auth.SetChaos(authserver.Chaos{RefreshLatencyMax: 2 * time.Millisecond})
 	dir := t.TempDir()
-	limit := authrefresh.NewRefreshLimit(3)
+	limit := keyed.NewRefreshLimit(3)
 	var inFlight, peak atomic.Int64
 	counted := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 		n := inFlight.Add(1)
@@ -48,9 +49,9 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 		}
 		return e.Refresher().Refresh(ctx, tok)
 	})
-	process := func() *authrefresh.Sessions { // one per process: they share only the files
-		return &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
-			return authrefresh.SessionSpec{
+	process := func() *keyed.Manager { // one per process: they share only the files
+		return &keyed.Manager{New: func(key string) (keyed.Spec, error) {
+			return keyed.Spec{
 				Store:     filestore.New(filepath.Join(dir, filestore.KeyFileName(key))),
 				Refresher: limit.Wrap(counted),
 				Options:   authrefresh.Options{Clock: e.Clock.Now},
@@ -66,8 +67,8 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var failed []string
-	keepers := func(s *authrefresh.Sessions) *authrefresh.KeepAlive {
-		return &authrefresh.KeepAlive{Sessions: s, Keys: keyNames(keys + 1), MaxAge: 6 * time.Hour, Concurrency: 8,
+	keepers := func(s *keyed.Manager) *keyed.KeepAlive {
+		return &keyed.KeepAlive{Manager: s, Keys: keyNames(keys + 1), MaxAge: 6 * time.Hour, Concurrency: 8,
 			OnError: func(key string, err error) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -79,8 +80,8 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 	}
 	both := func() (refreshed int) {
 		var wg sync.WaitGroup
-		reports := make([]authrefresh.KeepAliveReport, 2)
-		for i, s := range []*authrefresh.Sessions{a, b} {
+		reports := make([]keyed.KeepAliveReport, 2)
+		for i, s := range []*keyed.Manager{a, b} {
 			wg.Add(1)
 			go func() { defer wg.Done(); reports[i] = keepers(s).Pass(ctx) }()
 		}
@@ -122,10 +123,10 @@ func TestKeepAliveRefreshesIdleKeysOnce(t *testing.T) {
 // Run passes until its context ends, and returns its error.
 func TestKeepAliveRunStopsWithContext(t *testing.T) {
 	passes := make(chan struct{}, 1)
-	users := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil)}, nil
+	users := &keyed.Manager{New: func(string) (keyed.Spec, error) {
+		return keyed.Spec{Store: authrefresh.NewMemoryStore(nil)}, nil
 	}}
-	ka := &authrefresh.KeepAlive{Sessions: users, Interval: time.Hour, Keys: func(context.Context) iter.Seq[string] {
+	ka := &keyed.KeepAlive{Manager: users, Interval: time.Hour, Keys: func(context.Context) iter.Seq[string] {
 		return func(func(string) bool) { passes <- struct{}{} }
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -141,7 +142,7 @@ func TestKeepAliveRunStopsWithContext(t *testing.T) {
 // A refresh waiting for a RefreshLimit slot gives up with its context, as a
 // transient failure.
 func TestRefreshLimitHonoursContext(t *testing.T) {
-	limit := authrefresh.NewRefreshLimit(1)
+	limit := keyed.NewRefreshLimit(1)
 	entered, release := make(chan struct{}), make(chan struct{})
 	slow := limit.Wrap(authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
 		close(entered)
@@ -172,7 +173,7 @@ func TestRefreshLimitHonoursContext(t *testing.T) {
 func TestRefreshLimitKeepsCapabilities(t *testing.T) {
 	e := authtest.Start(t, authserver.Config{AccessTTL: time.Minute})
 	cc := &oauth.ClientCredentials{TokenURL: e.URL + "/oauth/token", ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret}
-	limit := authrefresh.NewRefreshLimit(1)
+	limit := keyed.NewRefreshLimit(1)
 	s := authrefresh.NewSession(authrefresh.NewMemoryStore(nil), limit.Wrap(cc), authrefresh.Options{Clock: e.Clock.Now})
 	var wg sync.WaitGroup
 	var failed atomic.Int32

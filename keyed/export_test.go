@@ -1,12 +1,12 @@
-package authrefresh
+package keyed
 
 import "time"
 
 // SetSweepSchedule makes m hand its timed sweeps to schedule instead of
 // time.AfterFunc, so that a test fires them.
-func SetSweepSchedule(m *Sessions, schedule func(d time.Duration, sweep func())) {
+func SetSweepSchedule(m *Manager, schedule func(d time.Duration, sweep func())) {
 	m.schedule = schedule
 }
 
 // MaxLiveOf is the bound m applies to its live keys.
-func MaxLiveOf(m *Sessions) int64 { return m.maxLive() }
+func MaxLiveOf(m *Manager) int64 { return m.maxLive() }

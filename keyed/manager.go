@@ -1,4 +1,4 @@
-package authrefresh
+package keyed
 
 import (
 	"cmp"
@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 	"weak"
+
+	authrefresh "github.com/authrefresh/authrefresh"
 )
 
-// Sessions holds a Session per key — a user of your service, a customer's
+// Manager holds a Session per key — a user of your service, a customer's
 // connection, a browser session — created on demand, for servers that call
 // APIs on behalf of many users. Each key gets everything a Session gives (one
 // refresh in flight, refresh-ahead, replay after a refusal, a clean end), and
@@ -35,22 +37,22 @@ import (
 // loads them again), never while a refresh is in flight: by a sweep as keys
 // are added, and by a timer while any key is live (one timer, not one per
 // key). Set the fields before first use.
-type Sessions struct {
+type Manager struct {
 	// New describes the Session of key: its Store (namespaced by the key:
 	// see filestore.KeyFileName, and redisstore.New with the key as the session name),
 	// its Refresher and its Options. It is called when a key is first used,
 	// and again after an eviction. Required.
-	New func(key string) (SessionSpec, error)
+	New func(key string) (Spec, error)
 	// MaxIdle evicts a key unused for this long. 0 means 15 minutes;
 	// negative means never.
 	MaxIdle time.Duration
-	// MaxLive bounds the live Sessions: past it, idle ones are evicted,
+	// MaxLive bounds the live Manager: past it, idle ones are evicted,
 	// least recently used first. 0 means DefaultMaxLive; negative means no
 	// bound (for keys you trust: each live key holds about 1.2 KB).
 	MaxLive int
 	// OnTokenChange and OnSessionExpired are the keyed forms of the Options
 	// hooks, called after the spec's own.
-	OnTokenChange    func(key string, old, new *Token)
+	OnTokenChange    func(key string, old, new *authrefresh.Token)
 	OnSessionExpired func(key string, err error)
 	// Logger receives a debug record for each sweep that evicted keys: how
 	// many, and how many stay live. nil means none.
@@ -59,13 +61,13 @@ type Sessions struct {
 	Clock func() time.Time
 
 	// Base, Origins and RetryStatuses configure each key's Transport when
-	// Sessions is used as an http.RoundTripper (see RoundTrip).
+	// Manager is used as an http.RoundTripper (see RoundTrip).
 	Base          http.RoundTripper
 	Origins       []string
 	RetryStatuses []int
 
 	keys      sync.Map // string → *keyed: lock-free lookups of live keys
-	evicted   sync.Map // string → weak.Pointer[Session]: evicted keys' Sessions, while something uses them
+	evicted   sync.Map // string → weak.Pointer[Session]: evicted keys' Manager, while something uses them
 	locks     [64]sync.Mutex
 	live      atomic.Int64
 	added     atomic.Uint64
@@ -77,17 +79,17 @@ type Sessions struct {
 	schedule  func(d time.Duration, sweep func()) // tests: instead of time.AfterFunc
 }
 
-// DefaultMaxLive is the bound on live keys when Sessions.MaxLive is 0:
-// about 120 MB of live Sessions at ~1.2 KB each. Keys come from outside
+// DefaultMaxLive is the bound on live keys when Manager.MaxLive is 0:
+// about 120 MB of live Manager at ~1.2 KB each. Keys come from outside
 // (user ids, session cookies); an unbounded number of them is memory anyone
 // who can mint keys can take.
 const DefaultMaxLive = 100_000
 
-// SessionSpec is what a Session is made of.
-type SessionSpec struct {
-	Store     Store
-	Refresher Refresher
-	Options   Options
+// Spec is what a Session is made of.
+type Spec struct {
+	Store     authrefresh.Store
+	Refresher authrefresh.Refresher
+	Options   authrefresh.Options
 }
 
 // keyed is one live key. Its use is recorded as a flag (set on the lookup
@@ -95,11 +97,14 @@ type SessionSpec struct {
 // eviction sweep turns into the time it last saw the key used.
 type keyed struct {
 	key       string
-	session   *Session
-	transport *Transport   // the key's own: its header cache holds only its token
-	used      atomic.Bool  // a Get since the last sweep
-	holds     atomic.Int32 // keep-alive passes using it; -1 once removed
-	seen      int64        // UnixNano of the last sweep that found it used (or its creation); sweeps only
+	session   *authrefresh.Session
+	transport *authrefresh.Transport // the key's own: its header cache holds only its token
+	used      atomic.Bool            // a Get since the last sweep
+	holds     atomic.Int32           // keep-alive passes using it; -1 once removed
+	seen      int64                  // UnixNano of the last sweep that found it used (or its creation); sweeps only
+	// buried is set when its Session was buried before (a revived key):
+	// the cleanup that forgets it is registered already.
+	buried bool
 }
 
 func (k *keyed) touch() {
@@ -108,14 +113,14 @@ func (k *keyed) touch() {
 	}
 }
 
-func (m *Sessions) now() time.Time {
+func (m *Manager) now() time.Time {
 	if m.Clock != nil {
 		return m.Clock()
 	}
 	return time.Now()
 }
 
-func (m *Sessions) maxLive() int64 {
+func (m *Manager) maxLive() int64 {
 	switch {
 	case m.MaxLive == 0:
 		return DefaultMaxLive
@@ -126,8 +131,8 @@ func (m *Sessions) maxLive() int64 {
 }
 
 // lock is key's lock: a key's entry is created, taken back or removed
-// under it, so that two Sessions of one key never coexist.
-func (m *Sessions) lock(key string) *sync.Mutex {
+// under it, so that two Manager of one key never coexist.
+func (m *Manager) lock(key string) *sync.Mutex {
 	h := uint32(2166136261) // FNV-1a
 	for i := 0; i < len(key); i++ {
 		h = (h ^ uint32(key[i])) * 16777619
@@ -135,7 +140,7 @@ func (m *Sessions) lock(key string) *sync.Mutex {
 	return &m.locks[h%uint32(len(m.locks))]
 }
 
-func (m *Sessions) get(key string) (*keyed, error) {
+func (m *Manager) get(key string) (*keyed, error) {
 	if v, ok := m.keys.Load(key); ok {
 		k := v.(*keyed)
 		k.touch()
@@ -148,7 +153,7 @@ func (m *Sessions) get(key string) (*keyed, error) {
 // until release. The lookup is not a use: it leaves the key's idle time
 // alone, and a key it creates is idle from the start, so the first sweep
 // after release evicts it.
-func (m *Sessions) hold(key string) (k *keyed, release func(), err error) {
+func (m *Manager) hold(key string) (k *keyed, release func(), err error) {
 	if v, ok := m.keys.Load(key); ok {
 		// Held unless a sweep is removing it (holds -1): then create waits
 		// for the removal and takes the Session back.
@@ -167,15 +172,15 @@ func (m *Sessions) hold(key string) (k *keyed, release func(), err error) {
 // Session the key had before its eviction if anything still uses that one,
 // else from New. An entry found or made for a use is touched; one not made
 // for a use is returned held (see hold), idle from the start.
-func (m *Sessions) create(key string, use bool) (*keyed, error) {
+func (m *Manager) create(key string, use bool) (*keyed, error) {
 	if key == "" {
 		return nil, ErrNoKey
 	}
 	if m.New == nil {
-		return nil, errors.New("authrefresh: Sessions.New is not set")
+		return nil, errors.New("authrefresh: Manager.New is not set")
 	}
 	mu := m.lock(key)
-	var made *Session
+	var made *authrefresh.Session
 	for {
 		mu.Lock()
 		if v, ok := m.keys.Load(key); ok { // another call made it meanwhile
@@ -188,14 +193,15 @@ func (m *Sessions) create(key string, use bool) (*keyed, error) {
 			mu.Unlock()
 			return k, nil
 		}
-		s := made
+		s, buried := made, false
 		if v, ok := m.evicted.LoadAndDelete(key); ok {
-			if back := v.(weak.Pointer[Session]).Value(); back != nil {
-				s = back
+			if back := v.(weak.Pointer[authrefresh.Session]).Value(); back != nil {
+				s, buried = back, true
 			}
 		}
 		if s != nil {
 			k := m.entry(key, s, use)
+			k.buried = buried
 			m.keys.Store(key, k)
 			m.live.Add(1)
 			mu.Unlock()
@@ -211,26 +217,27 @@ func (m *Sessions) create(key string, use bool) (*keyed, error) {
 		if err != nil {
 			return nil, err
 		}
-		made = NewSession(spec.Store, spec.Refresher, m.keyedOptions(key, spec.Options))
+		made = authrefresh.NewSession(spec.Store, spec.Refresher, m.keyedOptions(key, spec.Options))
 	}
 }
 
 // bury remembers the Session of an evicted key weakly, for the key's next
 // use while anything still uses it; once it is collected, a cleanup
 // forgets it. The weak pointer and the cleanup are made at the first
-// eviction, not for every live key.
-func (m *Sessions) bury(key string, s *Session) {
-	p := weak.Make(s)
+// eviction, not for every live key, and once per Session: a revived
+// Session's cleanup is registered already (k.buried).
+func (m *Manager) bury(k *keyed) {
+	key, p := k.key, weak.Make(k.session)
 	m.evicted.Store(key, p)
-	if s.evicted.CompareAndSwap(false, true) {
+	if !k.buried {
 		evicted := &m.evicted
-		runtime.AddCleanup(s, func(p weak.Pointer[Session]) { evicted.CompareAndDelete(key, p) }, p)
+		runtime.AddCleanup(k.session, func(p weak.Pointer[authrefresh.Session]) { evicted.CompareAndDelete(key, p) }, p)
 	}
 }
 
 // entry is a new live entry for key's Session s.
-func (m *Sessions) entry(key string, s *Session, use bool) *keyed {
-	k := &keyed{key: key, session: s, transport: &Transport{Session: s, Base: m.Base, Origins: m.Origins, RetryStatuses: m.RetryStatuses}}
+func (m *Manager) entry(key string, s *authrefresh.Session, use bool) *keyed {
+	k := &keyed{key: key, session: s, transport: &authrefresh.Transport{Session: s, Base: m.Base, Origins: m.Origins, RetryStatuses: m.RetryStatuses}}
 	if use {
 		k.seen = m.now().UnixNano()
 	} else {
@@ -240,7 +247,7 @@ func (m *Sessions) entry(key string, s *Session, use bool) *keyed {
 }
 
 // Get returns key's Session, creating it (from New) on first use.
-func (m *Sessions) Get(key string) (*Session, error) {
+func (m *Manager) Get(key string) (*authrefresh.Session, error) {
 	k, err := m.get(key)
 	if err != nil {
 		return nil, err
@@ -251,41 +258,41 @@ func (m *Sessions) Get(key string) (*Session, error) {
 // keyKey carries a request's key.
 type keyKey struct{}
 
-// WithKey returns a context under which Sessions.RoundTrip authenticates a
+// WithKey returns a context under which Manager.RoundTrip authenticates a
 // request as key.
 func WithKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, keyKey{}, key)
 }
 
-// ErrNoKey is returned by Sessions for an empty key, and by
-// Sessions.RoundTrip for a request whose context names none (see WithKey):
+// ErrNoKey is returned by Manager for an empty key, and by
+// Manager.RoundTrip for a request whose context names none (see WithKey):
 // it is sent with nobody's token, never with a default one. An empty key is
 // refused: the anonymous visitors of an app whose user id is "" would
 // otherwise share one session.
-var ErrNoKey = errors.New("authrefresh: no key: name a non-empty key (authrefresh.WithKey for a request)")
+var ErrNoKey = errors.New("authrefresh: no key: name a non-empty key (WithKey for a request)")
 
-// RoundTrip makes Sessions an http.RoundTripper for every key at once: the
+// RoundTrip makes Manager an http.RoundTripper for every key at once: the
 // request is authenticated, refreshed and replayed by the Transport of the
 // key its context names (WithKey). One http.Client serves every user.
-func (m *Sessions) RoundTrip(req *http.Request) (*http.Response, error) {
+func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
 	key, ok := req.Context().Value(keyKey{}).(string)
 	if !ok || key == "" {
-		closeBody(req)
+		closeRequestBody(req)
 		return nil, ErrNoKey
 	}
 	k, err := m.get(key)
 	if err != nil {
-		closeBody(req)
+		closeRequestBody(req)
 		return nil, err
 	}
 	return k.transport.RoundTrip(req)
 }
 
 // keyedOptions chains the keyed hooks after the spec's own.
-func (m *Sessions) keyedOptions(key string, o Options) Options {
+func (m *Manager) keyedOptions(key string, o authrefresh.Options) authrefresh.Options {
 	if m.OnTokenChange != nil {
 		own := o.OnTokenChange
-		o.OnTokenChange = func(old, new *Token) {
+		o.OnTokenChange = func(old, new *authrefresh.Token) {
 			if own != nil {
 				own(old, new)
 			}
@@ -305,7 +312,7 @@ func (m *Sessions) keyedOptions(key string, o Options) Options {
 }
 
 // Token returns key's usable access token (see Session.Token).
-func (m *Sessions) Token(ctx context.Context, key string) (*Token, error) {
+func (m *Manager) Token(ctx context.Context, key string) (*authrefresh.Token, error) {
 	s, err := m.Get(key)
 	if err != nil {
 		return nil, err
@@ -314,7 +321,7 @@ func (m *Sessions) Token(ctx context.Context, key string) (*Token, error) {
 }
 
 // Login starts key's session with tok (see Session.Login).
-func (m *Sessions) Login(ctx context.Context, key string, tok *Token) error {
+func (m *Manager) Login(ctx context.Context, key string, tok *authrefresh.Token) error {
 	s, err := m.Get(key)
 	if err != nil {
 		return err
@@ -323,7 +330,7 @@ func (m *Sessions) Login(ctx context.Context, key string, tok *Token) error {
 }
 
 // Logout ends key's session (see Session.Logout) and evicts the key.
-func (m *Sessions) Logout(ctx context.Context, key string) error {
+func (m *Manager) Logout(ctx context.Context, key string) error {
 	k, err := m.get(key)
 	if err != nil {
 		return err
@@ -333,21 +340,21 @@ func (m *Sessions) Logout(ctx context.Context, key string) error {
 	mu.Lock()
 	if m.keys.CompareAndDelete(key, k) {
 		k.holds.Store(-1)
-		m.bury(key, k.session)
+		m.bury(k)
 		m.live.Add(-1)
 	}
 	mu.Unlock()
 	return err
 }
 
-// Live is the number of live Sessions.
-func (m *Sessions) Live() int { return int(m.live.Load()) }
+// Live is the number of live Manager.
+func (m *Manager) Live() int { return int(m.live.Load()) }
 
-// Stats returns the live Sessions' counters added up (evicted keys' are
+// Stats returns the live Manager' counters added up (evicted keys' are
 // gone with them) with Evictions, and the number of live keys.
-func (m *Sessions) Stats() (total Stats, live int) {
+func (m *Manager) Stats() (total authrefresh.Stats, live int) {
 	m.keys.Range(func(_, v any) bool {
-		total = total.add(v.(*keyed).session.Stats())
+		total = addStats(total, v.(*keyed).session.Stats())
 		live++
 		return true
 	})
@@ -356,10 +363,10 @@ func (m *Sessions) Stats() (total Stats, live int) {
 }
 
 // KeyStats returns key's counters, and false if the key is not live.
-func (m *Sessions) KeyStats(key string) (Stats, bool) {
+func (m *Manager) KeyStats(key string) (authrefresh.Stats, bool) {
 	v, ok := m.keys.Load(key)
 	if !ok {
-		return Stats{}, false
+		return authrefresh.Stats{}, false
 	}
 	return v.(*keyed).session.Stats(), true
 }
@@ -372,7 +379,7 @@ func (m *Sessions) KeyStats(key string) (Stats, bool) {
 // are live (armSweep); a key is evicted at the first sweep after it has
 // been idle for MaxIdle. A Session with a refresh in flight is never
 // evicted.
-func (m *Sessions) evict() {
+func (m *Manager) evict() {
 	if !m.sweeping.TryLock() {
 		return // one sweep at a time; the running one does the work
 	}
@@ -392,7 +399,7 @@ func (m *Sessions) evict() {
 			k.used.Store(false)
 			k.seen = now
 		}
-		busy := k.holds.Load() > 0 || k.session.refreshing()
+		busy := k.holds.Load() > 0 || k.session.Refreshing()
 		switch {
 		case !busy && maxIdle > 0 && time.Duration(now-k.seen) >= maxIdle:
 			if m.remove(k) {
@@ -410,7 +417,7 @@ func (m *Sessions) evict() {
 			if m.live.Load() <= target {
 				break
 			}
-			if k.holds.Load() <= 0 && !k.session.refreshing() && m.remove(k) {
+			if k.holds.Load() <= 0 && !k.session.Refreshing() && m.remove(k) {
 				removed++
 			}
 		}
@@ -422,7 +429,7 @@ func (m *Sessions) evict() {
 
 // remove evicts k unless a keep-alive pass holds it; its Session is
 // remembered weakly, for the key's next use if anything still uses it.
-func (m *Sessions) remove(k *keyed) bool {
+func (m *Manager) remove(k *keyed) bool {
 	mu := m.lock(k.key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -432,7 +439,7 @@ func (m *Sessions) remove(k *keyed) bool {
 	if !m.keys.CompareAndDelete(k.key, k) {
 		return false
 	}
-	m.bury(k.key, k.session)
+	m.bury(k)
 	m.live.Add(-1)
 	m.evictions.Add(1)
 	return true
@@ -441,7 +448,7 @@ func (m *Sessions) remove(k *keyed) bool {
 // sweepEvery is how often the timer sweeps while keys are live: often
 // enough that a key leaves within a quarter of MaxIdle of its idle time, at
 // most once a second and at least once a minute.
-func (m *Sessions) sweepEvery() time.Duration {
+func (m *Manager) sweepEvery() time.Duration {
 	d := m.MaxIdle
 	if d <= 0 {
 		d = 15 * time.Minute
@@ -452,7 +459,7 @@ func (m *Sessions) sweepEvery() time.Duration {
 // armSweep schedules a timed sweep unless one is scheduled. The sweep
 // schedules the next while keys are live: eviction goes on when traffic
 // stops, with one timer and no goroutine waiting.
-func (m *Sessions) armSweep() {
+func (m *Manager) armSweep() {
 	m.timerMu.Lock()
 	defer m.timerMu.Unlock()
 	if m.timer {
@@ -475,15 +482,8 @@ func (m *Sessions) armSweep() {
 	time.AfterFunc(m.sweepEvery(), sweep)
 }
 
-// refreshing reports whether a refresh of s is in flight.
-func (s *Session) refreshing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.flight != nil
-}
-
-// add sums two Stats (MaxWait is the larger).
-func (a Stats) add(b Stats) Stats {
+// addStats sums two Stats (MaxWait is the larger).
+func addStats(a, b authrefresh.Stats) authrefresh.Stats {
 	a.Refreshes += b.Refreshes
 	a.Adopted += b.Adopted
 	a.TransientFailures += b.TransientFailures
@@ -501,4 +501,12 @@ func (a Stats) add(b Stats) Stats {
 	a.Resumed += b.Resumed
 	a.UnknownExpiry += b.UnknownExpiry
 	return a
+}
+
+// closeRequestBody closes the body of a request that is not sent, as a
+// RoundTripper must.
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package authrefresh_test
+package keyed_test
 
 // raceEnabled: the race detector slows tests 5–10×; the largest ones scale
 // down under it.

@@ -1,4 +1,4 @@
-package authrefresh_test
+package keyed_test
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/keyed"
 )
 
 // Many users, one http.Client: each request carries its own user's token,
@@ -44,13 +45,13 @@ func TestSessionsIsolationUnderFaults(t *testing.T) {
 	// user's token in a file named by filestore.KeyFileName (one directory for all).
 	keyOf := func(user string) string { return "tenant{7}/" + user + ":ü/..\\" }
 	dir := t.TempDir()
-	sessions := &authrefresh.Sessions{
-		New: func(key string) (authrefresh.SessionSpec, error) {
+	sessions := &keyed.Manager{
+		New: func(key string) (keyed.Spec, error) {
 			var store authrefresh.Store = authrefresh.NewMemoryStore(nil)
 			if strings.Contains(key, "0:") {
 				store = filestore.New(filepath.Join(dir, filestore.KeyFileName(key)))
 			}
-			return authrefresh.SessionSpec{Store: store, Refresher: e.Refresher(),
+			return keyed.Spec{Store: store, Refresher: e.Refresher(),
 				Options: authrefresh.Options{Clock: e.Clock.Now, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RefreshJitter: 0.1}}, nil
 		},
 		Origins: []string{e.URL},
@@ -73,7 +74,7 @@ func TestSessionsIsolationUnderFaults(t *testing.T) {
 		}
 		authtestRun(t, users, func(i int) {
 			user := fmt.Sprintf("user-%04d", i)
-			req, _ := http.NewRequestWithContext(authrefresh.WithKey(ctx, keyOf(user)), http.MethodGet, e.URL+"/api/v1/me", nil)
+			req, _ := http.NewRequestWithContext(keyed.WithKey(ctx, keyOf(user)), http.MethodGet, e.URL+"/api/v1/me", nil)
 			resp, err := hc.Do(req)
 			if err != nil {
 				failed.Add(1)
@@ -103,7 +104,7 @@ func TestSessionsIsolationUnderFaults(t *testing.T) {
 	}
 	// A request that names no key is never sent with anybody's token.
 	req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v1/me", nil)
-	if _, err := hc.Do(req); !errors.Is(err, authrefresh.ErrNoKey) {
+	if _, err := hc.Do(req); !errors.Is(err, keyed.ErrNoKey) {
 		t.Fatalf("no key: %v", err)
 	}
 }
@@ -134,7 +135,7 @@ func authtestRun(t *testing.T, n int, fn func(i int)) {
 func TestSessionsRefreshKeysInParallel(t *testing.T) {
 	clock := fakeclock.New()
 	stuck, release := make(chan struct{}), make(chan struct{})
-	sessions := &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
+	sessions := &keyed.Manager{New: func(key string) (keyed.Spec, error) {
 		ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 			if key == "a" {
 				close(stuck)
@@ -142,7 +143,7 @@ func TestSessionsRefreshKeysInParallel(t *testing.T) {
 			}
 			return &authrefresh.Token{AccessToken: key + "-fresh-token", ExpiresIn: time.Hour}, nil
 		})
-		return authrefresh.SessionSpec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now}}, nil
+		return keyed.Spec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now}}, nil
 	}}
 	ctx := context.Background()
 	for _, key := range []string{"a", "b"} {
@@ -170,9 +171,9 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 	dir := t.TempDir()
 	stuck, release := make(chan struct{}), make(chan struct{})
 	var refreshes atomic.Int32
-	sessions := &authrefresh.Sessions{
+	sessions := &keyed.Manager{
 		MaxIdle: time.Minute, MaxLive: 2, Clock: e.Clock.Now,
-		New: func(key string) (authrefresh.SessionSpec, error) {
+		New: func(key string) (keyed.Spec, error) {
 			ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 				refreshes.Add(1)
 				if key == "busy" {
@@ -181,7 +182,7 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 				}
 				return &authrefresh.Token{AccessToken: key + "-fresh", ExpiresIn: time.Hour}, nil
 			})
-			return authrefresh.SessionSpec{Store: filestore.New(filepath.Join(dir, filestore.KeyFileName(key))), Refresher: ref,
+			return keyed.Spec{Store: filestore.New(filepath.Join(dir, filestore.KeyFileName(key))), Refresher: ref,
 				Options: authrefresh.Options{Clock: e.Clock.Now}}, nil
 		},
 	}
@@ -222,11 +223,11 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 func TestRefreshJitterSpreadsRefreshes(t *testing.T) {
 	const n = 10000
 	clock := fakeclock.New()
-	sessions := &authrefresh.Sessions{New: func(key string) (authrefresh.SessionSpec, error) {
+	sessions := &keyed.Manager{New: func(key string) (keyed.Spec, error) {
 		ref := authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
 			return &authrefresh.Token{AccessToken: key + "-fresh-token", ExpiresIn: time.Hour}, nil
 		})
-		return authrefresh.SessionSpec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now, RefreshJitter: 0.1}}, nil
+		return keyed.Spec{Refresher: ref, Options: authrefresh.Options{Clock: clock.Now, RefreshJitter: 0.1}}, nil
 	}}
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
@@ -260,10 +261,10 @@ func TestRefreshJitterSpreadsRefreshes(t *testing.T) {
 	}
 }
 
-// Sessions.Stats adds up every counter of its keys, UnknownExpiry too.
+// keyed.Manager.Stats adds up every counter of its keys, UnknownExpiry too.
 func TestSessionsStatsAddEveryCounter(t *testing.T) {
-	m := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+	m := &keyed.Manager{New: func(string) (keyed.Spec, error) {
+		return keyed.Spec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
 			return nil, errors.New("unused")
 		})}, nil
 	}}
@@ -290,8 +291,8 @@ func TestSessionsOneSessionPerKeyUnderEviction(t *testing.T) {
 	for i := 0; i < keys; i++ {
 		stores[fmt.Sprintf("user-%03d", i)] = authrefresh.NewMemoryStore(nil)
 	}
-	m := &authrefresh.Sessions{MaxLive: 10, Clock: e.Clock.Now, New: func(key string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{Store: stores[key], Refresher: e.Refresher(), Options: authrefresh.Options{Clock: e.Clock.Now}}, nil
+	m := &keyed.Manager{MaxLive: 10, Clock: e.Clock.Now, New: func(key string) (keyed.Spec, error) {
+		return keyed.Spec{Store: stores[key], Refresher: e.Refresher(), Options: authrefresh.Options{Clock: e.Clock.Now}}, nil
 	}}
 	for key := range stores {
 		if err := m.Login(context.Background(), key, e.Login()); err != nil {
@@ -318,7 +319,7 @@ func TestSessionsOneSessionPerKeyUnderEviction(t *testing.T) {
 	c := e.Auth.Counters()
 	t.Logf("%d refreshes, %d reuse detections, %d failed calls, %d live", c.Refreshes, c.ReuseDetections, failed.Load(), m.Live())
 	if c.ReuseDetections != 0 || failed.Load() != 0 {
-		t.Fatalf("%d refresh-token reuses and %d failed calls: a key had two Sessions", c.ReuseDetections, failed.Load())
+		t.Fatalf("%d refresh-token reuses and %d failed calls: a key had two keyed.Manager", c.ReuseDetections, failed.Load())
 	}
 	if c.Refreshes != keys*lifetimes {
 		t.Fatalf("%d refreshes, want one per key per lifetime (%d)", c.Refreshes, keys*lifetimes)
@@ -334,14 +335,14 @@ func TestSessionsEvictOnTime(t *testing.T) {
 	var sweeps []func()
 	var every []time.Duration
 	var logged atomic.Int32
-	m := &authrefresh.Sessions{MaxIdle: time.Minute, Clock: func() time.Time { return time.Unix(0, now.Load()) },
+	m := &keyed.Manager{MaxIdle: time.Minute, Clock: func() time.Time { return time.Unix(0, now.Load()) },
 		Logger: slog.New(countingHandler{&logged}),
-		New: func(string) (authrefresh.SessionSpec, error) {
-			return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+		New: func(string) (keyed.Spec, error) {
+			return keyed.Spec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
 				return nil, errors.New("unused")
 			})}, nil
 		}}
-	authrefresh.SetSweepSchedule(m, func(d time.Duration, sweep func()) { every = append(every, d); sweeps = append(sweeps, sweep) })
+	keyed.SetSweepSchedule(m, func(d time.Duration, sweep func()) { every = append(every, d); sweeps = append(sweeps, sweep) })
 	var kept *authrefresh.Session
 	for i := 0; i < 30; i++ {
 		s, err := m.Get(fmt.Sprintf("user-%d", i))
@@ -390,13 +391,13 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 // and an empty key — the anonymous visitors of an app whose user id is "" —
 // is refused everywhere rather than shared.
 func TestSessionsBoundedByDefaultAndNoEmptyKey(t *testing.T) {
-	m := &authrefresh.Sessions{New: func(string) (authrefresh.SessionSpec, error) {
-		return authrefresh.SessionSpec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
+	m := &keyed.Manager{New: func(string) (keyed.Spec, error) {
+		return keyed.Spec{Store: authrefresh.NewMemoryStore(nil), Refresher: authrefresh.RefreshFunc(func(context.Context, *authrefresh.Token) (*authrefresh.Token, error) {
 			return nil, errors.New("unused")
 		})}, nil
 	}}
-	if got := authrefresh.MaxLiveOf(m); got != authrefresh.DefaultMaxLive {
-		t.Fatalf("MaxLive 0 bounds at %d, want DefaultMaxLive", got)
+	if got := keyed.MaxLiveOf(m); got != keyed.DefaultMaxLive {
+		t.Fatalf("MaxLive 0 bounds at %d, want keyed.DefaultMaxLive", got)
 	}
 	m.MaxLive = 50
 	for i := 0; i < 500; i++ {
@@ -406,14 +407,14 @@ func TestSessionsBoundedByDefaultAndNoEmptyKey(t *testing.T) {
 		t.Fatalf("%d live keys with MaxLive 50", m.Live())
 	}
 	ctx := context.Background()
-	if err := m.Login(ctx, "", &authrefresh.Token{AccessToken: "a"}); !errors.Is(err, authrefresh.ErrNoKey) {
+	if err := m.Login(ctx, "", &authrefresh.Token{AccessToken: "a"}); !errors.Is(err, keyed.ErrNoKey) {
 		t.Fatalf("Login with an empty key: %v", err)
 	}
-	if _, err := m.Get(""); !errors.Is(err, authrefresh.ErrNoKey) {
+	if _, err := m.Get(""); !errors.Is(err, keyed.ErrNoKey) {
 		t.Fatalf("Get with an empty key: %v", err)
 	}
-	req, _ := http.NewRequestWithContext(authrefresh.WithKey(ctx, ""), "GET", "http://127.0.0.1:1/", nil)
-	if _, err := m.RoundTrip(req); !errors.Is(err, authrefresh.ErrNoKey) {
+	req, _ := http.NewRequestWithContext(keyed.WithKey(ctx, ""), "GET", "http://127.0.0.1:1/", nil)
+	if _, err := m.RoundTrip(req); !errors.Is(err, keyed.ErrNoKey) {
 		t.Fatalf("a request with an empty key: %v", err)
 	}
 }
