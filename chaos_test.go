@@ -277,7 +277,7 @@ func kib(heaps []uint64) []uint64 {
 // classifyFailure names the kind of a failed request; every kind is one a
 // caller can act on. "unclassified" fails the test.
 func classifyFailure(err error) string {
-	var refused *authrefresh.RefusedError
+	var refused *authrefresh.NotReplayedError
 	var apiErr *authrefresh.APIError
 	var opErr *net.OpError // not net.Error: every *url.Error is one, whatever it wraps
 	switch {

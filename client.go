@@ -13,11 +13,13 @@ import (
 	"time"
 )
 
-// DefaultClientTimeout bounds a whole Client call, refresh and replay included.
-const DefaultClientTimeout = 30 * time.Second
+const (
+	// DefaultClientTimeout bounds a whole Client call, refresh and replay included.
+	DefaultClientTimeout = 30 * time.Second
 
-// DefaultMaxResponseBytes bounds the body a Client decodes.
-const DefaultMaxResponseBytes = 32 << 20
+	// DefaultMaxResponseBytes bounds the body a Client decodes.
+	DefaultMaxResponseBytes = 32 << 20
+)
 
 // Client is an API client in the style of an axios instance: a base URL,
 // default headers, a timeout, and JSON verbs, on top of a Transport that keeps

@@ -61,9 +61,9 @@ func TestClientPersistent401IsAPIError(t *testing.T) {
 	// server that refuses every token must not turn each request into a refresh.
 	for i := 0; i < 5; i++ {
 		err = c.Get(context.Background(), "me", nil)
-		var refused *authrefresh.RefusedError
+		var refused *authrefresh.NotReplayedError
 		if !errors.As(err, &refused) || refused.StatusCode != 401 {
-			t.Fatalf("request %d: got %v, want a RefusedError", i, err)
+			t.Fatalf("request %d: got %v, want a NotReplayedError", i, err)
 		}
 	}
 	if got := e.Auth.Counters().Refreshes; got != 1 {
@@ -93,7 +93,7 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 	})}}
 	refreshes := func() uint64 { return e.Auth.Counters().Refreshes }
 	get := func() error { return c.Get(context.Background(), "me", nil) }
-	isRefused := func(err error) bool { var r *authrefresh.RefusedError; return errors.As(err, &r) }
+	isRefused := func(err error) bool { var r *authrefresh.NotReplayedError; return errors.As(err, &r) }
 
 	if err := get(); isRefused(err) || refreshes() != 1 { // refused, refreshed, replayed, refused
 		t.Fatalf("first: %v, %d refreshes", err, refreshes())
@@ -116,7 +116,7 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 			t.Fatalf("after +%v: %d refreshes, want %d (%v)", step.advance, got, step.wantRefreshes, err)
 		}
 		if step.wantRefreshes == prev && !isRefused(err) {
-			t.Fatalf("after +%v a held request got %v, want a RefusedError", step.advance, err)
+			t.Fatalf("after +%v a held request got %v, want a NotReplayedError", step.advance, err)
 		}
 		prev = step.wantRefreshes
 	}
@@ -141,7 +141,7 @@ func TestRefusedAgainHoldGrowsThenResets(t *testing.T) {
 		t.Fatalf("replay revoked: %v", err)
 	}
 	if err := get(); !isRefused(err) {
-		t.Fatalf("during the hold: %v, want a RefusedError", err)
+		t.Fatalf("during the hold: %v, want a NotReplayedError", err)
 	}
 	e.Clock.Advance(time.Second)
 	if err := get(); err != nil {

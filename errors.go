@@ -9,45 +9,47 @@ import (
 	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 
-// ErrSessionExpired means the refresh token was rejected (or the session was
-// ended elsewhere): nothing but a new Login helps. Every caller waiting on the
-// failed refresh, and every later call until Login, gets an error for which
-// errors.Is(err, ErrSessionExpired) holds, without any network traffic.
-// errors.As(err, **RefreshError) gives the server's answer that ended it.
-var ErrSessionExpired = errors.New("authrefresh: session expired, log in again")
+var (
+	// ErrSessionExpired means the refresh token was rejected (or the session was
+	// ended elsewhere): nothing but a new Login helps. Every caller waiting on the
+	// failed refresh, and every later call until Login, gets an error for which
+	// errors.Is(err, ErrSessionExpired) holds, without any network traffic.
+	// errors.As(err, **RefreshError) gives the server's answer that ended it.
+	ErrSessionExpired = errors.New("authrefresh: session expired, log in again")
 
-// ErrNotLoggedIn means the Session has no token: its store is empty and Login
-// was never called, or Logout was.
-var ErrNotLoggedIn = errors.New("authrefresh: not logged in")
+	// ErrNotLoggedIn means the Session has no token: its store is empty and Login
+	// was never called, or Logout was.
+	ErrNotLoggedIn = errors.New("authrefresh: not logged in")
 
-// ErrRefreshRejected matches (with errors.Is) a RefreshError of kind
-// RefreshRejected: the server refused the refresh token (or the login).
-var ErrRefreshRejected = errors.New("authrefresh: refresh token rejected")
+	// ErrRefreshRejected matches (with errors.Is) a RefreshError of kind
+	// RefreshRejected: the server refused the refresh token (or the login).
+	ErrRefreshRejected = errors.New("authrefresh: refresh token rejected")
 
-// ErrRefreshTransient matches (with errors.Is) a RefreshError of kind
-// RefreshTransient: the refresh failed for a reason that may pass.
-var ErrRefreshTransient = errors.New("authrefresh: refresh failed transiently")
+	// ErrRefreshTransient matches (with errors.Is) a RefreshError of kind
+	// RefreshTransient: the refresh failed for a reason that may pass.
+	ErrRefreshTransient = errors.New("authrefresh: refresh failed transiently")
 
-// ErrRefreshMisconfigured matches (with errors.Is) a RefreshError of kind
-// RefreshMisconfigured: the server refused the client, not the token.
-var ErrRefreshMisconfigured = errors.New("authrefresh: the auth server refused the client's configuration")
+	// ErrRefreshMisconfigured matches (with errors.Is) a RefreshError of kind
+	// RefreshMisconfigured: the server refused the client, not the token.
+	ErrRefreshMisconfigured = errors.New("authrefresh: the auth server refused the client's configuration")
 
-// ErrRefreshCancelled matches (with errors.Is) a RefreshError of kind
-// RefreshCancelled: the caller's context ended while it waited for a refresh.
-// The refresh itself goes on for the other callers.
-var ErrRefreshCancelled = errors.New("authrefresh: stopped waiting for the token refresh")
+	// ErrRefreshCancelled matches (with errors.Is) a RefreshError of kind
+	// RefreshCancelled: the caller's context ended while it waited for a refresh.
+	// The refresh itself goes on for the other callers.
+	ErrRefreshCancelled = errors.New("authrefresh: stopped waiting for the token refresh")
 
-// ErrBodyNotReplayable is wrapped by the error a Transport returns when a
-// request was refused but its body could not be sent a second time.
-var ErrBodyNotReplayable = errors.New("authrefresh: request body cannot be replayed")
+	// ErrBodyNotReplayable is wrapped by the error a Transport returns when a
+	// request was refused but its body could not be sent a second time.
+	ErrBodyNotReplayable = errors.New("authrefresh: request body cannot be replayed")
 
-// ErrFreshTokenRefused is wrapped by the *RefusedError of a refusal of a
-// token that was obtained moments ago because the server refused its
-// predecessor, and that the server has not accepted since. The Session does
-// not refresh again at once: a server that refuses every fresh token (wrong
-// audience or scopes, a skewed clock, a revoked client) would otherwise be
-// asked for a new token on every request.
-var ErrFreshTokenRefused = errors.New("authrefresh: the server refused a token issued moments ago in place of a refused one; not refreshing again yet (check the token's audience and scopes, and the clocks)")
+	// ErrFreshTokenRefused is wrapped by the *NotReplayedError of a refusal of a
+	// token that was obtained moments ago because the server refused its
+	// predecessor, and that the server has not accepted since. The Session does
+	// not refresh again at once: a server that refuses every fresh token (wrong
+	// audience or scopes, a skewed clock, a revoked client) would otherwise be
+	// asked for a new token on every request.
+	ErrFreshTokenRefused = errors.New("authrefresh: the server refused a token issued moments ago in place of a refused one; not refreshing again yet (check the token's audience and scopes, and the clocks)")
+)
 
 // RefreshKind tells apart the outcomes of a failed refresh.
 type RefreshKind int
@@ -105,7 +107,12 @@ func (k RefreshKind) String() string {
 // hiccup.
 type RefreshError struct {
 	Kind RefreshKind
-	// Op is what failed: "refresh" (the zero value), "login" or "revoke".
+	// Op is what failed, one of:
+	//   - "refresh" (also the zero value): renewing the token;
+	//   - "login": a login's token request (password, browser, device);
+	//   - "acquire": a client_credentials token (oauth.ClientCredentials);
+	//   - "revoke": revoking a token at logout;
+	//   - "discovery": reading a provider's metadata (oauth.Discover).
 	Op string
 	// StatusCode is the endpoint's HTTP status, 0 if none was received.
 	StatusCode int
@@ -194,14 +201,14 @@ func Rejected(err error) error { return &RefreshError{Kind: RefreshRejected, Err
 // Transient wraps err as a RefreshTransient error, for use in a RefreshFunc.
 func Transient(err error) error { return &RefreshError{Kind: RefreshTransient, Err: err} }
 
-// RefusedError is returned when the server refused a request's token and the
+// NotReplayedError is returned when the server refused a request's token and the
 // request was not replayed: its body was a stream longer than the replay
 // buffer (the refresh itself happened, so the next request carries the new
 // token; Err wraps ErrBodyNotReplayable), or the refused token was itself
 // issued moments ago in place of a refused one (Err wraps
 // ErrFreshTokenRefused; such refreshes are spaced like a backoff:
 // Options.MinBackoff, doubling, capped at MaxBackoff).
-type RefusedError struct {
+type NotReplayedError struct {
 	// StatusCode is the refusing response's status; 0 when the refusal was
 	// reported to Session.Refresh by other code than a Transport.
 	StatusCode int
@@ -209,7 +216,7 @@ type RefusedError struct {
 }
 
 // Error says that the request was refused and why it was not replayed.
-func (e *RefusedError) Error() string {
+func (e *NotReplayedError) Error() string {
 	if e.StatusCode == 0 {
 		return fmt.Sprintf("authrefresh: token refused: %v", e.Err)
 	}
@@ -217,7 +224,7 @@ func (e *RefusedError) Error() string {
 }
 
 // Unwrap returns the cause, ErrBodyNotReplayable or ErrFreshTokenRefused.
-func (e *RefusedError) Unwrap() error { return e.Err }
+func (e *NotReplayedError) Unwrap() error { return e.Err }
 
 // sessionExpiredError carries the rejection that ended a session while
 // matching ErrSessionExpired.

@@ -23,7 +23,7 @@ var errBodyTaken = errors.New("authrefresh: request body taken back for replay")
 // Seek, such as a proxy's incoming requests). A copy takes budget as its
 // buffer grows and gives it back when the request is done. When the budget is
 // spent, a body streams on without a copy: if the server then refuses its
-// token, the request fails with a *RefusedError wrapping ErrBodyNotReplayable
+// token, the request fails with a *NotReplayedError wrapping ErrBodyNotReplayable
 // instead of being replayed (the token is still refreshed, so a retry by the
 // caller succeeds). Nothing ever waits for budget, so it never slows a burst
 // of uploads; it only caps what they hold. A nil *ReplayBudget is unbounded.

@@ -160,7 +160,7 @@ func (s *Session) Token(ctx context.Context) (*Token, error) {
 // returned without a refresh; otherwise Refresh joins or starts the one
 // refresh in flight and waits for it. A nil refused forces a refresh.
 //
-// The errors are those of Token, and a *RefusedError wrapping
+// The errors are those of Token, and a *NotReplayedError wrapping
 // ErrFreshTokenRefused when refused was itself issued moments ago in place of
 // a refused token and never accepted since (see Options.MinBackoff).
 // Integrations other than Transport (a gRPC interceptor, a TokenSource
@@ -282,7 +282,7 @@ func (s *Session) decide(ctx context.Context, refused *Token, force, mayPause bo
 		s.stats.backoffRefusals.Add(1)
 		return decision{err: &backoffError{last: s.retry.last, until: s.retry.until}}
 	case refused != nil && !force && cur.unproven() && now.Sub(cur.refusedAt) < s.retry.hold(&s.opts):
-		return decision{err: &RefusedError{Err: ErrFreshTokenRefused}}
+		return decision{err: &NotReplayedError{Err: ErrFreshTokenRefused}}
 	}
 	return decision{flight: s.begin(cur, refused != nil), lead: true}
 }

@@ -399,7 +399,7 @@ func TestStoredTokenWithoutIssuedAt(t *testing.T) {
 	}
 }
 
-// Session.Refresh reports a fresh token refused again as a *RefusedError
+// Session.Refresh reports a fresh token refused again as a *NotReplayedError
 // wrapping ErrFreshTokenRefused, not as an unexported error.
 func TestRefreshRefusedAgainIsRefusedError(t *testing.T) {
 	var n atomic.Int32
@@ -417,9 +417,9 @@ func TestRefreshRefusedAgainIsRefusedError(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Refresh(context.Background(), second)
-	var refused *authrefresh.RefusedError
+	var refused *authrefresh.NotReplayedError
 	if !errors.As(err, &refused) || !errors.Is(err, authrefresh.ErrFreshTokenRefused) {
-		t.Fatalf("refused again: %T %v; want a *RefusedError", err, err)
+		t.Fatalf("refused again: %T %v; want a *NotReplayedError", err, err)
 	}
 }
 

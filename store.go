@@ -41,18 +41,20 @@ type Locker interface {
 	Lock(ctx context.Context) (unlock func(), err error)
 }
 
-// ErrStoreCorrupt matches (with errors.Is) a Store's error for a record
-// that is there and cannot be read as a token: corrupted, altered, sealed
-// with a key the keyring lacks, or plain where only sealed records are
-// accepted. It does not pass by itself: log in again (the new record
-// replaces it), or configure the keyring that sealed it. A Session reports
-// it as a RefreshError of kind RefreshStoreUnreadable. Every error of
-// seal.Keyring.OpenToken matches it; a Store of your own should wrap it too.
-var ErrStoreCorrupt = errors.New("authrefresh: the stored token record is unreadable")
+var (
+	// ErrStoreCorrupt matches (with errors.Is) a Store's error for a record
+	// that is there and cannot be read as a token: corrupted, altered, sealed
+	// with a key the keyring lacks, or plain where only sealed records are
+	// accepted. It does not pass by itself: log in again (the new record
+	// replaces it), or configure the keyring that sealed it. A Session reports
+	// it as a RefreshError of kind RefreshStoreUnreadable. Every error of
+	// seal.Keyring.OpenToken matches it; a Store of your own should wrap it too.
+	ErrStoreCorrupt = errors.New("authrefresh: the stored token record is unreadable")
 
-// ErrLockReleased is what a Locker's Lock may return, instead of the lock,
-// when the holder it waited for released it (see Locker).
-var ErrLockReleased = errors.New("authrefresh: the refresh lock was released by its holder")
+	// ErrLockReleased is what a Locker's Lock may return, instead of the lock,
+	// when the holder it waited for released it (see Locker).
+	ErrLockReleased = errors.New("authrefresh: the refresh lock was released by its holder")
+)
 
 // MemoryStore is a Store in process memory. Its zero value is an empty store
 // ready to use.

@@ -107,14 +107,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	fresh, err := t.Session.Refresh(ctx, tok)
 	if err != nil {
 		body.release()
-		if re, ok := err.(*RefusedError); ok {
+		if re, ok := err.(*NotReplayedError); ok {
 			re.StatusCode = status
 		}
 		return nil, err
 	}
 	again, err := body.take()
 	if err != nil {
-		return nil, &RefusedError{StatusCode: status, Err: err}
+		return nil, &NotReplayedError{StatusCode: status, Err: err}
 	}
 	resp, err = t.base().RoundTrip(withAuthorization(req, again, t.header(fresh)))
 	if err == nil && !t.refused(resp) {

@@ -97,9 +97,9 @@ func TestBodyReplayedExactlyAfterRefusal(t *testing.T) {
 		if !errors.Is(err, authrefresh.ErrBodyNotReplayable) {
 			t.Fatalf("got %v, want ErrBodyNotReplayable", err)
 		}
-		var refused *authrefresh.RefusedError
+		var refused *authrefresh.NotReplayedError
 		if !errors.As(err, &refused) || refused.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("want a RefusedError with status 401, got %v", err)
+			t.Fatalf("want a NotReplayedError with status 401, got %v", err)
 		}
 		if len(e.Auth.Products()) != before {
 			t.Fatal("a product was created from a refused request")

@@ -317,7 +317,7 @@ func verifyProducts(created []map[string]float64, unsure []map[string]bool, serv
 // that failed transiently, a network error, a refusal the Session would not
 // loop on — or "" for one they do not (a logout, an unexplained error).
 func chaosFailureClass(err error) string {
-	var refused *authrefresh.RefusedError
+	var refused *authrefresh.NotReplayedError
 	var apiErr *authrefresh.APIError
 	var opErr *net.OpError // not net.Error: every *url.Error is one, whatever it wraps
 	switch {
