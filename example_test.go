@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
@@ -72,4 +74,28 @@ func ExampleTransport() {
 	resp.Body.Close()
 	fmt.Println(resp.Status)
 	// Output: 200 OK
+}
+
+// A Client calls a JSON API: paths resolve against its base URL, bodies
+// are JSON both ways, and a non-2xx answer is an *APIError with the
+// server's message.
+func ExampleClient() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4})
+	api := httptest.NewServer(server)
+	defer api.Close()
+	ctx := context.Background()
+	tok, _ := jsonauth.Login(ctx, nil, api.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	session := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: api.URL + "/auth/refresh"}, authrefresh.Options{})
+	_ = session.Login(ctx, tok)
+
+	client, _ := authrefresh.NewClient(api.URL+"/api/v1/", session)
+	client.Timeout = 10 * time.Second
+	var me struct{ Sub string }
+	if err := client.Get(ctx, "me", &me); err != nil {
+		panic(err)
+	}
+	err := client.Get(ctx, "data/404", nil)
+	var apiErr *authrefresh.APIError
+	fmt.Println(me.Sub, errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound)
+	// Output: demo true
 }

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/seal"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/internal/tmpfs"

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/jsonauth"
 	"github.com/authrefresh/authrefresh/keyed"

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 )
 
 // KeepAlive refreshes, in the background, the tokens of keys that see no

@@ -14,7 +14,7 @@ import (
 	"time"
 	"weak"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 )
 
 // Manager holds a Session per key — a user of your service, a customer's

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,4 +68,45 @@ func ExampleDeviceLogin() {
 	// Output:
 	// open /device and enter a 9-character code
 	// logged in: true
+}
+
+// A service calls an API as itself: no user, no Login. The Session gets
+// the first token on first use and the next one before it expires.
+func ExampleClientCredentials() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4})
+	idp := httptest.NewServer(server)
+	defer idp.Close()
+
+	session := authrefresh.NewSession(nil, &oauth.ClientCredentials{
+		TokenURL: idp.URL + "/oauth/token",
+		ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret,
+	}, authrefresh.Options{})
+	client, _ := authrefresh.NewClient(idp.URL+"/api/v1/", session)
+	var me struct{ Sub string }
+	err := client.Get(context.Background(), "me", &me)
+	fmt.Println(me.Sub, err, session.Stats().Refreshes)
+	// Output: demo-client <nil> 1
+}
+
+// Discover reads a provider's metadata from its issuer URL; ClientAuthFor
+// picks the client authentication the provider supports.
+func ExampleDiscover() {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	issuer := "http://" + ln.Addr().String()
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4, Issuer: issuer})
+	idp := httptest.NewUnstartedServer(server)
+	idp.Listener.Close()
+	idp.Listener = ln
+	idp.Start()
+	defer idp.Close()
+
+	md, err := oauth.Discover(context.Background(), nil, issuer)
+	if err != nil {
+		panic(err)
+	}
+	client := &oauth.Config{TokenURL: md.TokenEndpoint, RevocationURL: md.RevocationEndpoint,
+		ClientID: authserver.DemoClientID, ClientSecret: authserver.DemoClientSecret,
+		ClientAuth: md.ClientAuthFor(true)}
+	fmt.Println(strings.TrimPrefix(client.TokenURL, issuer), strings.TrimPrefix(md.AuthorizationEndpoint, issuer))
+	// Output: /oauth/token /oauth/authorize
 }

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 	"golang.org/x/oauth2"

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )

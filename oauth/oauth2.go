@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 	"golang.org/x/oauth2"
 )

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/seal"
 )

@@ -15,7 +15,7 @@ import (
 	"runtime"
 	"strings"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 )
 
 // Keyring seals stored tokens with AES-256-GCM, so that a copy of the token

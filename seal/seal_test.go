@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 )
 
 func testKeyring(t testing.TB, ids ...string) *Keyring {

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 

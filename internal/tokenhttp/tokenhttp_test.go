@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 

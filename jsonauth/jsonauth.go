@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"net/http"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 

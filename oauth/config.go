@@ -3,16 +3,17 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	authrefresh "github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 
-// ClientAuth says how an Config authenticates its client.
+// ClientAuth says how a Config authenticates its client.
 type ClientAuth int
 
 const (
@@ -130,4 +131,22 @@ func (r *Config) PasswordLogin(ctx context.Context, username, password string) (
 		form.Set("scope", strings.Join(r.Scopes, " "))
 	}
 	return r.exchange(ctx, form)
+}
+
+// userClient checks the client of a user login and returns it.
+func userClient(flow string, c *Config) (*Config, error) {
+	if c == nil || c.TokenURL == "" || c.ClientID == "" {
+		return nil, fmt.Errorf("authrefresh: %s login needs Client with TokenURL and ClientID", flow)
+	}
+	return c, nil
+}
+
+// exchange posts a grant to the client's token endpoint, with its client
+// authentication, for a login.
+func (c *Config) exchange(ctx context.Context, form url.Values) (*authrefresh.Token, error) {
+	req, err := c.request(ctx, c.TokenURL, form)
+	if err != nil {
+		return nil, tokenhttp.WithOp(err, "login")
+	}
+	return tokenhttp.Post(ctx, "login", c.HTTPClient, req, tokenhttp.Fields{})
 }

@@ -1,13 +1,7 @@
 package oauth
 
 import (
-	"context"
-	"fmt"
-	"net/url"
-
-	authrefresh "github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/safetext"
-	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 
 // AuthorizationError is a browser or device login that ended without a
@@ -32,22 +26,4 @@ func (e *AuthorizationError) Error() string {
 		msg += ": " + safetext.Clip(e.Description, 300)
 	}
 	return msg
-}
-
-// userClient checks the client of a user login and returns it.
-func userClient(flow string, c *Config) (*Config, error) {
-	if c == nil || c.TokenURL == "" || c.ClientID == "" {
-		return nil, fmt.Errorf("authrefresh: %s login needs Client with TokenURL and ClientID", flow)
-	}
-	return c, nil
-}
-
-// exchange posts a grant to the client's token endpoint, with its client
-// authentication, for a login.
-func (c *Config) exchange(ctx context.Context, form url.Values) (*authrefresh.Token, error) {
-	req, err := c.request(ctx, c.TokenURL, form)
-	if err != nil {
-		return nil, tokenhttp.WithOp(err, "login")
-	}
-	return tokenhttp.Post(ctx, "login", c.HTTPClient, req, tokenhttp.Fields{})
 }
