@@ -101,7 +101,7 @@ func (k RefreshKind) String() string {
 
 // RefreshError is the error of every failed refresh, and of the login calls
 // of this package. Its Kind is decided in one place, from the table in
-// classify.go, for every refresher; a custom Refresher may return one (see
+// internal/tokenhttp, for every refresher; a custom Refresher may return one (see
 // Rejected and Transient), and any other error it returns is wrapped as a
 // RefreshTransient one, so that nobody is logged out by an unclassified
 // hiccup.

@@ -1,6 +1,7 @@
 package authrefresh_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/jsonauth"
 	"github.com/authrefresh/authrefresh/oauth"
@@ -195,5 +197,45 @@ func TestTokenEndpointsNeverFollowRedirects(t *testing.T) {
 	}
 	if callers.CheckRedirect != nil {
 		t.Fatal("the caller's client was modified")
+	}
+}
+
+// Tokens never appear in logs (at debug level) or in error strings.
+func TestTokensNeverInLogsOrErrors(t *testing.T) {
+	e := authtest.Start(t, authserver.Config{})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := e.Session(nil, authrefresh.Options{Logger: logger})
+	first, _ := s.Token(context.Background())
+	secrets := []string{first.AccessToken, first.RefreshToken}
+	c := e.Client(s)
+	e.Clock.Advance(3 * time.Second)
+	if err := c.Get(context.Background(), "me", nil); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := s.Token(context.Background())
+	secrets = append(secrets, second.AccessToken, second.RefreshToken)
+	logger.Info("tokens", "first", first, "second", second)
+	var errStrings []string
+	errStrings = append(errStrings, first.String(), second.String())
+	e.Auth.RevokeRefreshToken(second.RefreshToken)
+	e.Clock.Advance(3 * time.Second)
+	err := c.Post(context.Background(), "data", map[string]any{"name": "x", "price": 1}, nil)
+	if !errors.Is(err, authrefresh.ErrSessionExpired) {
+		t.Fatalf("got %v", err)
+	}
+	errStrings = append(errStrings, err.Error())
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged; the test would prove nothing")
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatal("a token appears in the debug log")
+		}
+		for _, es := range errStrings {
+			if strings.Contains(es, secret) {
+				t.Fatalf("a token appears in %q", es)
+			}
+		}
 	}
 }

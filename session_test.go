@@ -401,7 +401,7 @@ func TestStoredTokenWithoutIssuedAt(t *testing.T) {
 
 // Session.Refresh reports a fresh token refused again as a *NotReplayedError
 // wrapping ErrFreshTokenRefused, not as an unexported error.
-func TestRefreshRefusedAgainIsRefusedError(t *testing.T) {
+func TestRefreshRefusedAgainIsNotReplayedError(t *testing.T) {
 	var n atomic.Int32
 	ref := authrefresh.RefreshFunc(func(ctx context.Context, tok *authrefresh.Token) (*authrefresh.Token, error) {
 		n.Add(1)

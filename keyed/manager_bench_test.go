@@ -14,13 +14,13 @@ import (
 	"github.com/authrefresh/authrefresh/keyed"
 )
 
-// BenchmarkSessions: 100,000 keys in one process. memory is the heap per
+// BenchmarkManager: 100,000 keys in one process. memory is the heap per
 // live key (a Session, its MemoryStore and token, the map entry); the token
 // cases are the fast path under RunParallel, across all keys, for one key,
 // and through the map-of-keyed.Manager-under-one-mutex a team would write by hand.
 //
 //	go test -run '^$' -bench keyed.Manager -benchmem .
-func BenchmarkSessions(b *testing.B) {
+func BenchmarkManager(b *testing.B) {
 	const n = 100_000
 	keys := make([]string, n)
 	for i := range keys {
@@ -101,7 +101,7 @@ func BenchmarkSessions(b *testing.B) {
 	})
 }
 
-// BenchmarkSessionsLifetimes: 100,000 keys whose tokens were all issued in
+// BenchmarkManagerLifetimes: 100,000 keys whose tokens were all issued in
 // the same second, each used every 1 % of the lifetime (one hour) for three
 // lifetimes, on a fake clock. Reported: refreshes with a token already
 // replaced (target 0: each token is refreshed once, never twice), refreshes
@@ -110,7 +110,7 @@ func BenchmarkSessions(b *testing.B) {
 // (the herd) and 0.1.
 //
 //	go test -run '^$' -bench SessionsLifetimes -benchtime 1x .
-func BenchmarkSessionsLifetimes(b *testing.B) {
+func BenchmarkManagerLifetimes(b *testing.B) {
 	const n, lifetime, steps = 100_000, time.Hour, 300
 	step := lifetime / 100
 	for _, jitter := range []float64{0, 0.1} {

@@ -17,7 +17,7 @@ import (
 // with the client_credentials grant (RFC 6749 §4.4). As a Session's
 // Refresher it needs no Login: the first Token acquires one, refresh-ahead
 // acquires the next before expiry (one acquisition in flight, across
-// processes too with a FileStore or redisstore), and a token the API
+// processes too with a filestore.Store or redisstore), and a token the API
 // refuses is replaced by a new one once. invalid_client and
 // unauthorized_client are RefreshMisconfigured (a configuration to fix: the
 // next attempt, after a backoff, uses the fixed one); a network failure or
@@ -77,7 +77,7 @@ func (c *ClientCredentials) Refresh(ctx context.Context, _ *authrefresh.Token) (
 	return c.Acquire(ctx)
 }
 
-// StoreKey names this configuration's token in a shared store (a FileStore
+// StoreKey names this configuration's token in a shared store (a filestore.Store
 // named with KeyFileName, a redisstore session): it covers the token
 // endpoint, the client, the scopes (in any order) and the params, so two
 // configurations that would get different tokens never share one. It is a

@@ -16,7 +16,7 @@ import (
 )
 
 // The RFC 6749 refresher against /oauth/token, with Basic and body client auth.
-func TestOAuth2RefresherBothClientAuths(t *testing.T) {
+func TestConfigBothClientAuths(t *testing.T) {
 	e := authtest.Start(t, authserver.Config{})
 	ctx := context.Background()
 	for _, auth := range []oauth.ClientAuth{oauth.ClientAuthBasic, oauth.ClientAuthBody} {

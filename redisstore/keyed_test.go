@@ -38,7 +38,7 @@ var memberLogger = func() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }()
 
-// keyedSessions is a process's Sessions over Redis: one redisstore session
+// keyedSessions is a process's keyed.Manager over Redis: one redisstore session
 // per key.
 func keyedSessions(rc redis.UniversalClient, api string, timeout time.Duration) *keyed.Manager {
 	return &keyed.Manager{MaxIdle: -1, New: func(key string) (keyed.Spec, error) {

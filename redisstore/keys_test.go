@@ -118,7 +118,7 @@ func usedMemory(tb testing.TB, rc *redis.Client) int64 {
 // BenchmarkStoredKeys: Redis memory per stored session (the token record
 // under its key: a 700-byte JWT access token, a refresh token, dates and
 // generation), plain and sealed, written with the records Store writes; and
-// the Redis commands a Sessions over those keys runs per Token call once
+// the Redis commands a keyed.Manager over those keys runs per Token call once
 // every key is loaded (target 0). 100,000 keys; AUTHREFRESH_STORED_KEYS=1000000
 // for a million.
 //

@@ -200,7 +200,7 @@ func (s *Store) Load(ctx context.Context) (*authrefresh.Token, error) {
 }
 
 // Save implements authrefresh.Store. Saving nil clears the store, as
-// FileStore and MemoryStore do.
+// filestore.Store and MemoryStore do.
 func (s *Store) Save(ctx context.Context, tok *authrefresh.Token) error {
 	if tok == nil {
 		return s.Clear(ctx)

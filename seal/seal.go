@@ -19,7 +19,7 @@ import (
 )
 
 // Keyring seals stored tokens with AES-256-GCM, so that a copy of the token
-// file, a Redis dump or a backup holds no usable credential. FileStore and
+// file, a Redis dump or a backup holds no usable credential. filestore.Store and
 // redisstore use it when given one (their Keyring field).
 //
 // New records are sealed with the first key; records sealed with any key of

@@ -30,7 +30,7 @@ type profile struct {
 	Refresh   string `json:"refresh"`    // refresh endpoint
 	Logout    string `json:"logout"`     // logout (revocation) endpoint
 	Username  string `json:"username"`   // for display only
-	TokenFile string `json:"token_file"` // the FileStore, unless Redis is set
+	TokenFile string `json:"token_file"` // the filestore.Store, unless Redis is set
 	// Redis, if set, is a redis:// URL where the token lives instead, under
 	// the session name RedisSession: every process and sidecar pointing at it
 	// shares one session.
@@ -223,7 +223,7 @@ func saveProfile(name string, p *profile) error {
 	return os.Rename(tmp, path)
 }
 
-// session opens the profile's Session on its FileStore: processes sharing a
+// session opens the profile's Session on its filestore.Store: processes sharing a
 // profile refresh once between them (flock).
 // With Redis, the returned close function releases the connection.
 func (p *profile) session() (*authrefresh.Session, func(), error) {
