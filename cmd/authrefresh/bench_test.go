@@ -15,6 +15,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/sidecar"
 )
 
 // BenchmarkSidecar: the same load generator (keep-alive, 8×GOMAXPROCS
@@ -34,7 +35,7 @@ func BenchmarkSidecar(b *testing.B) {
 	session := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: upstream.URL + "/auth/refresh"}, authrefresh.Options{})
 	_ = session.Login(context.Background(), tok)
 	target, _ := url.Parse(upstream.URL)
-	proxy := startProxy(b, proxyConfig{session: session, target: target, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	proxy := startProxy(b, sidecar.Config{Session: session, Upstream: target, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer proxy.Close()
 
 	parallelism := 8

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/oauth"
 )
 
@@ -83,7 +84,7 @@ func (g *clientGrant) client() (*oauth.Config, error) {
 			return nil, err
 		}
 		if c.Key, err = parseClientKey(data); err != nil {
-			return nil, usageError{"--client-key-file " + g.KeyFile + ": " + clean(err)}
+			return nil, usageError{"--client-key-file " + g.KeyFile + ": " + safetext.Message(err)}
 		}
 	}
 	return c, nil

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"syscall"
-	"unicode"
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/oauth"
 	"github.com/authrefresh/authrefresh/seal"
 )
@@ -48,34 +47,34 @@ func explain(err error) (code int, msg string) {
 	case errors.As(err, &authz):
 		return authorizationExit(authz)
 	case errors.Is(err, authrefresh.ErrRefreshMisconfigured):
-		return exitConfig, "the auth server does not accept this client: " + clean(err) + "\ncheck the client id, secret or key, the grant and the scopes"
+		return exitConfig, "the auth server does not accept this client: " + safetext.Message(err) + "\ncheck the client id, secret or key, the grant and the scopes"
 	case errors.As(err, &login) && errors.As(err, &re) && re.StatusCode != 0 && (re.StatusCode < 500 || re.StatusCode == http.StatusNotImplemented) && re.StatusCode != http.StatusTooManyRequests:
 		return exitConfig, fmt.Sprintf("%s is not a login endpoint: it answered %d %s; check --url and --login-path (the login endpoint is URL/auth/login unless --login-path says otherwise)", login.url, re.StatusCode, http.StatusText(re.StatusCode))
 	case errors.As(err, &notSaved):
-		return exitConfig, "the request went through, but the refreshed token could not be saved: " + clean(notSaved.err) +
+		return exitConfig, "the request went through, but the refreshed token could not be saved: " + safetext.Message(notSaved.err) +
 			"\nthe token file still holds the previous one, which the server may have retired: fix the store (free disk space, make it writable), or the next command will ask you to " + loginCmd
 	case errors.Is(err, authrefresh.ErrSessionExpired):
 		return exitLogin, "the session expired" + expiredBecause(err) + "\nlog in again: " + loginCmd
 	case errors.Is(err, authrefresh.ErrNotLoggedIn):
-		return exitLogin, clean(err) + "\nlog in: " + loginCmd
+		return exitLogin, safetext.Message(err) + "\nlog in: " + loginCmd
 	case errors.As(err, &keys):
-		return exitConfig, "cannot use the keyring: " + clean(keys) + "\n(--keyring FILE, or --keyring env with $" + keyringEnv + "; create one with: authrefresh keyring FILE)"
+		return exitConfig, "cannot use the keyring: " + safetext.Message(keys) + "\n(--keyring FILE, or --keyring env with $" + keyringEnv + "; create one with: authrefresh keyring FILE)"
 	case errors.As(err, &sealed):
 		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the keyring (--keyring), or log in again: " + loginCmd
 	case errors.As(err, &fileErr):
-		return exitConfig, "cannot use the token file: " + clean(fileErr)
+		return exitConfig, "cannot use the token file: " + safetext.Message(fileErr)
 	case errors.As(err, &discovery) && !errors.Is(err, authrefresh.ErrRefreshTransient) && !isNetworkError(err):
-		return exitConfig, clean(err) + "\ncheck --issuer: it must be the provider's issuer URL exactly"
+		return exitConfig, safetext.Message(err) + "\ncheck --issuer: it must be the provider's issuer URL exactly"
 	case errors.Is(err, syscall.EADDRINUSE):
-		return exitConfig, "the address is already in use by another program: " + clean(err) + "\nchoose another (serve --addr, proxy --listen; port 0 takes any free one)"
+		return exitConfig, "the address is already in use by another program: " + safetext.Message(err) + "\nchoose another (serve --addr, proxy --listen; port 0 takes any free one)"
 	case plainHTTPServer(err):
-		return exitConfig, "the server speaks plain HTTP, not HTTPS: " + clean(err) + "\nuse an http:// URL for it"
+		return exitConfig, "the server speaks plain HTTP, not HTTPS: " + safetext.Message(err) + "\nuse an http:// URL for it"
 	case unknownHost(err):
-		return exitConfig, "no such host: " + clean(err) + "\ncheck the host name in the URL"
+		return exitConfig, "no such host: " + safetext.Message(err) + "\ncheck the host name in the URL"
 	case errors.Is(err, authrefresh.ErrRefreshTransient), isNetworkError(err):
-		return exitNetwork, "could not reach the server, or it is failing for now: " + clean(err) + "\nnothing was lost; try again later"
+		return exitNetwork, "could not reach the server, or it is failing for now: " + safetext.Message(err) + "\nnothing was lost; try again later"
 	}
-	return exitFailure, "authrefresh: " + clean(err)
+	return exitFailure, "authrefresh: " + safetext.Message(err)
 }
 
 // unsavedError is a renewed token the store did not take.
@@ -136,39 +135,9 @@ func expiredBecause(err error) string {
 
 func serverSaid(re *authrefresh.RefreshError) string {
 	if why := firstNonEmpty(re.Description, re.Code); why != "" {
-		return " (the server said: " + terminalSafe(why) + ")"
+		return " (the server said: " + safetext.Lines(why) + ")"
 	}
 	return ""
-}
-
-// httpWrapper matches net/http's `Get "http://…": ` prefix of a *url.Error.
-var httpWrapper = regexp.MustCompile(`\b(Get|Head|Post|Put|Patch|Delete|Options) "[^"]*": `)
-
-// clean is err's message without the library's "authrefresh: " prefixes
-// and net/http's method-and-URL wrappers, which say nothing to a user.
-func clean(err error) string {
-	msg := strings.ReplaceAll(err.Error(), "authrefresh: ", "")
-	msg = strings.ReplaceAll(msg, " failed, may pass", " failed") // the library's word for transient; the CLI says what to do instead
-	return terminalSafe(httpWrapper.ReplaceAllString(msg, ""))
-}
-
-// terminalSafe is s without what could steer a terminal: control
-// characters (escape sequences: a window title, a clipboard write, a screen
-// clear) and format characters (bidirectional overrides). Whatever reaches
-// the user's terminal from a server passes through here.
-func terminalSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			if r == '\n' {
-				return r // our own messages have lines; the library flattens a server's
-			}
-			if r == '\t' {
-				return ' '
-			}
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // plainHTTPServer reports an https URL answered in plain HTTP: the user's

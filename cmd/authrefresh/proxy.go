@@ -8,17 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/sidecar"
 )
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -166,19 +164,19 @@ token can be had, else 503 and why; /.authrefresh/metrics is Prometheus text.`, 
 	if *quiet {
 		level = slog.LevelWarn
 	}
-	cfg := proxyConfig{
-		session: session, target: target,
-		logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-		loginHint: "log in again: " + p.loginCommand(*name),
-		maxReplay: *maxReplay, budget: authrefresh.NewReplayBudget(*replayBudget), retryStatuses: p.retryStatuses(),
-		guard:  guardConfig{origins: allowOrigins, secret: secret},
-		limits: limits{concurrent: *maxConcurrent, queueWait: *queueTimeout, bodyIdle: *bodyIdle, bodyTotal: *bodyTotal},
+	cfg := sidecar.Config{
+		Session: session, Upstream: target,
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		LoginHint:       "log in again: " + p.loginCommand(*name),
+		MaxReplayBuffer: *maxReplay, ReplayBudget: authrefresh.NewReplayBudget(*replayBudget), RetryStatuses: p.retryStatuses(),
+		Guard:  sidecar.Guard{Origins: allowOrigins, Secret: secret},
+		Limits: sidecar.Limits{Concurrent: *maxConcurrent, QueueWait: *queueTimeout, BodyIdle: *bodyIdle, BodyTotal: *bodyTotal},
 	}
 	switch {
 	case isSocket: // the socket's permissions are the authority; clients send any Host
 	case *allowRemote && len(allowHosts) == 0: // the client secret or certificate is the authority
 	default:
-		cfg.guard.hosts = append(loopbackHosts(ln.Addr()), lower(allowHosts)...)
+		cfg.Guard.Hosts = append(sidecar.LoopbackHosts(ln.Addr()), lower(allowHosts)...)
 	}
 	where := "http://" + ln.Addr().String()
 	if tlsConfig != nil {
@@ -188,7 +186,7 @@ token can be had, else 503 and why; /.authrefresh/metrics is Prometheus text.`, 
 		where = "unix:" + socket
 	}
 	fmt.Fprintf(stdout, "authrefresh proxy on %s → %s (profile %q)\n", where, target, *name)
-	return serveUntilDone(ctx, ln, newProxy(cfg))
+	return serveUntilDone(ctx, ln, sidecar.New(cfg))
 }
 
 func lower(ss []string) []string {
@@ -267,126 +265,3 @@ func checkLoopback(addr string, allowRemote bool) error {
 	}
 	return usageError{fmt.Sprintf("--listen %s is not a loopback address; anyone who can reach it could use your token. If you mean it, pass --allow-remote with an authority callers must show: --client-secret-file FILE, or mutual TLS (--tls-cert-file, --tls-key-file, --client-ca-file)", addr)}
 }
-
-// proxyConfig is everything the sidecar's handler needs.
-type proxyConfig struct {
-	session   *authrefresh.Session
-	target    *url.URL
-	logger    *slog.Logger
-	loginHint string // how to log in again, in answers and logs after the session ended
-	maxReplay int64
-	budget    *authrefresh.ReplayBudget
-	// retryStatuses are the upstream's statuses for a refused token (nil: 401).
-	retryStatuses []int
-	guard         guardConfig
-	limits        limits // zero: the defaults of the proxy command's flags
-}
-
-// newProxy is the sidecar's handler: the guard, the limits, then
-// httputil.ReverseProxy with the authrefresh Transport limited to the
-// upstream's origin.
-func newProxy(cfg proxyConfig) http.Handler {
-	if cfg.limits.concurrent == 0 {
-		cfg.limits = limits{concurrent: 256, queueWait: 30 * time.Second, bodyIdle: 15 * time.Second, bodyTotal: 2 * time.Minute}
-	}
-	if cfg.maxReplay == 0 {
-		cfg.maxReplay = authrefresh.DefaultMaxReplayBuffer
-	}
-	target, logger, loginHint := cfg.target, cfg.logger, cfg.loginHint
-	// A sidecar talks to one upstream from many client connections: as many
-	// upstream connections are kept idle as it serves requests at once (the
-	// limit above also bounds those in use).
-	upstreamConns := newUpstreamTransport(target, cfg.limits.concurrent)
-	transport := &authrefresh.Transport{Session: cfg.session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host},
-		MaxReplayBuffer: cfg.maxReplay, ReplayBudget: cfg.budget, RetryStatuses: cfg.retryStatuses}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Header.Del("Authorization")       // the session's token replaces the caller's
-			pr.Out.Header.Del("Proxy-Authorization") // the proxy's own secret stays here
-			pr.Out.Header.Del("Cookie")              // nor does the caller's browser state travel upstream
-			pr.Out.Host = target.Host
-		},
-		Transport: transport,
-		// FlushInterval 0: an answer of unknown length (a stream, server-sent
-		// events) is still flushed as it comes, but one of known length goes
-		// out in one write instead of a flush per write (a syscall per
-		// answer saved: ~9 % of the proxy's CPU).
-		FlushInterval: 0,
-		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status, code, desc := proxyStatus(err, loginHint)
-			if bodyTimedOut(r) {
-				status, code, desc = http.StatusRequestTimeout, "request_body_timeout", "the request body stopped coming (--body-idle-timeout) or took too long (--body-timeout)"
-			}
-			if status == http.StatusUnauthorized {
-				logger.Warn("proxy: "+code, "error", err, "fix", loginHint)
-			}
-			writeProxyError(w, status, code, desc)
-		},
-	}
-	metrics := &proxyMetrics{}
-	forward := limited(cfg.limits, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		began := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		rp.ServeHTTP(rec, r)
-		metrics.count(rec.status)
-		level := slog.LevelInfo
-		if rec.status == http.StatusUnauthorized || rec.status >= 500 {
-			level = slog.LevelWarn
-		}
-		logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
-	}))
-	// The operator paths are behind the guard (only the owner), not
-	// behind the concurrency limit: a health check must answer when the
-	// proxy is full.
-	return guard(cfg.guard, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, opsPrefix) {
-			serveOps(w, r, cfg, metrics)
-			return
-		}
-		forward.ServeHTTP(w, r)
-	}))
-}
-
-// proxyStatus derives the sidecar's answer to a request it could not
-// forward from the library's error kinds.
-func proxyStatus(err error, loginHint string) (status int, code, description string) {
-	msg := clean(err)
-	switch {
-	case errors.Is(err, authrefresh.ErrSessionExpired), errors.Is(err, authrefresh.ErrNotLoggedIn):
-		return http.StatusUnauthorized, "session_expired", msg + "; " + loginHint
-	case errors.Is(err, authrefresh.ErrBodyNotReplayable):
-		return http.StatusUnauthorized, "body_not_replayable", msg
-	case errors.Is(err, authrefresh.ErrFreshTokenRefused):
-		return http.StatusUnauthorized, "token_refused", msg
-	case errors.Is(err, authrefresh.ErrRefreshTransient):
-		return http.StatusServiceUnavailable, "refresh_unavailable", msg
-	case errors.Is(err, authrefresh.ErrRefreshCancelled), errors.Is(err, context.Canceled):
-		return http.StatusBadGateway, "request_cancelled", msg
-	}
-	return http.StatusBadGateway, "upstream_unreachable", msg
-}
-
-// statusRecorder remembers the status for the log line.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
-
-// Unwrap lets http.ResponseController reach the real writer (flushing).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// copyBuffers recycles ReverseProxy's 32-KiB copy buffers.
-type copyBuffers struct{ pool sync.Pool }
-
-func (c *copyBuffers) Get() []byte {
-	if b, ok := c.pool.Get().(*[]byte); ok {
-		return *b
-	}
-	return make([]byte, 32<<10)
-}
-
-func (c *copyBuffers) Put(b []byte) { c.pool.Put(&b) }

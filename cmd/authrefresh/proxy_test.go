@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,8 +13,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +26,7 @@ import (
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/internal/redistest"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/sidecar"
 )
 
 // curl-like clients through the sidecar across five token lifetimes: every
@@ -57,7 +62,7 @@ func TestProxyAcrossLifetimes(t *testing.T) {
 	<-renewed
 	var logs syncBuffer
 	target, _ := url.Parse(upstream.URL)
-	proxy := startProxy(t, proxyConfig{session: session, target: target, logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	proxy := startProxy(t, sidecar.Config{Session: session, Upstream: target, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer proxy.Close()
 
 	for i := 0; i < 40; i++ { // 40 × 250ms = 10 s = 5 lifetimes
@@ -139,75 +144,6 @@ func TestProxyRefusesRemoteListen(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger written by server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-
-// Several sidecars share one session through Redis (proxy --redis): after a
-// revocation they refresh once between them.
-func TestSidecarsShareSessionThroughRedis(t *testing.T) {
-	r := redistest.Start(t)
-	srv, base := startServer(t)
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	redisURL := "redis://" + r.Addr() + "/0"
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", base, "--username", "demo", "--password-stdin", "--redis", redisURL, "--session", "shared"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
-	p, err := loadProfile("default")
-	if err != nil || p.Redis != redisURL {
-		t.Fatalf("profile %+v %v", p, err)
-	}
-	target, _ := url.Parse(base)
-	var proxies []*httptest.Server
-	for i := 0; i < 3; i++ {
-		s, closeStore, err := p.session()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer closeStore()
-		px := startProxy(t, proxyConfig{session: s, target: target, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		defer px.Close()
-		proxies = append(proxies, px)
-	}
-	for round := 1; round <= 3; round++ {
-		srv.RevokeAccessTokens()
-		var wg sync.WaitGroup
-		for _, px := range proxies {
-			for g := 0; g < 5; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					resp, err := http.Post(px.URL+"/api/v1/data", "application/json", strings.NewReader(`{"name":"shared","price":1}`))
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					resp.Body.Close()
-					if resp.StatusCode != 201 {
-						t.Errorf("status %d", resp.StatusCode)
-					}
-				}()
-			}
-		}
-		wg.Wait()
-		if got := srv.Counters(); got.Refreshes != uint64(round) || got.ReuseDetections != 0 {
-			t.Fatalf("round %d: refreshes=%d reuse=%d", round, got.Refreshes, got.ReuseDetections)
-		}
-	}
-	if code, _, _ := cli(t, "", "proxy", "--redis", redisURL); code != exitUsage {
-		t.Fatal("--redis without --session accepted")
-	}
-}
-
 // The proxy sends the session's token to its upstream and nowhere else: an
 // absolute URL in the request line or a spoofed Host is refused, and an
 // upstream redirect to another origin goes back to the caller.
@@ -238,7 +174,7 @@ func TestProxySendsTokenOnlyToUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	target, _ := url.Parse(upstream.URL)
-	proxy := startProxy(t, proxyConfig{session: session, target: target, logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	proxy := startProxy(t, sidecar.Config{Session: session, Upstream: target, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer proxy.Close()
 	otherHost := strings.TrimPrefix(other.URL, "http://")
 
@@ -298,7 +234,7 @@ func TestProxyQuietLogsOnlyFailures(t *testing.T) {
 	_ = session.Login(context.Background(), &authrefresh.Token{AccessToken: "quiet-secret"})
 	var logs syncBuffer
 	target, _ := url.Parse(upstream.URL)
-	proxy := startProxy(t, proxyConfig{session: session, target: target, logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	proxy := startProxy(t, sidecar.Config{Session: session, Upstream: target, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	defer proxy.Close()
 	for _, path := range []string{"/ok", "/broken"} {
 		resp, err := http.Get(proxy.URL + path)
@@ -311,27 +247,6 @@ func TestProxyQuietLogsOnlyFailures(t *testing.T) {
 	if got := logs.String(); strings.Contains(got, "/ok") || !strings.Contains(got, "path=/broken") || !strings.Contains(got, "status=502") {
 		t.Fatalf("quiet log: %q", got)
 	}
-}
-
-// startProxy serves newProxy(cfg) on a loopback port, accepting the Host
-// values a client of that port sends (as the proxy command does), until the
-// test ends.
-func startProxy(tb testing.TB, cfg proxyConfig) *httptest.Server {
-	tb.Helper()
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.loginHint == "" {
-		cfg.loginHint = "log in again: authrefresh login --url URL"
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	if cfg.guard.hosts == nil {
-		cfg.guard.hosts = loopbackHosts(srv.Listener.Addr())
-	}
-	srv.Config.Handler = newProxy(cfg)
-	srv.Start()
-	tb.Cleanup(srv.Close)
-	return srv
 }
 
 // Every proxy flag can come from the environment (AUTHREFRESH_PROXY_NAME),
@@ -352,3 +267,276 @@ func TestProxyFlagsFromEnvironment(t *testing.T) {
 		t.Fatalf("a bad value from the environment: %d %s", code, errOut)
 	}
 }
+
+// syncBuffer is a bytes.Buffer for a logger written by server goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// startProxy serves sidecar.New(cfg) on a loopback port, accepting the Host
+// values a client of that port sends (as the proxy command does), until the
+// test ends.
+func startProxy(tb testing.TB, cfg sidecar.Config) *httptest.Server {
+	tb.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.LoginHint == "" {
+		cfg.LoginHint = "log in again: authrefresh login --url URL"
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	if cfg.Guard.Hosts == nil {
+		cfg.Guard.Hosts = sidecar.LoopbackHosts(srv.Listener.Addr())
+	}
+	srv.Config.Handler = sidecar.New(cfg)
+	srv.Start()
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// --allow-remote refuses to start without a client secret; a secret file
+// others can read is refused too.
+func TestProxyRemoteNeedsSecret(t *testing.T) {
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	code, _, errOut := cli(t, "", "proxy", "--listen", "127.0.0.1:0", "--allow-remote", "--upstream", "http://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(errOut, "--client-secret-file") {
+		t.Fatalf("--allow-remote without a secret: %d %s", code, errOut)
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = cli(t, "", "proxy", "--allow-remote", "--client-secret-file", secret, "--upstream", "http://127.0.0.1:1")
+	if code != exitUsage || !strings.Contains(errOut, "chmod 600") {
+		t.Fatalf("a readable secret file: %d %s", code, errOut)
+	}
+}
+
+// The unix-socket listener is 0600 from the start and serves any Host.
+func TestProxyUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "arp") // short: a socket path has a ~100-byte limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "proxy.sock")
+	ln, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v %v", info.Mode(), err)
+	}
+	upstream := &countingUpstream{}
+	up := httptest.NewServer(upstream)
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	srv := &http.Server{Handler: sidecar.New(sidecar.Config{Session: loggedInSession(t), Upstream: target, Logger: newTestLogger(io.Discard)})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || upstream.requests.Load() != 1 {
+		t.Fatalf("through the socket: %d", resp.StatusCode)
+	}
+	if _, err := listenUnix(path); err == nil {
+		t.Fatal("a second proxy took over a live socket")
+	}
+	regular := filepath.Join(dir, "file")
+	_ = os.WriteFile(regular, nil, 0o600)
+	if _, err := listenUnix(regular); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("a regular file replaced: %v", err)
+	}
+}
+
+// A Redis-shared sidecar needs no local profile: the profile saved in Redis
+// at login (URLs only) is enough on a fresh host.
+func TestRedisSidecarWithoutLocalProfile(t *testing.T) {
+	r := redistest.Start(t)
+	_, base := startServer(t)
+	redisURL := "redis://" + r.Addr() + "/0"
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", base, "--username", "demo", "--password-stdin", "--redis", redisURL, "--session", "fleet"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir()) // a fresh host
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--redis", redisURL, "--session", "fleet", "--quiet"}, nil, w, io.Discard)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("proxy did not start: %v (exit %d)", err, <-done)
+	}
+	go io.Copy(io.Discard, out)
+	addr := strings.Fields(strings.TrimPrefix(line, "authrefresh proxy on "))[0]
+	resp, err := http.Get(addr + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; resp.StatusCode != 200 || code != exitOK {
+		t.Fatalf("through the fresh sidecar: %d, exit %d", resp.StatusCode, code)
+	}
+	// Nothing saved and no --url: a clear error, not a panic.
+	code, _, errOut := cli(t, "", "proxy", "--redis", redisURL, "--session", "never-logged-in")
+	if code != exitLogin || !strings.Contains(errOut, "--session never-logged-in") {
+		t.Fatalf("unknown session: %d %s", code, errOut)
+	}
+}
+
+// A client-credentials session shared through Redis: a sidecar on a fresh
+// host finds the profile in Redis, with its own copy of the client secret
+// (--provider-secret-file), and re-acquires with it when the token is
+// refused.
+func TestRedisClientCredentialsSidecar(t *testing.T) {
+	r := redistest.Start(t)
+	srv, base := startServer(t)
+	redisURL := "redis://" + r.Addr() + "/0"
+	login := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", login)
+	secret := filepath.Join(login, "client-secret")
+	os.WriteFile(secret, []byte(authserver.DemoClientSecret), 0o600)
+	if code, _, errOut := cli(t, "", "login", "--client-id", authserver.DemoClientID, "--token-url", base+"/oauth/token", "--client-secret-file", secret,
+		"--api", base+"/", "--redis", redisURL, "--session", "m2m"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	fresh := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", fresh)
+	os.Remove(secret) // the login host's path means nothing here
+	if code, _, errOut := cli(t, "", "proxy", "--redis", redisURL, "--session", "m2m"); code != exitUsage || !strings.Contains(errOut, "--client-secret-file") {
+		t.Fatalf("no secret on this host: %d %s", code, errOut)
+	}
+	local := filepath.Join(fresh, "secret")
+	os.WriteFile(local, []byte(authserver.DemoClientSecret), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--redis", redisURL, "--session", "m2m", "--provider-secret-file", local, "--quiet"}, nil, w, io.Discard)
+		w.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("proxy did not start: %v (exit %d)", err, <-done)
+	}
+	go io.Copy(io.Discard, out)
+	addr := strings.Fields(strings.TrimPrefix(line, "authrefresh proxy on "))[0]
+	before := srv.Counters().ClientTokens
+	srv.RevokeAccessTokens()
+	resp, err := http.Get(addr + "/api/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; resp.StatusCode != 200 || code != exitOK || srv.Counters().ClientTokens != before+1 {
+		t.Fatalf("through the fresh sidecar: %d, exit %d, %d new tokens", resp.StatusCode, code, srv.Counters().ClientTokens-before)
+	}
+}
+
+// Several sidecars share one session through Redis (proxy --redis): after a
+// revocation they refresh once between them.
+func TestSidecarsShareSessionThroughRedis(t *testing.T) {
+	r := redistest.Start(t)
+	srv, base := startServer(t)
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
+	redisURL := "redis://" + r.Addr() + "/0"
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", base, "--username", "demo", "--password-stdin", "--redis", redisURL, "--session", "shared"); code != exitOK {
+		t.Fatalf("login: %d %s", code, errOut)
+	}
+	p, err := loadProfile("default")
+	if err != nil || p.Redis != redisURL {
+		t.Fatalf("profile %+v %v", p, err)
+	}
+	target, _ := url.Parse(base)
+	var proxies []*httptest.Server
+	for i := 0; i < 3; i++ {
+		s, closeStore, err := p.session()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeStore()
+		px := startProxy(t, sidecar.Config{Session: s, Upstream: target, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		defer px.Close()
+		proxies = append(proxies, px)
+	}
+	for round := 1; round <= 3; round++ {
+		srv.RevokeAccessTokens()
+		var wg sync.WaitGroup
+		for _, px := range proxies {
+			for g := 0; g < 5; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := http.Post(px.URL+"/api/v1/data", "application/json", strings.NewReader(`{"name":"shared","price":1}`))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 201 {
+						t.Errorf("status %d", resp.StatusCode)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if got := srv.Counters(); got.Refreshes != uint64(round) || got.ReuseDetections != 0 {
+			t.Fatalf("round %d: refreshes=%d reuse=%d", round, got.Refreshes, got.ReuseDetections)
+		}
+	}
+	if code, _, _ := cli(t, "", "proxy", "--redis", redisURL); code != exitUsage {
+		t.Fatal("--redis without --session accepted")
+	}
+}
+
+// countingUpstream answers 200 after reading the body, and counts requests.
+type countingUpstream struct {
+	requests atomic.Int32
+	mu       sync.Mutex
+	seen     []http.Header
+}
+
+func (u *countingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	u.requests.Add(1)
+	u.mu.Lock()
+	u.seen = append(u.seen, r.Header.Clone())
+	u.mu.Unlock()
+	w.Write([]byte(`{"ok":true}`))
+}
+
+func loggedInSession(t *testing.T) *authrefresh.Session {
+	t.Helper()
+	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "the-session-credential"}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newTestLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/jsonauth"
 	"golang.org/x/term"
 )
@@ -253,7 +254,7 @@ func writeExecCredential(w io.Writer, tok *authrefresh.Token, execInfo string) e
 			APIVersion string `json:"apiVersion"`
 		}
 		if err := json.Unmarshal([]byte(execInfo), &info); err != nil {
-			return usageError{"KUBERNETES_EXEC_INFO is not the JSON client-go sets: " + clean(err)}
+			return usageError{"KUBERNETES_EXEC_INFO is not the JSON client-go sets: " + safetext.Message(err)}
 		}
 		switch info.APIVersion {
 		case "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1":
@@ -377,12 +378,12 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	defer resp.Body.Close()
 	if *verbose {
-		fmt.Fprintf(stderr, "< %s %s\n", resp.Proto, terminalSafe(resp.Status))
+		fmt.Fprintf(stderr, "< %s %s\n", resp.Proto, safetext.Lines(resp.Status))
 		writeHeaders(stderr, "< ", resp.Header)
 		fmt.Fprintln(stderr, "<")
 	}
 	if *include {
-		fmt.Fprintf(stdout, "%s %s\n", resp.Proto, terminalSafe(resp.Status))
+		fmt.Fprintf(stdout, "%s %s\n", resp.Proto, safetext.Lines(resp.Status))
 		writeHeaders(stdout, "", resp.Header)
 		fmt.Fprintln(stdout)
 	}
@@ -447,7 +448,7 @@ func writeHeaders(w io.Writer, prefix string, h http.Header) {
 			if strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Proxy-Authorization") || strings.EqualFold(k, "Cookie") {
 				v = "[not shown]"
 			}
-			fmt.Fprintf(w, "%s%s: %s\n", prefix, terminalSafe(k), terminalSafe(v))
+			fmt.Fprintf(w, "%s%s: %s\n", prefix, safetext.Lines(k), safetext.Lines(v))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/safetext"
 )
 
 // profileStatus is what status says of one profile. It never holds a
@@ -79,11 +80,11 @@ func runStatus(ctx context.Context, args []string, o stdio) error {
 		if i > 0 {
 			fmt.Fprintln(o.out)
 		}
-		fmt.Fprintf(o.out, "%s: %s\n", st.Profile, terminalSafe(st.State))
+		fmt.Fprintf(o.out, "%s: %s\n", st.Profile, safetext.Lines(st.State))
 		for _, kv := range [][2]string{{"provider", st.Provider}, {"flow", st.Flow}, {"api", st.API}, {"identity", st.Identity},
 			{"access token expires", st.AccessExpires}, {"refresh token expires", st.RefreshExpires}, {"store", st.Store}} {
 			if kv[1] != "" {
-				fmt.Fprintf(o.out, "  %-22s %s\n", kv[0]+":", terminalSafe(kv[1]))
+				fmt.Fprintf(o.out, "  %-22s %s\n", kv[0]+":", safetext.Lines(kv[1]))
 			}
 		}
 		fmt.Fprintf(o.out, "  %-22s %v\n", "sealed:", st.Sealed)
@@ -109,14 +110,14 @@ func statusOf(ctx context.Context, name string, p *profile) profileStatus {
 	}
 	store, closeStore, err := p.store()
 	if err != nil {
-		st.State = "cannot open the store: " + clean(err)
+		st.State = "cannot open the store: " + safetext.Message(err)
 		return st
 	}
 	defer closeStore()
 	tok, err := store.Load(ctx)
 	switch {
 	case err != nil:
-		st.State = "cannot read the token: " + clean(err)
+		st.State = "cannot read the token: " + safetext.Message(err)
 		return st
 	case tok == nil:
 		st.State = "not logged in"

@@ -5,6 +5,7 @@
 package safetext
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -62,4 +63,18 @@ func Lines(s string) string {
 // (but tab), not a format character, not invalid UTF-8.
 func visible(r rune) bool {
 	return r == '\t' || !(unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError)
+}
+
+// httpWrapper matches net/http's `Get "http://…": ` prefix of a *url.Error.
+var httpWrapper = regexp.MustCompile(`\b(Get|Head|Post|Put|Patch|Delete|Options) "[^"]*": `)
+
+// Message is err's text for a person: without the library's
+// "authrefresh: " prefixes and net/http's `Get "URL": ` wrappers (the URL
+// is said elsewhere, and may carry a query), with the library's "failed,
+// may pass" as plain "failed" (the caller says what to do instead), and
+// safe to print (Lines).
+func Message(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "authrefresh: ", "")
+	msg = strings.ReplaceAll(msg, " failed, may pass", " failed")
+	return Lines(httpWrapper.ReplaceAllString(msg, ""))
 }

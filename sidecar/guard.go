@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 import (
 	"context"
@@ -25,21 +25,21 @@ import (
 // every request without the client secret. Every refusal is a JSON error that
 // says why, and a log line.
 
-// guardConfig is who may use the sidecar.
-type guardConfig struct {
-	// hosts are the Host values accepted (lower case, with port); empty
-	// means any (a unix socket, or a client secret with no --allow-host).
-	hosts []string
-	// origins are the browser origins allowed to call the sidecar.
-	origins []string
-	// secret, if set, must come as "Proxy-Authorization: Bearer <secret>".
-	secret    []byte
+// Guard is who may use the sidecar.
+type Guard struct {
+	// Hosts are the Host values accepted (lower case, with port); empty
+	// means any (a unix socket, or a Secret with no other Host to check).
+	Hosts []string
+	// Origins are the browser Origins allowed to call the sidecar.
+	Origins []string
+	// Secret, if set, must come as "Proxy-Authorization: Bearer <Secret>".
+	Secret    []byte
 	secretSum [32]byte // its SHA-256, set by guard
 }
 
-// loopbackHosts are the Host values a client of a loopback listener at addr
+// LoopbackHosts are the Host values a client of a loopback listener at addr
 // sends: the address itself, and localhost, 127.0.0.1 and [::1] on its port.
-func loopbackHosts(addr net.Addr) []string {
+func LoopbackHosts(addr net.Addr) []string {
 	_, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return nil
@@ -59,19 +59,19 @@ type refusal struct {
 }
 
 // check decides whether r may use the sidecar.
-func (g *guardConfig) check(r *http.Request) *refusal {
-	if len(g.hosts) > 0 && !contains(g.hosts, strings.ToLower(r.Host)) {
+func (g *Guard) check(r *http.Request) *refusal {
+	if len(g.Hosts) > 0 && !contains(g.Hosts, strings.ToLower(r.Host)) {
 		return &refusal{http.StatusForbidden, "host_not_allowed", fmt.Sprintf("Host %q is not this proxy's address (a DNS-rebinding page would send its own name); allow it with --allow-host", r.Host), false}
 	}
 	origin := r.Header.Get("Origin")
-	allowedOrigin := origin != "" && contains(g.origins, origin)
+	allowedOrigin := origin != "" && contains(g.Origins, origin)
 	if origin != "" && !allowedOrigin {
 		return &refusal{http.StatusForbidden, "origin_not_allowed", fmt.Sprintf("requests from the web page %q are refused: a page the user visits must not use their credential; allow it with --allow-origin", origin), false}
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); (site == "cross-site" || site == "same-site") && !allowedOrigin {
 		return &refusal{http.StatusForbidden, "cross_site_request", "a browser sent this request on behalf of another site (Sec-Fetch-Site: " + site + "); allow its origin with --allow-origin", false}
 	}
-	if g.secret != nil {
+	if g.Secret != nil {
 		auth := r.Header.Get("Proxy-Authorization")
 		scheme, value, _ := strings.Cut(auth, " ")
 		// Hashes compared, so the comparison takes the same time whatever
@@ -94,8 +94,8 @@ func contains(list []string, s string) bool {
 }
 
 // guard wraps next with g's checks.
-func guard(g guardConfig, logger *slog.Logger, next http.Handler) http.Handler {
-	g.secretSum = sha256.Sum256(g.secret)
+func guard(g Guard, logger *slog.Logger, next http.Handler) http.Handler {
+	g.secretSum = sha256.Sum256(g.Secret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ref := g.check(r); ref != nil {
 			logger.Warn("proxy: refused", "reason", ref.code, "method", r.Method, "path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
@@ -116,33 +116,33 @@ func writeProxyError(w http.ResponseWriter, status int, code, description string
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
 }
 
-// limits bound what the sidecar spends on its callers.
-type limits struct {
-	// concurrent caps the requests in flight (so the upstream connections,
-	// and the memory each request holds); a request waits at most queueWait
+// Limits bound what the sidecar spends on its callers.
+type Limits struct {
+	// Concurrent caps the requests in flight (so the upstream connections,
+	// and the memory each request holds); a request waits at most QueueWait
 	// for a slot, then gets 503.
-	concurrent int
-	queueWait  time.Duration
-	// bodyIdle is the longest pause between two reads of a request body;
-	// bodyTotal the longest a body may take in all.
-	bodyIdle, bodyTotal time.Duration
+	Concurrent int
+	QueueWait  time.Duration
+	// BodyIdle is the longest pause between two reads of a request body;
+	// BodyTotal the longest a body may take in all.
+	BodyIdle, BodyTotal time.Duration
 }
 
 // limited applies l around next.
-func limited(l limits, logger *slog.Logger, next http.Handler) http.Handler {
-	slots := make(chan struct{}, l.concurrent)
+func limited(l Limits, logger *slog.Logger, next http.Handler) http.Handler {
+	slots := make(chan struct{}, l.Concurrent)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case slots <- struct{}{}:
 		default:
-			t := time.NewTimer(l.queueWait)
+			t := time.NewTimer(l.QueueWait)
 			select {
 			case slots <- struct{}{}:
 				t.Stop()
 			case <-t.C:
-				logger.Warn("proxy: busy", "in_flight", l.concurrent, "method", r.Method, "path", r.URL.Path)
+				logger.Warn("proxy: busy", "in_flight", l.Concurrent, "method", r.Method, "path", r.URL.Path)
 				w.Header().Set("Retry-After", "1")
-				writeProxyError(w, http.StatusServiceUnavailable, "proxy_busy", fmt.Sprintf("%d requests are in flight, the proxy's limit (--max-concurrent), and none finished within %s (--queue-timeout)", l.concurrent, l.queueWait))
+				writeProxyError(w, http.StatusServiceUnavailable, "proxy_busy", fmt.Sprintf("%d requests are in flight, the proxy's limit (--max-concurrent), and none finished within %s (--queue-timeout)", l.Concurrent, l.QueueWait))
 				return
 			case <-r.Context().Done():
 				t.Stop()
@@ -151,7 +151,7 @@ func limited(l limits, logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		defer func() { <-slots }()
 		if r.Body != nil && r.Body != http.NoBody {
-			b := &slowBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: l.bodyIdle, end: time.Now().Add(l.bodyTotal)}
+			b := &slowBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: l.BodyIdle, end: time.Now().Add(l.BodyTotal)}
 			b.extend()
 			r.Body = b
 			r = r.WithContext(context.WithValue(r.Context(), slowBodyKey{}, b))

@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 import (
 	"context"
@@ -31,15 +31,15 @@ func (m *proxyMetrics) count(status int) {
 //	/.authrefresh/metrics  Prometheus text format: answers, refreshes, refusals, store errors, replay budget
 //
 // Neither ever shows a token.
-func serveOps(w http.ResponseWriter, r *http.Request, cfg proxyConfig, m *proxyMetrics) {
+func serveOps(w http.ResponseWriter, r *http.Request, cfg Config, m *proxyMetrics) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch strings.TrimPrefix(r.URL.Path, opsPrefix) {
 	case "health":
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		tok, err := cfg.session.Token(ctx)
+		tok, err := cfg.Session.Token(ctx)
 		if err != nil {
-			_, code, _ := proxyStatus(err, cfg.loginHint)
+			_, code, _ := proxyStatus(err, cfg.LoginHint)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "{\"status\":\"unavailable\",\"reason\":%q}\n", code)
@@ -62,7 +62,7 @@ func serveOps(w http.ResponseWriter, r *http.Request, cfg proxyConfig, m *proxyM
 // writeMetrics writes the Prometheus text exposition format (a handful of
 // counters and gauges: written here rather than through a client library,
 // which would be the module's largest dependency for twelve lines).
-func writeMetrics(w http.ResponseWriter, cfg proxyConfig, m *proxyMetrics) {
+func writeMetrics(w http.ResponseWriter, cfg Config, m *proxyMetrics) {
 	metric := func(name, kind, help string, samples ...string) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
 		for _, s := range samples {
@@ -74,7 +74,7 @@ func writeMetrics(w http.ResponseWriter, cfg proxyConfig, m *proxyMetrics) {
 		classes = append(classes, fmt.Sprintf("{class=\"%dxx\"} %d", class, m.answers[class].Load()))
 	}
 	metric("authrefresh_proxy_answers_total", "counter", "Answers the proxy gave, by status class.", classes...)
-	st := cfg.session.Stats()
+	st := cfg.Session.Stats()
 	metric("authrefresh_refreshes_total", "counter", "Tokens this process obtained from the auth server.", fmt.Sprintf(" %d", st.Refreshes))
 	metric("authrefresh_adopted_total", "counter", "Tokens taken from the store, renewed by another process.", fmt.Sprintf(" %d", st.Adopted))
 	metric("authrefresh_refresh_failures_total", "counter", "Failed refreshes, by kind.",
@@ -82,7 +82,7 @@ func writeMetrics(w http.ResponseWriter, cfg proxyConfig, m *proxyMetrics) {
 	metric("authrefresh_refusals_total", "counter", "Tokens the upstream refused; each such request is replayed once.", fmt.Sprintf(" %d", st.Refusals))
 	metric("authrefresh_store_errors_total", "counter", "Failed reads and writes of the token store.", fmt.Sprintf(" %d", st.StoreErrors))
 	metric("authrefresh_refresh_waits_total", "counter", "Requests that waited for a refresh.", fmt.Sprintf(" %d", st.Waits))
-	if b := cfg.budget; b != nil {
+	if b := cfg.ReplayBudget; b != nil {
 		metric("authrefresh_replay_budget_bytes", "gauge", "Bytes all replay copies may hold at once (--replay-budget).", fmt.Sprintf(" %d", b.Limit()))
 		metric("authrefresh_replay_budget_in_use_bytes", "gauge", "Bytes replay copies hold now.", fmt.Sprintf(" %d", b.InUse()))
 	}

@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 import (
 	"bufio"
@@ -374,7 +374,7 @@ func TestProxyUpgrade(t *testing.T) {
 	}))
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target})
 	c, err := net.Dial("tcp", proxy.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func TestProxyHealthAndMetrics(t *testing.T) {
 	defer upstream.Close()
 	session := srv.Session(nil, authrefresh.Options{})
 	target, _ := url.Parse(upstream.URL)
-	proxy := startProxy(t, proxyConfig{session: session, target: target, budget: authrefresh.NewReplayBudget(1 << 20)})
+	proxy := startProxy(t, Config{Session: session, Upstream: target, ReplayBudget: authrefresh.NewReplayBudget(1 << 20)})
 	get := func(path string, host string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", proxy.URL+path, nil)

@@ -1,4 +1,4 @@
-package main
+package sidecar
 
 import (
 	"bufio"
@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
-	"github.com/authrefresh/authrefresh/internal/redistest"
 )
 
 // countingUpstream answers 200 after reading the body, and counts requests.
@@ -71,8 +69,8 @@ func TestProxyRefusesAmbientAuthority(t *testing.T) {
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
 	var logs syncBuffer
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target, logger: newTestLogger(&logs),
-		guard: guardConfig{origins: []string{"https://app.example"}}})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target, Logger: newTestLogger(&logs),
+		Guard: Guard{Origins: []string{"https://app.example"}}})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(proxy.URL, "http://"))
 
 	attacks := map[string]func(*http.Request){
@@ -123,7 +121,7 @@ func TestProxyClientSecret(t *testing.T) {
 	up := httptest.NewServer(upstream)
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target, guard: guardConfig{secret: []byte("0123456789abcdef-secret")}})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target, Guard: Guard{Secret: []byte("0123456789abcdef-secret")}})
 	for _, auth := range []string{"", "Bearer wrong", "Basic 0123456789abcdef-secret", "Bearer 0123456789abcdef-secre"} {
 		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/x", nil)
 		if auth != "" {
@@ -148,77 +146,14 @@ func TestProxyClientSecret(t *testing.T) {
 	}
 }
 
-// --allow-remote refuses to start without a client secret; a secret file
-// others can read is refused too.
-func TestProxyRemoteNeedsSecret(t *testing.T) {
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	code, _, errOut := cli(t, "", "proxy", "--listen", "127.0.0.1:0", "--allow-remote", "--upstream", "http://127.0.0.1:1")
-	if code != exitUsage || !strings.Contains(errOut, "--client-secret-file") {
-		t.Fatalf("--allow-remote without a secret: %d %s", code, errOut)
-	}
-	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errOut = cli(t, "", "proxy", "--allow-remote", "--client-secret-file", secret, "--upstream", "http://127.0.0.1:1")
-	if code != exitUsage || !strings.Contains(errOut, "chmod 600") {
-		t.Fatalf("a readable secret file: %d %s", code, errOut)
-	}
-}
-
-// The unix-socket listener is 0600 from the start and serves any Host.
-func TestProxyUnixSocket(t *testing.T) {
-	dir, err := os.MkdirTemp("", "arp") // short: a socket path has a ~100-byte limit
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "proxy.sock")
-	ln, err := listenUnix(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := os.Stat(path)
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("socket mode %v %v", info.Mode(), err)
-	}
-	upstream := &countingUpstream{}
-	up := httptest.NewServer(upstream)
-	defer up.Close()
-	target, _ := url.Parse(up.URL)
-	srv := &http.Server{Handler: newProxy(proxyConfig{session: loggedInSession(t), target: target, logger: newTestLogger(io.Discard)})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", path)
-	}}}
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Get("http://api/v1/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || upstream.requests.Load() != 1 {
-		t.Fatalf("through the socket: %d", resp.StatusCode)
-	}
-	if _, err := listenUnix(path); err == nil {
-		t.Fatal("a second proxy took over a live socket")
-	}
-	regular := filepath.Join(dir, "file")
-	_ = os.WriteFile(regular, nil, 0o600)
-	if _, err := listenUnix(regular); err == nil || !strings.Contains(err.Error(), "not a socket") {
-		t.Fatalf("a regular file replaced: %v", err)
-	}
-}
-
 // A body that stops coming, or trickles, is cut off: 408, and the slot and
 // the upstream connection are freed.
 func TestProxySlowBodiesTimeOut(t *testing.T) {
 	up := httptest.NewServer(&countingUpstream{})
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target,
-		limits: limits{concurrent: 4, queueWait: time.Second, bodyIdle: 100 * time.Millisecond, bodyTotal: 400 * time.Millisecond}})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target,
+		Limits: Limits{Concurrent: 4, QueueWait: time.Second, BodyIdle: 100 * time.Millisecond, BodyTotal: 400 * time.Millisecond}})
 	send := func(trickle bool) string {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(proxy.URL, "http://"))
 		if err != nil {
@@ -262,8 +197,8 @@ func TestProxyConcurrencyCap(t *testing.T) {
 	}))
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target,
-		limits: limits{concurrent: 2, queueWait: 50 * time.Millisecond, bodyIdle: time.Second, bodyTotal: time.Second}})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target,
+		Limits: Limits{Concurrent: 2, QueueWait: 50 * time.Millisecond, BodyIdle: time.Second, BodyTotal: time.Second}})
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
@@ -296,7 +231,7 @@ func TestProxyUploadsStayWithinReplayBudget(t *testing.T) {
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
 	budget := authrefresh.NewReplayBudget(16 << 20)
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target, budget: budget})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target, ReplayBudget: budget})
 	hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 300, MaxIdleConnsPerHost: 300}}
 	defer hc.CloseIdleConnections()
 	errs := authtest.RunParallel(300, func(int) error {
@@ -333,8 +268,8 @@ func TestProxyHealsAfterLogin(t *testing.T) {
 	session := as.Session(filestore.New(path), authrefresh.Options{})
 	target, _ := url.Parse(as.URL)
 	var logs syncBuffer
-	proxy := startProxy(t, proxyConfig{session: session, target: target, logger: newTestLogger(&logs),
-		loginHint: "log in again: authrefresh login --url " + as.URL})
+	proxy := startProxy(t, Config{Session: session, Upstream: target, Logger: newTestLogger(&logs),
+		LoginHint: "log in again: authrefresh login --url " + as.URL})
 	get := func() (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/api/v1/me", nil)
 		return do(t, req)
@@ -359,47 +294,6 @@ func TestProxyHealsAfterLogin(t *testing.T) {
 	}
 }
 
-// A Redis-shared sidecar needs no local profile: the profile saved in Redis
-// at login (URLs only) is enough on a fresh host.
-func TestRedisSidecarWithoutLocalProfile(t *testing.T) {
-	r := redistest.Start(t)
-	_, base := startServer(t)
-	redisURL := "redis://" + r.Addr() + "/0"
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", base, "--username", "demo", "--password-stdin", "--redis", redisURL, "--session", "fleet"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir()) // a fresh host
-	ctx, cancel := context.WithCancel(context.Background())
-	out, w := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--redis", redisURL, "--session", "fleet", "--quiet"}, nil, w, io.Discard)
-		w.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("proxy did not start: %v (exit %d)", err, <-done)
-	}
-	go io.Copy(io.Discard, out)
-	addr := strings.Fields(strings.TrimPrefix(line, "authrefresh proxy on "))[0]
-	resp, err := http.Get(addr + "/api/v1/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	cancel()
-	if code := <-done; resp.StatusCode != 200 || code != exitOK {
-		t.Fatalf("through the fresh sidecar: %d, exit %d", resp.StatusCode, code)
-	}
-	// Nothing saved and no --url: a clear error, not a panic.
-	code, _, errOut := cli(t, "", "proxy", "--redis", redisURL, "--session", "never-logged-in")
-	if code != exitLogin || !strings.Contains(errOut, "--session never-logged-in") {
-		t.Fatalf("unknown session: %d %s", code, errOut)
-	}
-}
-
 func newTestLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 // A streamed answer (unknown length: server-sent events, a long poll) reaches
@@ -415,7 +309,7 @@ func TestProxyStreamsAnswers(t *testing.T) {
 	}))
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
-	proxy := startProxy(t, proxyConfig{session: loggedInSession(t), target: target})
+	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target})
 	resp, err := http.Get(proxy.URL + "/events")
 	if err != nil {
 		t.Fatal(err)
@@ -429,56 +323,5 @@ func TestProxyStreamsAnswers(t *testing.T) {
 	rest, _ := io.ReadAll(r)
 	if !strings.Contains(string(rest), "data: second") {
 		t.Fatalf("rest: %q", rest)
-	}
-}
-
-// A client-credentials session shared through Redis: a sidecar on a fresh
-// host finds the profile in Redis, with its own copy of the client secret
-// (--provider-secret-file), and re-acquires with it when the token is
-// refused.
-func TestRedisClientCredentialsSidecar(t *testing.T) {
-	r := redistest.Start(t)
-	srv, base := startServer(t)
-	redisURL := "redis://" + r.Addr() + "/0"
-	login := t.TempDir()
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", login)
-	secret := filepath.Join(login, "client-secret")
-	os.WriteFile(secret, []byte(authserver.DemoClientSecret), 0o600)
-	if code, _, errOut := cli(t, "", "login", "--client-id", authserver.DemoClientID, "--token-url", base+"/oauth/token", "--client-secret-file", secret,
-		"--api", base+"/", "--redis", redisURL, "--session", "m2m"); code != exitOK {
-		t.Fatalf("login: %d %s", code, errOut)
-	}
-	fresh := t.TempDir()
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", fresh)
-	os.Remove(secret) // the login host's path means nothing here
-	if code, _, errOut := cli(t, "", "proxy", "--redis", redisURL, "--session", "m2m"); code != exitUsage || !strings.Contains(errOut, "--client-secret-file") {
-		t.Fatalf("no secret on this host: %d %s", code, errOut)
-	}
-	local := filepath.Join(fresh, "secret")
-	os.WriteFile(local, []byte(authserver.DemoClientSecret), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	out, w := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"proxy", "--listen", "127.0.0.1:0", "--redis", redisURL, "--session", "m2m", "--provider-secret-file", local, "--quiet"}, nil, w, io.Discard)
-		w.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("proxy did not start: %v (exit %d)", err, <-done)
-	}
-	go io.Copy(io.Discard, out)
-	addr := strings.Fields(strings.TrimPrefix(line, "authrefresh proxy on "))[0]
-	before := srv.Counters().ClientTokens
-	srv.RevokeAccessTokens()
-	resp, err := http.Get(addr + "/api/v1/me")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	cancel()
-	if code := <-done; resp.StatusCode != 200 || code != exitOK || srv.Counters().ClientTokens != before+1 {
-		t.Fatalf("through the fresh sidecar: %d, exit %d, %d new tokens", resp.StatusCode, code, srv.Counters().ClientTokens-before)
 	}
 }
