@@ -28,11 +28,10 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 			r, err = renewal{}, Transient(errors.New("panic during refresh: "+msg))
 		}
 	}()
-	locker, locks := s.store.(Locker)
-	if locks {
-		unlock, adopted, err := s.lock(ctx, locker, old)
+	if locker, ok := s.store.(Locker); ok {
+		unlock, adopted, err := s.lock(ctx, locker, func() *Token { return s.newerInStore(ctx, old) })
 		if err != nil {
-			return renewal{}, err
+			return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("taking the store's refresh lock: %w", err), local: true}
 		}
 		if adopted != nil {
 			return renewal{tok: adopted, adopted: true}, nil
@@ -45,26 +44,9 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), s.opts.RefreshTimeout)
 		defer cancel()
 	}
-	stored, err := s.store.Load(ctx)
-	switch {
-	case errors.Is(err, ErrStoreCorrupt):
-		// It will not pass by itself, and refreshing the token in memory
-		// would overwrite a record that a process with the right keyring
-		// may read (and may hold a newer token): say so, and wait.
-		s.stats.storeErrors.Add(1)
-		return renewal{}, &RefreshError{Kind: RefreshStoreUnreadable, Err: err, local: true}
-	case err != nil && old == nil:
-		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("loading the token: %w", err), local: true}
-	case err != nil:
-		// Under the lock, but blind: another process may have rotated the
-		// token we hold, and presenting it again would trip the server's
-		// reuse detection and end the session everywhere. Try again later.
-		s.stats.storeErrors.Add(1)
-		return renewal{}, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("reading the token under the refresh lock: %w", err), local: true}
-	case stored == nil && old == nil:
-		if _, acquires := s.refresher.(Acquirer); !acquires {
-			return renewal{}, ErrNotLoggedIn
-		}
+	stored, err := s.read(ctx, old)
+	if err != nil {
+		return renewal{}, err
 	}
 	// An empty store while we hold a token is not taken as a logout: a
 	// restarted Redis without persistence looks the same. We refresh with the
@@ -73,25 +55,66 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 	if newer := s.newerIn(stored, old); newer != nil {
 		return renewal{tok: newer, adopted: true}, nil
 	}
-	// Refresh with the newest token seen: a store older than memory was
-	// rolled back (a failover lost the last write, a snapshot was restored),
-	// and its refresh token was already rotated away; presenting it would
-	// trip the server's reuse detection and end the session everywhere.
-	base := cmp.Or(stored, old)
-	if stored.olderThan(old) {
-		s.opts.Logger.Warn("authrefresh: the store holds an older token than this process; refreshing with the newer one and repairing the store",
-			"stored_generation", stored.Generation, "generation", old.Generation)
-		base = old
-	}
+	base := s.newest(stored, old)
 	if s.refresher == nil { // the stored token was all there was
 		return renewal{}, &sessionExpiredError{cause: Rejected(errors.New("no Refresher configured")), dead: base}
 	}
+	tok, re := s.exchange(ctx, base)
+	if re != nil {
+		return s.refused(ctx, stored, base, re)
+	}
+	return s.keep(ctx, stored, s.successor(tok, base, stored))
+}
+
+// read loads the stored token under the lock, its failures classified.
+func (s *Session) read(ctx context.Context, old *Token) (*Token, error) {
+	stored, err := s.store.Load(ctx)
+	switch {
+	case errors.Is(err, ErrStoreCorrupt):
+		// It will not pass by itself, and refreshing the token in memory
+		// would overwrite a record that a process with the right keyring
+		// may read (and may hold a newer token): say so, and wait.
+		s.stats.storeErrors.Add(1)
+		return nil, &RefreshError{Kind: RefreshStoreUnreadable, Err: err, local: true}
+	case err != nil && old == nil:
+		return nil, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("loading the token: %w", err), local: true}
+	case err != nil:
+		// Under the lock, but blind: another process may have rotated the
+		// token we hold, and presenting it again would trip the server's
+		// reuse detection and end the session everywhere. Try again later.
+		s.stats.storeErrors.Add(1)
+		return nil, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("reading the token under the refresh lock: %w", err), local: true}
+	case stored == nil && old == nil:
+		if _, acquires := s.refresher.(Acquirer); !acquires {
+			return nil, ErrNotLoggedIn
+		}
+	}
+	return stored, nil
+}
+
+// newest is the token to refresh with: the newest seen. A store older than
+// memory was rolled back (a failover lost the last write, a snapshot was
+// restored), and its refresh token was already rotated away; presenting it
+// would trip the server's reuse detection and end the session everywhere.
+func (s *Session) newest(stored, old *Token) *Token {
+	if stored.olderThan(old) {
+		s.opts.Logger.Warn("authrefresh: the store holds an older token than this process; refreshing with the newer one and repairing the store",
+			"stored_generation", stored.Generation, "generation", old.Generation)
+		return old
+	}
+	return cmp.Or(stored, old)
+}
+
+// exchange asks the Refresher for base's successor (an Acquirer for a
+// first token when there is no base), through the error boundary.
+func (s *Session) exchange(ctx context.Context, base *Token) (*Token, *RefreshError) {
 	var tok *Token
-	if acq, ok := s.refresher.(Acquirer); ok && base == nil {
+	var err error
+	switch acq, acquires := s.refresher.(Acquirer); {
+	case acquires && base == nil:
 		s.opts.Logger.Debug("authrefresh: acquiring a first token")
-		base = &Token{} // nothing to refresh from
 		tok, err = acq.Acquire(ctx)
-	} else {
+	default:
 		s.opts.Logger.Debug("authrefresh: refreshing", "token", base)
 		tok, err = s.refresher.Refresh(ctx, base.clone())
 	}
@@ -99,45 +122,61 @@ func (s *Session) renew(ctx context.Context, old *Token) (r renewal, err error) 
 		err = errors.New("the Refresher returned no access token")
 	}
 	if err != nil {
-		re := refreshFailure(err, base)
-		if re.Kind != RefreshRejected {
-			return renewal{}, re
-		}
-		// Before ending the session, look once more: another process may have
-		// rotated the token while our request was in flight.
-		if again, lerr := s.store.Load(ctx); lerr == nil {
-			if newer := s.newerIn(again, base); newer != nil {
-				return renewal{tok: newer, adopted: true}, nil
-			}
-		}
-		_, _ = s.save(ctx, stored, nil)
-		return renewal{}, &sessionExpiredError{cause: re, dead: base}
+		return nil, refreshFailure(err, base)
 	}
+	return tok, nil
+}
+
+// refused settles a failed exchange: a rejection ends the session, unless
+// another process rotated the token while our request was in flight.
+func (s *Session) refused(ctx context.Context, stored, base *Token, re *RefreshError) (renewal, error) {
+	if re.Kind != RefreshRejected {
+		return renewal{}, re
+	}
+	if newer := s.newerInStore(ctx, base); newer != nil {
+		return renewal{tok: newer, adopted: true}, nil
+	}
+	_, _ = s.save(ctx, stored, nil)
+	return renewal{}, &sessionExpiredError{cause: re, dead: base}
+}
+
+// successor is tok, just received in place of base, made whole: dated by
+// the Session's clock, with what the server did not resend carried over,
+// one generation above the newest it replaces.
+func (s *Session) successor(tok, base, stored *Token) *Token {
 	tok = tok.dated(s.now(), true)
 	s.noteLifetime(tok)
+	if base == nil { // a first token, acquired
+		tok.Generation = stored.generation() + 1
+		return tok
+	}
 	if tok.RefreshToken == "" { // a server that does not rotate may not resend it
 		tok.RefreshToken = base.RefreshToken
 		tok.RefreshExpiry = cmp.Or(tok.RefreshExpiry, base.RefreshExpiry)
 	}
 	tok.IDToken, tok.Scope = cmp.Or(tok.IDToken, base.IDToken), cmp.Or(tok.Scope, base.Scope)
 	tok.Generation = max(base.Generation, stored.generation()) + 1
-	// Saved before the lock is released, whatever it takes within a few
-	// seconds: released over a store that still holds the rotated-away
-	// token, the lock would let the next process present it.
-	newer, serr := s.save(ctx, stored, tok)
-	for i, wait := 0, 20*time.Millisecond; serr != nil && i < saveRetries && ctx.Err() == nil; i, wait = i+1, wait*2 {
+	return tok
+}
+
+// keep saves tok in place of stored before the lock is released, trying
+// again within a few seconds: released over a store that still holds the
+// rotated-away token, the lock would let the next process present it.
+func (s *Session) keep(ctx context.Context, stored, tok *Token) (renewal, error) {
+	newer, err := s.save(ctx, stored, tok)
+	for i, wait := 0, 20*time.Millisecond; err != nil && i < saveRetries && ctx.Err() == nil; i, wait = i+1, wait*2 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 		}
 		t.Stop()
-		newer, serr = s.save(ctx, stored, tok)
+		newer, err = s.save(ctx, stored, tok)
 	}
 	if newer != nil {
 		return renewal{tok: newer, adopted: true}, nil // a Session that took over our lock saved a newer token
 	}
-	return renewal{tok: tok, unsaved: serr}, nil
+	return renewal{tok: tok, unsaved: err}, nil
 }
 
 // saveRetries is how often a refreshed token that could not be saved is
@@ -150,16 +189,17 @@ const saveRetries = 7
 // holder (ErrLockReleased) without a new token to adopt.
 const maxLockPasses = 32
 
-// lock takes the store's lock to refresh old, unless the store holds a
-// newer token, which it returns to adopt instead. Adopting needs no lock:
-// in a fleet, one process refreshes and the others follow with one read
-// each. A first load (old nil) takes none either, so a read-only store (a
-// read-only file system) still serves.
-func (s *Session) lock(ctx context.Context, locker Locker, old *Token) (unlock func(), adopt *Token, err error) {
+// lock takes the store's lock. Before each attempt it asks adopt, if set,
+// for a token to adopt instead, and returns that without the lock:
+// adopting needs none (in a fleet, one process refreshes and the others
+// follow with one read each). When the holder releases the lock to us
+// without a token to adopt (ErrLockReleased), it tries again, a bounded
+// number of times.
+func (s *Session) lock(ctx context.Context, locker Locker, adopt func() *Token) (unlock func(), adopted *Token, err error) {
 	for pass := 0; ; pass++ {
-		if stored, err := s.store.Load(ctx); err == nil && stored != nil {
-			if newer := s.newerIn(stored, old); newer != nil {
-				return nil, newer, nil
+		if adopt != nil {
+			if tok := adopt(); tok != nil {
+				return nil, tok, nil
 			}
 		}
 		began := time.Now()
@@ -168,11 +208,18 @@ func (s *Session) lock(ctx context.Context, locker Locker, old *Token) (unlock f
 		if errors.Is(err, ErrLockReleased) && pass < maxLockPasses {
 			continue // the holder is done: read what it saved
 		}
-		if err != nil {
-			return nil, nil, &RefreshError{Kind: RefreshTransient, Err: fmt.Errorf("taking the store's refresh lock: %w", err), local: true}
-		}
-		return unlock, nil, nil
+		return unlock, nil, err
 	}
+}
+
+// newerInStore is the stored token if it is newer than old (see newerIn);
+// nil when the store cannot say.
+func (s *Session) newerInStore(ctx context.Context, old *Token) *Token {
+	stored, err := s.store.Load(ctx)
+	if err != nil {
+		return nil
+	}
+	return s.newerIn(stored, old)
 }
 
 // newerIn returns stored, dated, if it is another credential than old, not

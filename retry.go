@@ -61,3 +61,14 @@ func (r *retryState) succeeded() { r.fails, r.until, r.last = 0, time.Time{}, ni
 func (r *retryState) hold(o *Options) time.Duration {
 	return spacing(r.refused+1, o.MinBackoff, o.MaxBackoff)
 }
+
+// refusalRenewed notes a refresh caused by a refusal of from's token: one
+// more in a row if that token had itself replaced a refused one and was
+// never accepted since, else the first.
+func (r *retryState) refusalRenewed(from *state) {
+	if from.unproven() {
+		r.refused++
+	} else {
+		r.refused = 0
+	}
+}

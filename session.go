@@ -151,7 +151,7 @@ func (s *Session) Token(ctx context.Context) (*Token, error) {
 			return st.tok, nil
 		}
 	}
-	st, err := s.obtain(ctx, nil, false)
+	st, err := s.obtain(ctx, needToken, nil)
 	return st.token(), err
 }
 
@@ -166,10 +166,12 @@ func (s *Session) Token(ctx context.Context) (*Token, error) {
 // Integrations other than Transport (a gRPC interceptor, a TokenSource
 // wrapper) call Refresh on a refusal, and Accepted on any other answer.
 func (s *Session) Refresh(ctx context.Context, refused *Token) (*Token, error) {
+	need := forceRefresh
 	if refused != nil {
 		s.stats.refusals.Add(1)
+		need = tokenRefused
 	}
-	st, err := s.obtain(ctx, refused, refused == nil)
+	st, err := s.obtain(ctx, need, refused)
 	return st.token(), err
 }
 
@@ -212,52 +214,88 @@ func (s *Session) refreshAhead(ctx context.Context, st *state) {
 	}
 }
 
-// decision is what a caller on the slow path does next: exactly one field
-// (or flight with lead) is set.
+// why says what a caller on the slow path needs.
+type why int
+
+const (
+	needToken    why = iota // any usable token: Token
+	tokenRefused            // a replacement for a token the server refused: Refresh(ctx, tok)
+	forceRefresh            // a new token whatever the current one: Refresh(ctx, nil)
+)
+
+// outcome names what a caller on the slow path does next.
+type outcome int
+
+const (
+	useCurrent  outcome = iota // take the current token, st
+	joinFlight                 // wait for the refresh in flight, flight
+	leadFlight                 // launch flight, just begun, then wait for it
+	waitBackoff                // the backoff ends within pause: wait once, then decide again; else fail with err
+	fail                       // fail with err
+	lookInStore                // the session ended: fail with err unless the store holds a new login (epoch)
+)
+
+// decision is an outcome and what it needs.
 type decision struct {
-	st     *state        // use this token
-	flight *flight       // wait for this refresh…
-	lead   bool          // …which this caller has just begun, and launches
-	pause  time.Duration // wait this long for the backoff to end, then decide again
-	err    error         // fail with this…
-	look   bool          // …unless the store holds a new login (the session ended in epoch)
-	epoch  uint64
+	outcome outcome
+	st      *state
+	flight  *flight
+	pause   time.Duration
+	err     error
+	epoch   uint64
 }
 
 // obtain is the slow path of Token and Refresh: decide under the lock, then
 // act outside it. It waits out a short backoff at most once (in real time),
-// then decides again.
-func (s *Session) obtain(ctx context.Context, refused *Token, force bool) (*state, error) {
-	for pass := 1; ; pass++ {
-		d := s.decide(ctx, refused, force, pass == 1)
-		if d.lead {
-			go s.fly(ctx, d.flight)
+// then decides again, for the last time.
+func (s *Session) obtain(ctx context.Context, need why, refused *Token) (*state, error) {
+	st, pause, err := s.act(ctx, s.decide(ctx, need, refused))
+	if pause <= 0 {
+		return st, err
+	}
+	if err := s.sleep(ctx, pause); err != nil {
+		return nil, err
+	}
+	d := s.decide(ctx, need, refused)
+	d.pause = 0 // one wait only
+	st, _, err = s.act(ctx, d)
+	return st, err
+}
+
+// act carries out d. A positive pause says the backoff of a failed refresh
+// ends that soon: the caller may wait for it and decide again.
+func (s *Session) act(ctx context.Context, d decision) (st *state, pause time.Duration, err error) {
+	switch d.outcome {
+	case useCurrent:
+		return d.st, 0, nil
+	case leadFlight:
+		go s.fly(ctx, d.flight)
+		fallthrough
+	case joinFlight:
+		st, err := s.wait(ctx, d.flight)
+		if errors.Is(err, ErrRefreshTransient) {
+			pause = s.pause(ctx) // the refresh failed: the next one may come soon
 		}
-		if d.flight != nil {
-			d.st, d.err = s.wait(ctx, d.flight)
-			if pass == 1 && errors.Is(d.err, ErrRefreshTransient) {
-				d.pause = s.pause(ctx) // the refresh failed: wait for the next one too, if it comes soon
-			}
+		return st, pause, err
+	case waitBackoff:
+		if d.pause > 0 {
+			return nil, d.pause, d.err
 		}
-		if d.look {
-			if st := s.resume(ctx, d.epoch); st != nil {
-				return st, nil
-			}
+		s.stats.backoffRefusals.Add(1)
+	case lookInStore:
+		if st := s.resume(ctx, d.epoch); st != nil {
+			return st, 0, nil
 		}
+	case fail:
 		if errors.Is(d.err, ErrFreshTokenRefused) {
 			s.opts.Logger.Warn("authrefresh: fresh token refused again; not refreshing in a loop")
 		}
-		if pass > 1 || d.pause <= 0 {
-			return d.st, d.err
-		}
-		if err := s.sleep(ctx, d.pause); err != nil {
-			return nil, err
-		}
 	}
+	return nil, 0, d.err
 }
 
 // decide chooses, under the lock, what a caller that needs a token does.
-func (s *Session) decide(ctx context.Context, refused *Token, force, mayPause bool) decision {
+func (s *Session) decide(ctx context.Context, need why, refused *Token) decision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -265,26 +303,22 @@ func (s *Session) decide(ctx context.Context, refused *Token, force, mayPause bo
 	switch {
 	case s.ended != nil && !now.Before(s.lookAt):
 		s.lookAt = now.Add(s.opts.MinBackoff)
-		return decision{err: s.ended, look: true, epoch: s.epoch}
+		return decision{outcome: lookInStore, err: s.ended, epoch: s.epoch}
 	case s.ended != nil:
-		return decision{err: s.ended}
-	case cur != nil && !force && !cur.stale(now) && !cur.is(refused):
-		if refused != nil {
+		return decision{outcome: fail, err: s.ended}
+	case cur != nil && need != forceRefresh && !cur.stale(now) && !cur.is(refused):
+		if need == tokenRefused {
 			s.stats.staleRefusals.Add(1)
 		}
-		return decision{st: cur}
+		return decision{outcome: useCurrent, st: cur}
 	case s.flight != nil:
-		return decision{flight: s.flight}
+		return decision{outcome: joinFlight, flight: s.flight}
 	case now.Before(s.retry.until):
-		if d := s.pauseLocked(ctx, now); mayPause && d > 0 {
-			return decision{pause: d}
-		}
-		s.stats.backoffRefusals.Add(1)
-		return decision{err: &backoffError{last: s.retry.last, until: s.retry.until}}
-	case refused != nil && !force && cur.unproven() && now.Sub(cur.refusedAt) < s.retry.hold(&s.opts):
-		return decision{err: &NotReplayedError{Err: ErrFreshTokenRefused}}
+		return decision{outcome: waitBackoff, pause: s.pauseLocked(ctx, now), err: &backoffError{last: s.retry.last, until: s.retry.until}}
+	case need == tokenRefused && cur.unproven() && now.Sub(cur.refusedAt) < s.retry.hold(&s.opts):
+		return decision{outcome: fail, err: &NotReplayedError{Err: ErrFreshTokenRefused}}
 	}
-	return decision{flight: s.begin(cur, refused != nil), lead: true}
+	return decision{outcome: leadFlight, flight: s.begin(cur, need == tokenRefused)}
 }
 
 // begin registers a new flight replacing from. s.mu is held.
@@ -361,12 +395,29 @@ type renewal struct {
 	unsaved error // the refreshed token could not be saved
 }
 
-// settle publishes the outcome of f, runs the hooks, then releases the waiters.
+// settle ends flight f with the outcome of its renew, in three steps of
+// one lock section each at most: record the outcome as the Session's state,
+// announce it (log, hooks), land the flight (release its waiters).
 func (s *Session) settle(f *flight, r renewal, err error) {
-	old, tok, adopted := f.from.token(), r.tok, r.adopted
-	var changed bool
-	var expired error
+	ev := s.record(f, r, err)
+	s.announce(f, r, ev)
+	s.land(f)
+}
+
+// event is what record changed, for announce.
+type event int
+
+const (
+	noChange event = iota // a failure that keeps the session, or an overtaken flight
+	renewed               // a new token is current
+	expired               // the session ended
+)
+
+// record makes the outcome of f the Session's state, under the lock, and
+// sets f.st and f.err for its waiters.
+func (s *Session) record(f *flight, r renewal, err error) event {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := s.now()
 	switch {
 	case f.epoch != s.epoch: // Login or Logout overtook this refresh: theirs stands.
@@ -374,62 +425,67 @@ func (s *Session) settle(f *flight, r renewal, err error) {
 		if f.st == nil && f.err == nil {
 			f.err = ErrNotLoggedIn
 		}
+		return noChange
 	case err == nil:
-		f.st = s.newState(tok, now, !adopted)
+		f.st = s.newState(r.tok, now, !r.adopted)
 		f.st.unsaved = r.unsaved
-		if f.refusal && !adopted {
+		if f.refusal && !r.adopted {
 			f.st.refusedAt = now
-			if f.from.unproven() {
-				s.retry.refused++ // refused again, never accepted
-			} else {
-				s.retry.refused = 0
-			}
+			s.retry.refusalRenewed(f.from)
 		}
 		s.current.Store(f.st)
 		s.retry.succeeded()
-		changed = true
-		if adopted {
+		if r.adopted {
 			s.stats.adopted.Add(1)
 		} else {
 			s.stats.refreshes.Add(1)
 		}
+		return renewed
 	case errors.Is(err, ErrSessionExpired):
-		s.ended, f.err, expired = err, err, err
-		s.dead, s.lookAt = deadToken(err, old), now.Add(s.opts.MinBackoff)
+		s.ended, f.err = err, err
+		s.dead, s.lookAt = deadToken(err, f.from.token()), now.Add(s.opts.MinBackoff)
 		s.current.Store(nil)
 		s.stats.rejections.Add(1)
+		return expired
 	case errors.Is(err, ErrNotLoggedIn):
 		f.err = err
-	default:
-		re := asRefreshError(err)
-		until := s.retry.failed(re, now, &s.opts)
-		if f.from != nil { // the next refresh-ahead try waits for the backoff too
-			f.from.aheadAt.Store(min(until.UnixNano(), f.from.staleAt))
-		}
-		f.err = re
-		if re.Kind != RefreshStoreUnreadable { // counted as a store error
-			s.stats.transientFailures.Add(1)
-		}
+		return noChange
 	}
-	s.mu.Unlock()
+	re := asRefreshError(err)
+	until := s.retry.failed(re, now, &s.opts)
+	if f.from != nil { // the next refresh-ahead try waits for the backoff too
+		f.from.aheadAt.Store(min(until.UnixNano(), f.from.staleAt))
+	}
+	f.err = re
+	if re.Kind != RefreshStoreUnreadable { // counted as a store error
+		s.stats.transientFailures.Add(1)
+	}
+	return noChange
+}
 
+// announce logs what record did and runs the hooks, outside the lock.
+func (s *Session) announce(f *flight, r renewal, ev event) {
+	old := f.from.token()
 	switch {
-	case changed:
-		s.opts.Logger.Debug("authrefresh: token renewed", "token", tok, "adopted", adopted)
-		s.notify(old, tok, nil)
+	case ev == renewed:
+		s.opts.Logger.Debug("authrefresh: token renewed", "token", r.tok, "adopted", r.adopted)
+		s.notify(old, r.tok, nil)
 		if r.unsaved != nil && s.opts.OnStoreError != nil {
 			s.hookMu.Lock()
 			s.opts.OnStoreError(r.unsaved)
 			s.hookMu.Unlock()
 		}
-	case expired != nil:
-		s.opts.Logger.Info("authrefresh: session expired", "error", expired)
-		s.notify(old, nil, expired)
+	case ev == expired:
+		s.opts.Logger.Info("authrefresh: session expired", "error", f.err)
+		s.notify(old, nil, f.err)
 	case f.err != nil:
 		s.opts.Logger.Debug("authrefresh: refresh failed", "error", f.err)
 	}
-	// The flight ends only after its hooks, so that the next refresh's hooks
-	// cannot overtake them.
+}
+
+// land ends f and releases its waiters. It comes only after the hooks, so
+// that the next refresh's hooks cannot overtake them.
+func (s *Session) land(f *flight) {
 	s.mu.Lock()
 	s.flight = nil
 	s.mu.Unlock()
@@ -461,10 +517,7 @@ func (s *Session) Login(ctx context.Context, tok *Token) error {
 	tok = tok.dated(now, true)
 	s.noteLifetime(tok)
 	if locker, ok := s.store.(Locker); ok {
-		unlock, err := locker.Lock(ctx)
-		for pass := 0; errors.Is(err, ErrLockReleased) && pass < maxLockPasses; pass++ {
-			unlock, err = locker.Lock(ctx) // a login replaces whatever was saved: it needs the lock itself
-		}
+		unlock, _, err := s.lock(ctx, locker, nil) // a login replaces whatever was saved: it adopts nothing
 		if err != nil {
 			return fmt.Errorf("authrefresh: login: %w", err)
 		}
@@ -520,7 +573,7 @@ func (s *Session) Logout(ctx context.Context) error {
 }
 
 // Refreshing reports whether a refresh of s is in flight: a manager of many
-// keyed.Manager keeps such a Session rather than evict it.
+// Sessions keeps such a Session rather than evict it.
 func (s *Session) Refreshing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
