@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,6 +60,39 @@ type Client struct {
 	// MaxResponseBytes bounds a response body the Client reads; 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+
+	// memo holds what every call would otherwise work out again (NewClient
+	// sets it; a Client built otherwise works it out each time).
+	memo *clientMemo
+}
+
+// clientMemo is a Client's per-call work done once: the base URL's text,
+// and a deadline shared by calls that start close together.
+type clientMemo struct {
+	base     atomic.Pointer[baseText]
+	deadline atomic.Pointer[sharedDeadline]
+}
+
+// baseText is a BaseURL's text, and whether a plain path can be appended
+// to it (plainBase), worked out once per BaseURL value.
+type baseText struct {
+	u     *url.URL
+	text  string
+	plain bool
+}
+
+// baseOf is c.BaseURL's text; u is never nil.
+func (c *Client) baseOf(u *url.URL) *baseText {
+	if c.memo != nil {
+		if b := c.memo.base.Load(); b != nil && b.u == u {
+			return b
+		}
+	}
+	b := &baseText{u: u, text: u.String(), plain: plainBase(u)}
+	if c.memo != nil {
+		c.memo.base.Store(b)
+	}
+	return b
 }
 
 // NewClient returns a Client for the API at baseURL whose requests carry
@@ -81,6 +115,7 @@ func NewClient(baseURL string, session *Session) (*Client, error) {
 	}
 	t := &Transport{Session: session}
 	return &Client{
+		memo:       &clientMemo{},
 		BaseURL:    u,
 		Header:     http.Header{"Accept": {"application/json"}},
 		Transport:  t,
@@ -90,6 +125,11 @@ func NewClient(baseURL string, session *Session) (*Client, error) {
 
 // withTimeout bounds ctx by the Client's Timeout, unless ctx already ends
 // sooner; the returned cancel is never nil.
+//
+// A ctx that can never be cancelled (no Done channel: Background, or one
+// carrying values only) gets a deadline shared with the calls that start
+// within a hundredth of the Timeout of it: the call ends between Timeout and
+// 1.01 × Timeout after it started, and is spared a timer of its own.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := c.Timeout
 	if d == 0 {
@@ -101,7 +141,50 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
 		return ctx, func() {}
 	}
+	if ctx.Done() == nil && c.memo != nil {
+		return &withSharedDeadline{Context: ctx, shared: c.memo.sharedDeadline(d)}, func() {}
+	}
 	return context.WithTimeout(ctx, d)
+}
+
+// sharedDeadline is a context that ends at a deadline, shared by every
+// call that starts while at least timeout remains of it.
+type sharedDeadline struct {
+	context.Context
+	timeout time.Duration
+	at      time.Time
+	cancel  context.CancelFunc // never called early: it ends at its deadline
+}
+
+// sharedDeadline returns a deadline at least d away.
+func (m *clientMemo) sharedDeadline(d time.Duration) *sharedDeadline {
+	now := time.Now()
+	if sd := m.deadline.Load(); sd != nil && sd.timeout == d && sd.at.Sub(now) >= d {
+		return sd
+	}
+	at := now.Add(d + d/100)
+	ctx, cancel := context.WithDeadline(context.Background(), at)
+	sd := &sharedDeadline{Context: ctx, timeout: d, at: at, cancel: cancel}
+	m.deadline.Store(sd)
+	return sd
+}
+
+// withSharedDeadline is a caller's context that is never cancelled (its
+// values stand) bounded by a shared deadline (its Deadline, Done and Err).
+type withSharedDeadline struct {
+	context.Context // the caller's: Value
+	shared          *sharedDeadline
+}
+
+func (w *withSharedDeadline) Deadline() (time.Time, bool) { return w.shared.Deadline() }
+func (w *withSharedDeadline) Done() <-chan struct{}       { return w.shared.Done() }
+func (w *withSharedDeadline) Err() error                  { return w.shared.Err() }
+
+// AfterFunc makes a context derived from w (context.WithCancel, as
+// net/http does) end with the shared deadline without a goroutine of its
+// own watching it.
+func (w *withSharedDeadline) AfterFunc(f func()) func() bool {
+	return context.AfterFunc(w.shared, f)
 }
 
 // Get sends GET path and decodes the JSON answer into out (nil: discard it).
@@ -153,14 +236,19 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	req, err := c.NewRequest(ctx, method, path, body)
+	req, onBase, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	if in != nil {
 		req.Header["Content-Type"] = []string{"application/json"}
 	}
-	resp, err := c.send(req)
+	var resp *http.Response
+	if onBase { // appended to BaseURL's text: its origin by construction
+		resp, err = c.deliver(req)
+	} else {
+		resp, err = c.send(req)
+	}
 	if err != nil {
 		return err
 	}
@@ -201,20 +289,27 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 // NewRequest builds a request for path (resolved as BaseURL documents) with
 // the Client's default headers.
 func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
-	u, err := c.resolve(path)
+	req, _, err := c.newRequest(ctx, method, path, body)
+	return req, err
+}
+
+// newRequest is NewRequest, and whether the URL is path appended to
+// BaseURL's text.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (req *http.Request, onBase bool, err error) {
+	u, onBase, err := c.resolve(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err = http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return nil, fmt.Errorf("authrefresh: %s %s: %w", method, path, err)
+		return nil, false, fmt.Errorf("authrefresh: %s %s: %w", method, path, err)
 	}
 	for k, v := range c.Header {
 		// Shared, not copied: capped at its length, so an Add on the request
 		// appends to a new array and never writes into c.Header.
 		req.Header[k] = v[:len(v):len(v)]
 	}
-	return req, nil
+	return req, onBase, nil
 }
 
 // Do sends a request through the Client's HTTP client, within the Client's
@@ -240,6 +335,12 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	if c.BaseURL == nil || req.URL == nil || !sameOrigin(req.URL, c.BaseURL) {
 		req = req.WithContext(WithoutAuth(req.Context()))
 	}
+	return c.deliver(req)
+}
+
+// deliver sends req through HTTPClient (or a plain client around
+// Transport), as it is.
+func (c *Client) deliver(req *http.Request) (*http.Response, error) {
 	if c.HTTPClient != nil {
 		return c.HTTPClient.Do(req)
 	}
@@ -266,25 +367,26 @@ func (b *cancelOnClose) Close() error {
 // (no dot segment, no scheme-like first segment) is appended to the base URL
 // as text, which is what ResolveReference would give, without parsing it
 // twice: http.NewRequest parses the result anyway.
-func (c *Client) resolve(path string) (string, error) {
+func (c *Client) resolve(path string) (u string, onBase bool, err error) {
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
-		return path, nil
+		return path, false, nil
 	}
-	if c.BaseURL == nil {
-		return "", errors.New("authrefresh: Client.BaseURL is not set; create the Client with NewClient")
+	base := c.BaseURL
+	if base == nil {
+		return "", false, errors.New("authrefresh: Client.BaseURL is not set; create the Client with NewClient")
 	}
 	path = strings.TrimLeft(path, "/")
-	if plainBase(c.BaseURL) && plainPath(path) {
-		return c.BaseURL.String() + path, nil
+	if b := c.baseOf(base); b.plain && plainPath(path) {
+		return b.text + path, true, nil
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
-		return "", fmt.Errorf("authrefresh: invalid path %q", path)
+		return "", false, fmt.Errorf("authrefresh: invalid path %q", path)
 	}
 	if ref.Scheme != "" || ref.Host != "" {
-		return "", fmt.Errorf("authrefresh: invalid path %q", path)
+		return "", false, fmt.Errorf("authrefresh: invalid path %q", path)
 	}
-	return c.BaseURL.ResolveReference(ref).String(), nil
+	return base.ResolveReference(ref).String(), false, nil
 }
 
 // plainBase reports whether a path can be appended to u's text: u's path

@@ -20,7 +20,7 @@ func FuzzResolvePath(f *testing.F) {
 			return
 		}
 		c := &Client{BaseURL: b}
-		got, err := c.resolve(path)
+		got, _, err := c.resolve(path)
 		if err != nil {
 			return
 		}

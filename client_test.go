@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -352,5 +353,57 @@ func TestClientTransportSettings(t *testing.T) {
 	}
 	if st := s.Stats(); st.Refreshes != 1 || st.Refusals != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A call whose context can never be cancelled shares its deadline with the
+// calls that start close to it: it still ends within its Timeout (plus a
+// hundredth), keeps the caller's values, and a context derived from it (as
+// net/http derives one) ends with it, with no goroutine left behind.
+func TestClientSharedDeadline(t *testing.T) {
+	type key struct{}
+	var (
+		mu        sync.Mutex
+		deadlines []time.Time
+		derived   []error
+	)
+	blocking := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Context().Value(key{}) != "trace-1" {
+			t.Errorf("the caller's value is lost")
+		}
+		d, _ := req.Context().Deadline()
+		child, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		<-child.Done() // the shared deadline ends the derived context too
+		mu.Lock()
+		deadlines, derived = append(deadlines, d), append(derived, child.Err())
+		mu.Unlock()
+		return nil, req.Context().Err()
+	})
+	session := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := session.Login(context.Background(), &authrefresh.Token{AccessToken: "access-token-1"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := authrefresh.NewClient("http://127.0.0.1:1/api/", session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Transport.Base = blocking
+	c.Timeout = 200 * time.Millisecond
+	ctx := context.WithValue(context.Background(), key{}, "trace-1")
+	began := time.Now()
+	errs := authtest.RunParallel(4, func(int) error { return c.Get(ctx, "me", nil) })
+	for _, err := range errs {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a call past its Timeout: %v, want context.DeadlineExceeded", err)
+		}
+	}
+	for i, d := range deadlines {
+		if left := d.Sub(began); left < c.Timeout-10*time.Millisecond || left > c.Timeout+c.Timeout/100+time.Second {
+			t.Errorf("call %d: deadline %v after the start, want within [Timeout, 1.01 × Timeout] of it", i, left)
+		}
+		if !errors.Is(derived[i], context.DeadlineExceeded) {
+			t.Errorf("call %d: the derived context ended with %v", i, derived[i])
+		}
 	}
 }
