@@ -55,7 +55,9 @@ type Client struct {
 	// none beyond the context's own deadline. It is applied as a context
 	// deadline, not as http.Client.Timeout: for any RoundTripper other than
 	// its own *http.Transport, net/http enforces Client.Timeout with an extra
-	// goroutine, two channels and a timer per request.
+	// goroutine, two channels and a timer per request. A call whose context
+	// is never cancelled shares its deadline with the calls that start
+	// within a hundredth of Timeout of it, so it may run up to 1 % longer.
 	Timeout time.Duration
 	// MaxResponseBytes bounds a response body the Client reads; 0 means
 	// DefaultMaxResponseBytes.
