@@ -159,47 +159,6 @@ func TestRetryOn403(t *testing.T) {
 	}
 }
 
-// Per-request opt-outs: WithoutAuth sends no token; WithoutRefresh returns the
-// refusal as it is.
-func TestPerRequestOptOuts(t *testing.T) {
-	e := authtest.Start(t, authserver.Config{})
-	s := e.Session(nil, authrefresh.Options{})
-	hc := &http.Client{Transport: &authrefresh.Transport{Session: s}}
-	req, _ := http.NewRequestWithContext(authrefresh.WithoutAuth(context.Background()), http.MethodGet, e.URL+"/api/v1/me", nil)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="authrefresh"` {
-		t.Fatalf("WithoutAuth: status %d challenge %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
-	}
-	e.Auth.RevokeAccessTokens()
-	req, _ = http.NewRequestWithContext(authrefresh.WithoutRefresh(context.Background()), http.MethodGet, e.URL+"/api/v1/me", nil)
-	resp, err = hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 || e.Auth.Counters().Refreshes != 0 {
-		t.Fatalf("WithoutRefresh: status %d, refreshes %d", resp.StatusCode, e.Auth.Counters().Refreshes)
-	}
-}
-
-// Without refresh-ahead an expired token is still refreshed before sending.
-func TestNoRefreshAheadStillRefreshesExpired(t *testing.T) {
-	e := authtest.Start(t, authserver.Config{})
-	s := e.Session(nil, authrefresh.Options{RefreshAhead: -1})
-	c := e.Client(s)
-	e.Clock.Advance(1900 * time.Millisecond)
-	if err := c.Get(context.Background(), "me", nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.Auth.Counters(); got.Refreshes != 1 || got.Unauthorized401s() != 0 {
-		t.Fatalf("refreshes=%d 401s=%d", got.Refreshes, got.Unauthorized401s())
-	}
-}
-
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"go/parser"
 	"go/token"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,59 +54,5 @@ func TestCommandTable(t *testing.T) {
 	}
 	if code, _, errOut := cli(t, "", "version", "--json"); code != exitUsage || !strings.Contains(errOut, "--json") {
 		t.Errorf("version --json: %d %s", code, errOut)
-	}
-}
-
-// --profile is declared once for every command that takes it, with
-// $AUTHREFRESH_PROFILE as its default.
-func TestProfileFlagEverywhere(t *testing.T) {
-	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
-	t.Setenv("AUTHREFRESH_PROFILE", "work")
-	for _, name := range []string{"login", "request", "token", "logout", "proxy"} {
-		_, _, errOut := cli(t, "", name, "--help")
-		if !strings.Contains(errOut, "-profile") || !strings.Contains(errOut, `(default "work")`) {
-			t.Errorf("%s --help: no --profile defaulting to $AUTHREFRESH_PROFILE:\n%s", name, errOut)
-		}
-	}
-	if code, _, errOut := cli(t, "", "token"); code != exitLogin || !strings.Contains(errOut, `"work"`) {
-		t.Errorf("token with AUTHREFRESH_PROFILE=work: %d %s", code, errOut)
-	}
-}
-
-// The completion scripts come from the table and each command's own flags;
-// bash's, sourced into a real bash, completes a command and its flags.
-func TestCompletion(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
-	code, script, errOut := cli(t, "", "completion", "bash")
-	if code != exitOK {
-		t.Fatalf("completion bash: %d %s", code, errOut)
-	}
-	path := filepath.Join(t.TempDir(), "authrefresh.bash")
-	os.WriteFile(path, []byte(script), 0o600)
-	for line, want := range map[string]string{
-		"authrefresh req":             "request",
-		"authrefresh proxy --upst":    "--upstream",
-		"authrefresh status --out":    "--output",
-		"authrefresh help sta":        "status",
-		"authrefresh completion fi":   "fish",
-		"authrefresh login --client-": "--client-auth --client-id --client-key-file --client-secret-file",
-	} {
-		words := strings.Fields(line)
-		out, err := exec.Command(bash, "-c", fmt.Sprintf(`source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _authrefresh; echo "${COMPREPLY[*]}"`, path, line, len(words)-1)).CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != want {
-			t.Errorf("%q completes to %q (%v), want %q", line, strings.TrimSpace(string(out)), err, want)
-		}
-	}
-	for _, shell := range []string{"zsh", "fish"} {
-		code, script, _ := cli(t, "", "completion", shell)
-		if code != exitOK || !strings.Contains(script, "request") || !strings.Contains(script, "upstream") {
-			t.Errorf("completion %s: %d\n%s", shell, code, script)
-		}
-	}
-	if code, _, errOut := cli(t, "", "completion", "tcsh"); code != exitUsage || !strings.Contains(errOut, "bash, zsh or fish") {
-		t.Errorf("completion tcsh: %d %s", code, errOut)
 	}
 }
