@@ -22,6 +22,16 @@ import (
 // hands them to Show, then polls the token endpoint at the interval the
 // provider asks for (slower when told to slow down) until the user approves,
 // denies, the code expires or ctx ends.
+//
+// x/oauth2 has the same flow (Config.DeviceAuth, DeviceAccessToken); this
+// one differs where the rest of the package needs it to: the token
+// endpoint's answers go through the one classification table (a wrong
+// client secret is RefreshMisconfigured, not a failed poll), the client
+// authenticates as Config says (private_key_jwt included, an assertion
+// signed afresh for each poll), text from the provider is checked before
+// it reaches a terminal, and the waits are injectable, so tests run the
+// flow without waiting out its intervals. PKCE, where the browser flow
+// needs it, is x/oauth2's.
 type DeviceLogin struct {
 	// Client is the OAuth2 client: its TokenURL, ClientID, client
 	// authentication and Scopes are used. The same value is the Session's
