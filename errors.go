@@ -210,7 +210,7 @@ func Transient(err error) error { return &RefreshError{Kind: RefreshTransient, E
 // Options.MinBackoff, doubling, capped at MaxBackoff).
 type NotReplayedError struct {
 	// StatusCode is the refusing response's status; 0 when the refusal was
-	// reported to Session.Refresh by other code than a Transport.
+	// reported to Session.Refused by other code than a Transport.
 	StatusCode int
 	Err        error
 }

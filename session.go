@@ -155,23 +155,32 @@ func (s *Session) Token(ctx context.Context) (*Token, error) {
 	return st.token(), err
 }
 
-// Refresh is called after the server refused the token refused. If refused is
-// no longer the current token (someone already refreshed), the current one is
-// returned without a refresh; otherwise Refresh joins or starts the one
-// refresh in flight and waits for it. A nil refused forces a refresh.
+// Refused reports that the server refused tok and returns the token to
+// retry with. If tok is no longer the current token (someone already
+// refreshed), the current one is returned without a refresh; otherwise
+// Refused joins or starts the one refresh in flight and waits for it.
 //
 // The errors are those of Token, and a *NotReplayedError wrapping
-// ErrFreshTokenRefused when refused was itself issued moments ago in place of
+// ErrFreshTokenRefused when tok was itself issued moments ago in place of
 // a refused token and never accepted since (see Options.MinBackoff).
 // Integrations other than Transport (a gRPC interceptor, a TokenSource
-// wrapper) call Refresh on a refusal, and Accepted on any other answer.
-func (s *Session) Refresh(ctx context.Context, refused *Token) (*Token, error) {
-	need := forceRefresh
-	if refused != nil {
-		s.stats.refusals.Add(1)
-		need = tokenRefused
+// wrapper) call Refused on a refusal, and Accepted on any other answer.
+// A nil tok is Refresh.
+func (s *Session) Refused(ctx context.Context, tok *Token) (*Token, error) {
+	if tok == nil {
+		return s.Refresh(ctx)
 	}
-	st, err := s.obtain(ctx, need, refused)
+	s.stats.refusals.Add(1)
+	st, err := s.obtain(ctx, tokenRefused, tok)
+	return st.token(), err
+}
+
+// Refresh renews the token now, whatever its age, as its Refresher
+// would: it joins the refresh in flight or starts one, under the store's
+// lock, where a token another process saved meanwhile is adopted instead.
+// The errors are those of Token.
+func (s *Session) Refresh(ctx context.Context) (*Token, error) {
+	st, err := s.obtain(ctx, forceRefresh, nil)
 	return st.token(), err
 }
 
@@ -219,8 +228,8 @@ type why int
 
 const (
 	needToken    why = iota // any usable token: Token
-	tokenRefused            // a replacement for a token the server refused: Refresh(ctx, tok)
-	forceRefresh            // a new token whatever the current one: Refresh(ctx, nil)
+	tokenRefused            // a replacement for a token the server refused: Refused
+	forceRefresh            // a new token whatever the current one: Refresh
 )
 
 // outcome names what a caller on the slow path does next.

@@ -78,10 +78,10 @@ func TestStaleRefusalReplaysWithoutRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, _ := s.Token(context.Background())
-	if _, err := s.Refresh(context.Background(), nil); err != nil { // someone else refreshed meanwhile
+	if _, err := s.Refresh(context.Background()); err != nil { // someone else refreshed meanwhile
 		t.Fatal(err)
 	}
-	got, err := s.Refresh(context.Background(), old)
+	got, err := s.Refused(context.Background(), old)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestStoredTokenWithoutIssuedAt(t *testing.T) {
 	}
 }
 
-// Session.Refresh reports a fresh token refused again as a *NotReplayedError
+// Session.Refused reports a fresh token refused again as a *NotReplayedError
 // wrapping ErrFreshTokenRefused, not as an unexported error.
 func TestRefreshRefusedAgainIsNotReplayedError(t *testing.T) {
 	var n atomic.Int32
@@ -289,11 +289,11 @@ func TestRefreshRefusedAgainIsNotReplayedError(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _ := s.Token(context.Background())
-	second, err := s.Refresh(context.Background(), first)
+	second, err := s.Refused(context.Background(), first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Refresh(context.Background(), second)
+	_, err = s.Refused(context.Background(), second)
 	var refused *authrefresh.NotReplayedError
 	if !errors.As(err, &refused) || !errors.Is(err, authrefresh.ErrFreshTokenRefused) {
 		t.Fatalf("refused again: %T %v; want a *NotReplayedError", err, err)
@@ -393,7 +393,7 @@ func TestRolledBackStoreNeverPresentsOldToken(t *testing.T) {
 	// Another Session that finds the old token in the store does not adopt it
 	// over a newer one it holds.
 	_ = store.Save(ctx, first)
-	if tok, err := s.Refresh(ctx, nil); err != nil || tok.Generation != third.Generation+1 || e.Auth.Counters().ReuseDetections != 0 {
+	if tok, err := s.Refresh(ctx); err != nil || tok.Generation != third.Generation+1 || e.Auth.Counters().ReuseDetections != 0 {
 		t.Fatalf("forced refresh over a rolled-back store: %v %v", tok, err)
 	}
 }

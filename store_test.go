@@ -19,7 +19,7 @@ func TestFileStoreCarriesRotatedToken(t *testing.T) {
 	e := authtest.Start(t, authserver.Config{})
 	path := filepath.Join(t.TempDir(), "token.json")
 	first := e.Session(filestore.New(path), authrefresh.Options{})
-	if _, err := first.Refresh(context.Background(), nil); err != nil {
+	if _, err := first.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	info, err := os.Stat(path)

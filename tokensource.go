@@ -82,7 +82,7 @@ func (r refusalReporter) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.s.Accepted(cur)
 		return resp, nil
 	}
-	if _, rerr := r.s.Refresh(req.Context(), cur); rerr != nil {
+	if _, rerr := r.s.Refused(req.Context(), cur); rerr != nil {
 		r.s.opts.Logger.Debug("authrefresh: refresh after a reported refusal failed", "error", rerr)
 	}
 	return resp, nil

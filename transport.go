@@ -104,7 +104,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	status := resp.StatusCode
 	discard(resp)
 
-	fresh, err := t.Session.Refresh(ctx, tok)
+	fresh, err := t.Session.Refused(ctx, tok)
 	if err != nil {
 		body.release()
 		if re, ok := err.(*NotReplayedError); ok {

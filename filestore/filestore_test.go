@@ -246,7 +246,7 @@ func TestSealedFileStore(t *testing.T) {
 	if err := s.Login(ctx, &authrefresh.Token{AccessToken: "access-secret", RefreshToken: "refresh-secret", ExpiresIn: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Refresh(ctx, nil); err != nil {
+	if _, err := s.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(fs.Path)

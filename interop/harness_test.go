@@ -163,7 +163,7 @@ func endsOnceAfterRevocation(t *testing.T, refresher authrefresh.Refresher, cur 
 	}
 	errs := make(chan error, 50)
 	for range 50 {
-		go func() { _, err := s.Refresh(ctx, nil); errs <- err }()
+		go func() { _, err := s.Refresh(ctx); errs <- err }()
 	}
 	for range 50 {
 		if err := <-errs; !errors.Is(err, authrefresh.ErrSessionExpired) {

@@ -223,7 +223,7 @@ func TestHydra(t *testing.T) {
 		if err != nil {
 			t.Fatalf("private_key_jwt: %v", err)
 		}
-		if next, err := s.Refresh(ctx, tok); err != nil || next.AccessToken == tok.AccessToken {
+		if next, err := s.Refused(ctx, tok); err != nil || next.AccessToken == tok.AccessToken {
 			t.Fatalf("a second assertion (a new jti): %v", err)
 		}
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

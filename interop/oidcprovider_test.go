@@ -142,7 +142,7 @@ func TestOIDCProviderClientCredentials(t *testing.T) {
 				t.Fatalf("expiry in %v; the server said 60 s", got)
 			}
 			// The API refuses the token: one new acquisition, a different token.
-			next, err := a.Refresh(ctx, toks[0])
+			next, err := a.Refused(ctx, toks[0])
 			if err != nil || next.AccessToken == toks[0].AccessToken || count.n.Load() != 2 {
 				t.Fatalf("after a refusal: %v %v, %d requests", next, err, count.n.Load())
 			}
@@ -187,7 +187,7 @@ func TestOIDCProviderPrivateKeyJWT(t *testing.T) {
 	if err != nil || tok.AccessToken == "" {
 		t.Fatalf("private_key_jwt: %v", err)
 	}
-	if next, err := s.Refresh(ctx, tok); err != nil || next.AccessToken == tok.AccessToken {
+	if next, err := s.Refused(ctx, tok); err != nil || next.AccessToken == tok.AccessToken {
 		t.Fatalf("a second assertion (a new jti): %v", err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

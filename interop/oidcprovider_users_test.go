@@ -151,7 +151,7 @@ func TestOIDCProviderBrowserLogin(t *testing.T) {
 	if err := s.Login(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	next, err := s.Refresh(context.Background(), nil)
+	next, err := s.Refresh(context.Background())
 	if err != nil || next.RefreshToken == tok.RefreshToken || next.AccessToken == tok.AccessToken {
 		t.Fatalf("refresh after the browser login: %v (rotated: %v)", err, next != nil && next.RefreshToken != tok.RefreshToken)
 	}

@@ -26,7 +26,7 @@ func Example() {
 		panic(err)
 	}
 	_ = session.Login(ctx, tok)
-	_, err = session.Refresh(ctx, nil)
+	_, err = session.Refresh(ctx)
 	fmt.Println("refreshed:", err == nil)
 	fmt.Println("logged out:", session.Logout(ctx) == nil, server.Counters().Revocations)
 	// Output:

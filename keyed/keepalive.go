@@ -130,7 +130,7 @@ func (k *KeepAlive) keep(ctx context.Context, key string) (refreshed bool, err e
 	if issued := tok.IssuedAt; !issued.IsZero() && e.session.Options().Clock().Sub(issued) < k.maxAge() {
 		return false, nil
 	}
-	_, err = e.session.Refresh(ctx, nil) // under the store's lock: adopts a newer token if another process refreshed
+	_, err = e.session.Refresh(ctx) // under the store's lock: adopts a newer token if another process refreshed
 	return false, err
 }
 

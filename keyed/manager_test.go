@@ -194,7 +194,7 @@ func TestSessionsEvictIdleNeverInFlight(t *testing.T) {
 	}
 	busy, _ := sessions.Get("busy")
 	done := make(chan error, 1)
-	go func() { _, err := busy.Refresh(ctx, nil); done <- err }()
+	go func() { _, err := busy.Refresh(ctx); done <- err }()
 	<-stuck
 	e.Clock.Advance(2 * time.Minute)
 	for i := 0; i < 3; i++ { // new keys past MaxLive: eviction runs

@@ -49,7 +49,7 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 	t.Run("no refresh_token: the old one stays; refresh_expires_in, scope and extra fields kept", func(t *testing.T) {
 		u, _ := scriptedTokenEndpoint(t, 200, nil, `{"access_token":"access-1","token_type":"bearer","expires_in":300,"refresh_expires_in":1800,"not-before-policy":0,"session_state":"abc"}`)
 		s := loggedIn(t, u, nil)
-		tok, err := s.Refresh(ctx, nil)
+		tok, err := s.Refresh(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 	t.Run("no expires_in, opaque token: unknown lifetime, counted", func(t *testing.T) {
 		u, _ := scriptedTokenEndpoint(t, 200, nil, `{"access_token":"opaque-access","refresh_token":"refresh-1"}`)
 		s := loggedIn(t, u, nil)
-		tok, err := s.Refresh(ctx, nil)
+		tok, err := s.Refresh(ctx)
 		if err != nil || !tok.Expiry.IsZero() || s.Stats().UnknownExpiry != 1 {
 			t.Fatalf("%v %v, unknown-expiry tokens %d", tok, err, s.Stats().UnknownExpiry)
 		}
@@ -89,7 +89,7 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 			var ended atomic.Int64
 			s := authrefresh.NewSession(nil, &oauth.Config{TokenURL: u}, authrefresh.Options{OnSessionExpired: func(error) { ended.Add(1) }})
 			s.Login(ctx, &authrefresh.Token{AccessToken: "access-0", RefreshToken: "refresh-0", ExpiresIn: time.Hour})
-			_, err := s.Refresh(ctx, nil)
+			_, err := s.Refresh(ctx)
 			var re *authrefresh.RefreshError
 			if !errors.Is(err, authrefresh.ErrRefreshTransient) || errors.Is(err, authrefresh.ErrSessionExpired) || !errors.As(err, &re) || re.RetryAfter != c.retry || ended.Load() != 0 {
 				t.Fatalf("got %v (retry after %v)", err, re.RetryAfter)
@@ -104,7 +104,7 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 		u, _ := scriptedTokenEndpoint(t, 401, http.Header{"Www-Authenticate": {`Basic realm="x"`}}, `{"error":"invalid_client"}`)
 		store := authrefresh.NewMemoryStore(nil)
 		s := loggedIn(t, u, store)
-		if _, err := s.Refresh(ctx, nil); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || errors.Is(err, authrefresh.ErrSessionExpired) {
+		if _, err := s.Refresh(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || errors.Is(err, authrefresh.ErrSessionExpired) {
 			t.Fatalf("got %v", err)
 		}
 		if kept, _ := store.Load(ctx); kept == nil || kept.RefreshToken != "refresh-0" {
@@ -123,7 +123,7 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 	t.Run("invalid_grant ends the session", func(t *testing.T) {
 		u, _ := scriptedTokenEndpoint(t, 400, nil, `{"error":"invalid_grant","error_description":"Token is not active"}`)
 		s := loggedIn(t, u, nil)
-		if _, err := s.Refresh(ctx, nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
+		if _, err := s.Refresh(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -150,7 +150,7 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
 		s := authrefresh.NewSession(nil, &oauth.Config{TokenURL: u, ClientID: "c", Key: &oauth.ClientKey{Signer: key, Algorithm: "ES256"}}, authrefresh.Options{})
 		s.Login(ctx, &authrefresh.Token{AccessToken: "access-0", RefreshToken: "refresh-0", ExpiresIn: time.Hour})
-		if _, err := s.Refresh(ctx, nil); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || n.Load() != 0 {
+		if _, err := s.Refresh(ctx); !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || n.Load() != 0 {
 			t.Fatalf("got %v after %d requests", err, n.Load())
 		}
 	})

@@ -72,7 +72,7 @@ func TestBrowserLogin(t *testing.T) {
 		if err := s.Login(context.Background(), tok); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Refresh(context.Background(), nil)
+		got, err := s.Refresh(context.Background())
 		if err != nil || got.AccessToken == tok.AccessToken || got.IDToken != tok.IDToken {
 			t.Fatalf("refresh after a browser login: %v, %v (the ID token is kept)", got, err)
 		}

@@ -68,7 +68,7 @@ func TestOAuth2Interop(t *testing.T) {
 	}
 	// A revoked refresh token is classified as rejected.
 	e.Auth.RevokeRefreshToken(func() string { t, _ := s.Token(ctx); return t.RefreshToken }())
-	if _, err := s.Refresh(ctx, nil); !errors.Is(err, authrefresh.ErrSessionExpired) {
+	if _, err := s.Refresh(ctx); !errors.Is(err, authrefresh.ErrSessionExpired) {
 		t.Fatalf("after revocation: %v", err)
 	}
 }

@@ -62,7 +62,7 @@ expires; a refused one (git's erase) is refreshed once. Other hosts get nothing.
 		if err != nil || current.AccessToken != asked["password"] {
 			return inProfile(*name, p, err) // already replaced: nothing to do
 		}
-		_, err = session.Refresh(ctx, current)
+		_, err = session.Refused(ctx, current)
 		return inProfile(*name, p, unsavedOr(err, *name, p, session))
 	}
 	tok, err := session.Token(ctx)
