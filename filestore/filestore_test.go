@@ -13,6 +13,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/internal/tmpfs"
 	"github.com/authrefresh/authrefresh/jsonauth"
@@ -238,7 +239,7 @@ func TestReadOnlyStoreServesValidToken(t *testing.T) {
 func TestSealedFileStore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	k1 := testKeyring(t, "k1")
+	k1 := authtest.Keyring(t, "k1")
 	fs := &Store{Path: filepath.Join(dir, KeyFileName("alice")), Keyring: k1}
 	s := authrefresh.NewSession(fs, authrefresh.RefreshFunc(func(_ context.Context, old *authrefresh.Token) (*authrefresh.Token, error) {
 		return &authrefresh.Token{AccessToken: old.AccessToken + "+", RefreshToken: old.RefreshToken + "+", ExpiresIn: time.Hour}, nil
@@ -280,7 +281,7 @@ func TestSealedFileStore(t *testing.T) {
 // fsync, rename) and Load, plain and sealed, in one run.
 func BenchmarkSealedStore(b *testing.B) {
 	tok := &authrefresh.Token{AccessToken: strings.Repeat("a", 800), RefreshToken: strings.Repeat("r", 64), Expiry: time.Unix(2e9, 0), IssuedAt: time.Unix(2e9-3600, 0), Generation: 12}
-	k := testKeyring(b, "k1")
+	k := authtest.Keyring(b, "k1")
 	for _, c := range []struct {
 		name string
 		k    *seal.Keyring
@@ -303,23 +304,6 @@ func BenchmarkSealedStore(b *testing.B) {
 			}
 		})
 	}
-}
-
-func testKeyring(t testing.TB, ids ...string) *seal.Keyring {
-	t.Helper()
-	var lines []string
-	for _, id := range ids {
-		line, err := seal.NewKey(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, line)
-	}
-	k, err := seal.ParseKeyring(strings.Join(lines, "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // saveAttempts is how often a Session tries to save a refreshed token the

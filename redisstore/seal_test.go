@@ -7,26 +7,9 @@ import (
 	"testing"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/redisstore"
-	"github.com/authrefresh/authrefresh/seal"
 )
-
-func keyring(t testing.TB, ids ...string) *seal.Keyring {
-	t.Helper()
-	var lines []string
-	for _, id := range ids {
-		line, err := seal.NewKey(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, line)
-	}
-	k, err := seal.ParseKeyring(strings.Join(lines, ","))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // A sealed store keeps no token in the clear, still compares and swaps (on
 // the access token's hash, inside the script), and refuses a record copied
@@ -35,7 +18,7 @@ func TestSealedStore(t *testing.T) {
 	r := startRedis(t)
 	rc := r.Client(t)
 	ctx := context.Background()
-	k := keyring(t, "k1")
+	k := authtest.Keyring(t, "k1")
 	s := redisstore.New(rc, "user:alice")
 	s.Keyring = k
 	older := &authrefresh.Token{AccessToken: "older-secret", RefreshToken: "r1-secret"}
@@ -100,7 +83,7 @@ func BenchmarkSealed(b *testing.B) {
 		name := map[bool]string{false: "plain", true: "sealed"}[sealed]
 		s := redisstore.New(c, "bench-seal-"+name)
 		if sealed {
-			s.Keyring = keyring(b, "k1")
+			s.Keyring = authtest.Keyring(b, "k1")
 		}
 		prev := &authrefresh.Token{AccessToken: strings.Repeat("a", 800), RefreshToken: strings.Repeat("r", 64)}
 		_ = s.Save(ctx, prev)

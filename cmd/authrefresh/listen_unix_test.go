@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/sidecar"
 )
 
@@ -33,11 +34,16 @@ func TestProxyUnixSocket(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode %v %v", info.Mode(), err)
 	}
-	upstream := &countingUpstream{}
+	session := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := session.Login(context.Background(), &authrefresh.Token{AccessToken: "the-session-credential"}); err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int32
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) })
 	up := httptest.NewServer(upstream)
 	defer up.Close()
 	target, _ := url.Parse(up.URL)
-	srv := &http.Server{Handler: sidecar.New(sidecar.Config{Session: loggedInSession(t), Upstream: target, Logger: newTestLogger(io.Discard)})}
+	srv := &http.Server{Handler: sidecar.New(sidecar.Config{Session: session, Upstream: target})}
 	go srv.Serve(ln)
 	defer srv.Close()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -49,7 +55,7 @@ func TestProxyUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || upstream.requests.Load() != 1 {
+	if resp.StatusCode != 200 || requests.Load() != 1 {
 		t.Fatalf("through the socket: %d", resp.StatusCode)
 	}
 	if _, err := listenUnix(path); err == nil {

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -468,30 +467,3 @@ func TestSidecarsShareSessionThroughRedis(t *testing.T) {
 		t.Fatal("--redis without --session accepted")
 	}
 }
-
-// countingUpstream answers 200 after reading the body, and counts requests.
-type countingUpstream struct {
-	requests atomic.Int32
-	mu       sync.Mutex
-	seen     []http.Header
-}
-
-func (u *countingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	u.requests.Add(1)
-	u.mu.Lock()
-	u.seen = append(u.seen, r.Header.Clone())
-	u.mu.Unlock()
-	w.Write([]byte(`{"ok":true}`))
-}
-
-func loggedInSession(t *testing.T) *authrefresh.Session {
-	t.Helper()
-	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
-	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "the-session-credential"}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func newTestLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

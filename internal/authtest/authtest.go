@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/seal"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -192,4 +194,22 @@ func TimingClaims(tb testing.TB) bool {
 		return false
 	}
 	return true
+}
+
+// Keyring is a keyring of new keys with ids, the first sealing.
+func Keyring(tb testing.TB, ids ...string) *seal.Keyring {
+	tb.Helper()
+	var lines []string
+	for _, id := range ids {
+		line, err := seal.NewKey(id)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		lines = append(lines, line)
+	}
+	k, err := seal.ParseKeyring(strings.Join(lines, "\n"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }
