@@ -17,6 +17,9 @@
 //     Refresher that needs no Login.
 //   - ConfigRefresher, TokenSourceRefresher and TokenFrom: golang.org/x/oauth2
 //     Configs and TokenSources as Refreshers, its tokens as authrefresh's.
+//   - DPoPKey: DPoP proofs (RFC 9449) and the key's thumbprint, for tokens
+//     bound to a key the client holds. Config and Transport do not yet add
+//     them by themselves: a program sends the proof in the "DPoP" header.
 //
 // Every token endpoint is called without following redirects, its answer
 // read up to a bound, and every failure classified by one table into an

@@ -110,3 +110,19 @@ func ExampleDiscover() {
 	fmt.Println(strings.TrimPrefix(client.TokenURL, issuer), strings.TrimPrefix(md.AuthorizationEndpoint, issuer))
 	// Output: /oauth/token /oauth/authorize
 }
+
+// A DPoP proof for one request: the "DPoP" header that goes with a token
+// bound to the key. Each request needs a proof of its own.
+func ExampleDPoPKey() {
+	key, err := oauth.NewDPoPKey() // keep it with the token: a bound token is useless without it
+	if err != nil {
+		panic(err)
+	}
+	proof, err := key.Proof(http.MethodGet, "https://api.example.com/v1/me?page=2", "the-access-token", "", time.Now())
+	if err != nil {
+		panic(err)
+	}
+	jkt, _ := key.Thumbprint()
+	fmt.Println(strings.Count(proof, "."), len(jkt))
+	// Output: 2 43
+}
