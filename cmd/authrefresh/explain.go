@@ -32,6 +32,7 @@ func explain(err error) (code int, msg string) {
 		sealed    *seal.Error
 		discovery *oauth.DiscoveryError
 		authz     *oauth.AuthorizationError
+		output    *outputError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -61,6 +62,8 @@ func explain(err error) (code int, msg string) {
 		return exitConfig, "cannot use the keyring: " + safetext.Message(keys) + "\n(--keyring FILE, or --keyring env with $" + keyringEnv + "; create one with: authrefresh keyring FILE)"
 	case errors.As(err, &sealed):
 		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the keyring (--keyring), or log in again: " + loginCmd
+	case errors.As(err, &output):
+		return exitConfig, safetext.Message(output) + "\ncheck that its directory exists and is writable"
 	case errors.As(err, &fileErr):
 		return exitConfig, "cannot use the token file: " + safetext.Message(fileErr)
 	case errors.As(err, &discovery) && !errors.Is(err, authrefresh.ErrRefreshTransient) && !isNetworkError(err):

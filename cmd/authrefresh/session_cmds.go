@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,6 +293,7 @@ func (h headerFlags) Set(v string) error {
 func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("request", "Send an authenticated request to the profile's API and print the answer. A PATH\nstarting with / is taken from the API's host, as curl and the proxy take it\n(/api/v1/me); any other PATH is relative to the profile's API base URL (me, data).\nThe token is refreshed and the request replayed as needed. METHOD defaults to GET,\nor POST with --data.", `  authrefresh request me
   authrefresh request -i me        # with the status line and headers
+  authrefresh request me --output me.json   # the body to a 0600 file, as it came
   authrefresh request /api/v1/me
   authrefresh request POST data --data '{"name":"Widget","price":9.99}'
   authrefresh request POST data --data @product.json -H 'X-Request-Id: 42'
@@ -300,6 +302,7 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	data := fs.String("data", "", "request body: JSON, @file, or @- for stdin")
 	include := fs.Bool("i", false, "print the answer's status line and headers before its body, as curl -i")
 	verbose := fs.Bool("v", false, "print the request's and the answer's headers on stderr, as curl -v (never the token)")
+	outFile := fs.String("output", "", "write a 2xx answer's body to this file (created 0600), as it came, instead of stdout; an error answer still goes to stdout")
 	name := profileFlag(fs)
 	headers := headerFlags{}
 	fs.Var(headers, "H", "extra header 'Name: value' (repeatable)")
@@ -386,6 +389,19 @@ func runRequest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stdout, "%s %s\n", resp.Proto, safetext.Lines(resp.Status))
 		writeHeaders(stdout, "", resp.Header)
 		fmt.Fprintln(stdout)
+	}
+	if *outFile != "" && resp.StatusCode/100 == 2 {
+		if err := saveBody(*outFile, resp.Body); err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				return &outputError{err}
+			}
+			return fmt.Errorf("could not %s %s: %w", strings.ToLower(method), path, err)
+		}
+		if tty {
+			fmt.Fprintf(stderr, "✓ %s %s: %s → %s\n", method, path, resp.Status, *outFile)
+		}
+		return unsaved(*name, p, session)
 	}
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, authrefresh.DefaultMaxResponseBytes))
 	if err != nil {
@@ -553,3 +569,29 @@ func spinner(w io.Writer, tty bool, what string) (stop func()) {
 	}()
 	return func() { close(done); <-finished }
 }
+
+// saveBody streams body into the file at path, created 0600 (an API's
+// answer may be private), replacing what was there only once all of it
+// arrived.
+func saveBody(path string, body io.Reader) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; removes what a failure left
+	if _, err := io.Copy(tmp, body); err != nil {
+		tmp.Close()
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// outputError is a --output file that could not be written: a setting to
+// fix, not the server's failure.
+type outputError struct{ err error }
+
+func (e *outputError) Error() string { return "cannot write --output: " + e.err.Error() }
+func (e *outputError) Unwrap() error { return e.err }

@@ -322,3 +322,28 @@ func loggedIn(t *testing.T) (srv *authserver.Server, api, token string) {
 	_, token, _ = cli(t, "", "token")
 	return srv, api, strings.TrimSpace(token)
 }
+
+// request --output writes a 2xx body to a 0600 file as it came; an error
+// answer still goes to stdout, and an unwritable file is a setting to fix.
+func TestRequestOutputFile(t *testing.T) {
+	loggedIn(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "me.json")
+	if code, out, errOut := cli(t, "", "request", "me", "--output", file); code != exitOK || out != "" {
+		t.Fatalf("request --output: %d %q %s", code, out, errOut)
+	}
+	data, err := os.ReadFile(file)
+	info, _ := os.Stat(file)
+	if err != nil || !strings.Contains(string(data), `"demo"`) || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the file: %q %v, mode %v", data, err, info.Mode())
+	}
+	if code, out, _ := cli(t, "", "request", "no/such/path", "--output", filepath.Join(dir, "err.json")); code != exitHTTP || out == "" {
+		t.Fatalf("an error answer: %d %q, want exit %d and its body on stdout", code, out, exitHTTP)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "err.json")); err == nil {
+		t.Fatal("an error answer was written to the --output file")
+	}
+	if code, _, errOut := cli(t, "", "request", "me", "--output", filepath.Join(dir, "no", "such", "dir", "me.json")); code != exitConfig || !strings.Contains(errOut, "--output") {
+		t.Fatalf("an unwritable --output: %d %s", code, errOut)
+	}
+}
