@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,7 +26,8 @@ import (
 // key works as well as one in memory.
 //
 // Proof signs one proof; Thumbprint names the key as the server records it
-// in a bound token's "cnf" claim.
+// in a bound token's "cnf" claim. Signer and Algorithm must not change once
+// the key has signed a proof.
 type DPoPKey struct {
 	// Signer is the private key: *ecdsa.PrivateKey (P-256, P-384),
 	// *rsa.PrivateKey, ed25519.PrivateKey, or any crypto.Signer whose
@@ -34,6 +36,41 @@ type DPoPKey struct {
 	// Algorithm is the JWS "alg": ES256 (the usual), ES384, RS256, PS256
 	// or EdDSA. "" chooses from the key.
 	Algorithm string
+
+	head atomic.Pointer[proofHead] // the encoded header, worked out at the first proof
+}
+
+// proofHead is the part of every proof that depends only on the key: the
+// base64url of its JWS header, with the algorithm and hash that sign it.
+type proofHead struct {
+	alg     string
+	hash    crypto.Hash
+	encoded string
+}
+
+// header returns k's proof header, worked out at the first proof.
+func (k *DPoPKey) header() (*proofHead, error) {
+	if h := k.head.Load(); h != nil {
+		return h, nil
+	}
+	ck := &ClientKey{Signer: k.Signer, Algorithm: k.Algorithm}
+	alg, hash, err := ck.algorithm()
+	if err != nil {
+		msg := strings.NewReplacer("authrefresh: ", "", "ClientKey", "DPoPKey", "client assertion ", "").Replace(err.Error())
+		return nil, errors.New("authrefresh: DPoP key: " + msg)
+	}
+	jwk, err := publicJWK(k.Signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	header, _ := json.Marshal(struct {
+		Typ string          `json:"typ"`
+		Alg string          `json:"alg"`
+		JWK json.RawMessage `json:"jwk"`
+	}{"dpop+jwt", alg, jwk})
+	h := &proofHead{alg: alg, hash: hash, encoded: base64.RawURLEncoding.EncodeToString(header)}
+	k.head.Store(h)
+	return h, nil
 }
 
 // NewDPoPKey returns a new ES256 (P-256) DPoP key, the algorithm every
@@ -56,13 +93,7 @@ func (k *DPoPKey) Proof(method, target, accessToken, nonce string, now time.Time
 	if k == nil || k.Signer == nil {
 		return "", errors.New("authrefresh: DPoPKey.Signer is not set")
 	}
-	ck := &ClientKey{Signer: k.Signer, Algorithm: k.Algorithm}
-	alg, hash, err := ck.algorithm()
-	if err != nil {
-		msg := strings.NewReplacer("authrefresh: ", "", "ClientKey", "DPoPKey", "client assertion ", "").Replace(err.Error())
-		return "", errors.New("authrefresh: DPoP key: " + msg)
-	}
-	jwk, err := publicJWK(k.Signer.Public())
+	head, err := k.header()
 	if err != nil {
 		return "", err
 	}
@@ -75,11 +106,6 @@ func (k *DPoPKey) Proof(method, target, accessToken, nonce string, now time.Time
 		return "", err
 	}
 	enc := base64.RawURLEncoding
-	header, _ := json.Marshal(struct {
-		Typ string          `json:"typ"`
-		Alg string          `json:"alg"`
-		JWK json.RawMessage `json:"jwk"`
-	}{"dpop+jwt", alg, jwk})
 	claims := struct {
 		JTI   string `json:"jti"`
 		HTM   string `json:"htm"`
@@ -93,8 +119,8 @@ func (k *DPoPKey) Proof(method, target, accessToken, nonce string, now time.Time
 		claims.ATH = enc.EncodeToString(sum[:])
 	}
 	body, _ := json.Marshal(claims)
-	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(body)
-	sig, err := ck.sign([]byte(signing), alg, hash)
+	signing := head.encoded + "." + enc.EncodeToString(body)
+	sig, err := (&ClientKey{Signer: k.Signer}).sign([]byte(signing), head.alg, head.hash)
 	if err != nil {
 		return "", fmt.Errorf("authrefresh: signing a DPoP proof: %w", err)
 	}
