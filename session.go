@@ -589,6 +589,10 @@ func (s *Session) Refreshing() bool {
 	return s.flight != nil
 }
 
+// held is the token in memory, without loading or refreshing one; nil if
+// none.
+func (s *Session) held() *Token { return s.current.Load().token() }
+
 // Options returns the options s runs with, defaults filled in: its Clock
 // is the one it dates tokens by.
 func (s *Session) Options() Options { return s.opts }

@@ -74,7 +74,7 @@ func (r refusalReporter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || auth == "" {
 		return resp, err
 	}
-	cur := r.s.current.Load().token()
+	cur := r.s.held()
 	if cur == nil || !carries(auth, cur.AccessToken) {
 		return resp, nil
 	}
@@ -83,7 +83,7 @@ func (r refusalReporter) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	if _, rerr := r.s.Refused(req.Context(), cur); rerr != nil {
-		r.s.opts.Logger.Debug("authrefresh: refresh after a reported refusal failed", "error", rerr)
+		r.s.Options().Logger.Debug("authrefresh: refresh after a reported refusal failed", "error", rerr)
 	}
 	return resp, nil
 }
