@@ -14,7 +14,10 @@ import (
 func TestCompletion(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("no bash")
+		if os.Getenv("AUTHREFRESH_REQUIRE_BASH") != "" {
+			t.Fatalf("AUTHREFRESH_REQUIRE_BASH is set but there is no bash: %v", err)
+		}
+		t.Skip("no bash to source the completion script into (AUTHREFRESH_REQUIRE_BASH makes this a failure)")
 	}
 	code, script, errOut := cli(t, "", "completion", "bash")
 	if code != exitOK {
