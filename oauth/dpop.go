@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 
 // DPoPKey is the key a client proves possession of with DPoP (RFC 9449):
@@ -101,10 +103,6 @@ func (k *DPoPKey) Proof(method, target, accessToken, nonce string, now time.Time
 	if err != nil {
 		return "", err
 	}
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return "", err
-	}
 	enc := base64.RawURLEncoding
 	claims := struct {
 		JTI   string `json:"jti"`
@@ -113,7 +111,7 @@ func (k *DPoPKey) Proof(method, target, accessToken, nonce string, now time.Time
 		IAT   int64  `json:"iat"`
 		ATH   string `json:"ath,omitempty"`
 		Nonce string `json:"nonce,omitempty"`
-	}{JTI: enc.EncodeToString(jti[:]), HTM: method, HTU: htu, IAT: now.Unix(), Nonce: nonce}
+	}{JTI: tokenhttp.Random(16), HTM: method, HTU: htu, IAT: now.Unix(), Nonce: nonce}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		claims.ATH = enc.EncodeToString(sum[:])
