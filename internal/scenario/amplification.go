@@ -18,6 +18,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/jwtclaims"
 	"golang.org/x/oauth2"
 )
 
@@ -54,7 +55,7 @@ func NewAmplification(tb testing.TB) *Amplification {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	claims, err := authrefresh.DecodeClaims(first.AccessToken)
+	claims, err := jwtclaims.Decode(first.AccessToken)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/jwtclaims"
 	"github.com/authrefresh/authrefresh/jsonauth"
 )
 
@@ -70,7 +71,7 @@ func NewSteady(tb testing.TB) *Steady {
 
 // NoteToken records the server-side expiry of an access token.
 func (s *Steady) NoteToken(access string) {
-	if c, err := authrefresh.DecodeClaims(access); err == nil && !c.ExpiresAt.IsZero() {
+	if c, err := jwtclaims.Decode(access); err == nil && !c.ExpiresAt.IsZero() {
 		s.NoteExpiry(c.ExpiresAt)
 	}
 }
