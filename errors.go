@@ -42,6 +42,12 @@ var (
 	// request was refused but its body could not be sent a second time.
 	ErrBodyNotReplayable = errors.New("authrefresh: request body cannot be replayed")
 
+	// ErrNoProver is the error of a request whose token is bound to a key
+	// with DPoP (token type "DPoP") when the Session's Refresher is not a
+	// Prover: the token is never sent without its proof, as a bearer
+	// token. Set a DPoP key on the oauth.Config that refreshes it.
+	ErrNoProver = errors.New("authrefresh: the token is bound to a DPoP key and the Session's Refresher cannot sign DPoP proofs (set oauth.Config.DPoP)")
+
 	// ErrFreshTokenRefused is wrapped by the *NotReplayedError of a refusal of a
 	// token that was obtained moments ago because the server refused its
 	// predecessor, and that the server has not accepted since. The Session does

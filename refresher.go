@@ -1,6 +1,9 @@
 package authrefresh
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Refresher obtains a new token in exchange for the current one, usually by
 // presenting tok.RefreshToken to the auth server.
@@ -34,4 +37,15 @@ type Revoker interface {
 // Acquirer needs no Login: with an empty store, it acquires.
 type Acquirer interface {
 	Acquire(ctx context.Context) (*Token, error)
+}
+
+// Prover is an optional Refresher capability: a Refresher that signs the
+// DPoP proofs (RFC 9449) a token of type "DPoP" needs on every request.
+// A Transport sends such a token only with a proof from its Session's
+// Refresher, never as a bearer token; oauth.Config with a DPoP key is one.
+type Prover interface {
+	// Proof returns the DPoP header for a request of method to target
+	// carrying tok, signed now with the key tok is bound to; nonce, if not
+	// empty, is the one the server last handed out.
+	Proof(tok *Token, method, target, nonce string, now time.Time) (string, error)
 }

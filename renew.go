@@ -155,6 +155,9 @@ func (s *Session) successor(tok, base, stored *Token) *Token {
 		tok.RefreshExpiry = cmp.Or(tok.RefreshExpiry, base.RefreshExpiry)
 	}
 	tok.IDToken, tok.Scope = cmp.Or(tok.IDToken, base.IDToken), cmp.Or(tok.Scope, base.Scope)
+	if tok.DPoPKey == nil { // the refresh token stays bound to the same key
+		tok.DPoPKey = base.DPoPKey
+	}
 	tok.Generation = max(base.Generation, stored.generation()) + 1
 	return tok
 }

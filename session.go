@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/authrefresh/authrefresh/internal/dpop"
 )
 
 // Session owns one credential and is shared by every request that uses it.
@@ -32,6 +34,8 @@ import (
 type Session struct {
 	store     Store
 	refresher Refresher
+	prover    Prover      // the refresher, if it signs DPoP proofs
+	nonces    dpop.Nonces // the DPoP nonces each resource server gave, for every Transport
 	opts      Options
 
 	current atomic.Pointer[state] // nil until loaded, and after the session ends
@@ -97,7 +101,8 @@ type flight struct {
 // new MemoryStore) and renews it with refresher. The store may already hold a
 // token (from an earlier process); otherwise call Login.
 func NewSession(store Store, refresher Refresher, opts Options) *Session {
-	return &Session{store: cmp.Or[Store](store, &MemoryStore{}), refresher: refresher, opts: opts.withDefaults()}
+	prover, _ := refresher.(Prover)
+	return &Session{store: cmp.Or[Store](store, &MemoryStore{}), refresher: refresher, prover: prover, opts: opts.withDefaults()}
 }
 
 func (s *Session) now() time.Time { return s.opts.Clock() }

@@ -62,6 +62,21 @@ type Token struct {
 	// Extra holds the other fields of the token response (a provider's
 	// own, like "user_id"), as the server sent them. Read-only.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+	// DPoPKey is the private key, a JWK, that the token is bound to with
+	// DPoP (RFC 9449) when the key was made to be kept with the token
+	// (oauth.Config.DPoP with a key in memory): stored with the token, so
+	// that every process sharing the store proves possession with the same
+	// key, and a fleet's refresh of a bound refresh token is never made
+	// with another. A refresh keeps it; a new login brings its own. It is
+	// as secret as the refresh token: sealed with the record when the store
+	// has a keyring, never printed.
+	DPoPKey json.RawMessage `json:"dpop_key,omitempty"`
+}
+
+// dpop reports whether t is bound to a key with DPoP: sent as
+// "Authorization: DPoP …" with a proof, never as a bearer token.
+func (t *Token) dpop() bool {
+	return len(t.TokenType) == 4 && strings.EqualFold(t.TokenType, "DPoP")
 }
 
 // generation is t's Generation; 0 for nil.
@@ -189,6 +204,9 @@ func (t *Token) String() string {
 	if t.IDToken != "" {
 		b.WriteString(" id_token=[REDACTED]")
 	}
+	if len(t.DPoPKey) > 0 {
+		b.WriteString(" dpop_key=[REDACTED]")
+	}
 	if !t.Expiry.IsZero() {
 		b.WriteString(" expiry=")
 		b.WriteString(t.Expiry.UTC().Format(time.RFC3339))
@@ -210,6 +228,9 @@ func (t *Token) LogValue() slog.Value {
 		return slog.StringValue("<nil token>")
 	}
 	attrs := []slog.Attr{slog.String("access", redacted(t.AccessToken)), slog.Bool("refreshable", t.RefreshToken != "")}
+	if t.dpop() {
+		attrs = append(attrs, slog.Bool("dpop", true))
+	}
 	if !t.Expiry.IsZero() {
 		attrs = append(attrs, slog.Time("expiry", t.Expiry))
 	}

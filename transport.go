@@ -84,6 +84,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+	if tok.dpop() {
+		return t.roundTripDPoP(req, tok, opt)
+	}
 	if opt&skipRefresh != 0 {
 		return t.base().RoundTrip(withAuthorization(req, req.Body, t.header(tok)))
 	}
@@ -101,26 +104,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body.release()
 		return resp, err
 	}
-	status := resp.StatusCode
-	discard(resp)
-
-	fresh, err := t.Session.Refused(ctx, tok)
-	if err != nil {
-		body.release()
-		if re, ok := err.(*NotReplayedError); ok {
-			re.StatusCode = status
-		}
-		return nil, err
-	}
-	again, err := body.take()
-	if err != nil {
-		return nil, &NotReplayedError{StatusCode: status, Err: err}
-	}
-	resp, err = t.base().RoundTrip(withAuthorization(req, again, t.header(fresh)))
-	if err == nil && !t.refused(resp) {
-		t.Session.Accepted(fresh)
-	}
-	return resp, err
+	return t.replay(req, resp, tok, body)
 }
 
 // authHeader is the Authorization value of one token, built once.
