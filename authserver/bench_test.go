@@ -22,7 +22,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.Fatal(err)
 			}
 			now := time.Now()
-			token, err := s.issueAccess("demo", "", "", "", now)
+			token, err := s.issueAccess("demo", "", "", "", "", now)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -44,7 +44,7 @@ func BenchmarkSign(b *testing.B) {
 			s, _ := New(Config{Algorithm: alg, PasswordCost: 4})
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := s.issueAccess("demo", "", "", "fam", time.Now()); err != nil {
+				if _, err := s.issueAccess("demo", "", "", "fam", "", time.Now()); err != nil {
 					b.Fatal(err)
 				}
 			}

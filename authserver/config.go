@@ -54,6 +54,11 @@ type Config struct {
 	ClientKeys map[string]crypto.PublicKey
 	// RequireClientAuth refuses token requests without client authentication.
 	RequireClientAuth bool
+	// DPoPNonce makes the token endpoint and the API require the server's
+	// nonce in every DPoP proof (RFC 9449 §8–9); RotateDPoPNonce changes it.
+	// DPoP itself is always on: a token request with a proof gets tokens
+	// bound to its key.
+	DPoPNonce bool
 	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests use
 	// bcrypt.MinCost to stay fast.
 	PasswordCost int

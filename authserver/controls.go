@@ -132,6 +132,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	mux.HandleFunc("/_control/rotate-dpop-nonce", allow(http.MethodPost, func(w http.ResponseWriter, _ *http.Request) {
+		s.RotateDPoPNonce()
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	mux.HandleFunc("/_control/revoke-access-tokens", allow(http.MethodPost, func(w http.ResponseWriter, _ *http.Request) {
 		s.RevokeAccessTokens()
 		w.WriteHeader(http.StatusNoContent)

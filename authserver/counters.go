@@ -18,12 +18,17 @@ type Counters struct {
 	GraceReplays     uint64            `json:"grace_replays"`
 	Revocations      uint64            `json:"revocations"`
 	ProductsCreated  uint64            `json:"products_created"`
-	ClientTokens     uint64            `json:"client_tokens"`     // client_credentials grants answered
-	Authorizations   uint64            `json:"authorizations"`    // codes issued by /oauth/authorize
-	DevicePolls      uint64            `json:"device_polls"`      // device_code grant requests
-	DeviceSlowDowns  uint64            `json:"device_slow_downs"` // polls answered slow_down
-	Unauthorized     map[string]uint64 `json:"unauthorized"`      // refused API requests by cause
-	Requests         map[string]uint64 `json:"requests"`          // by endpoint
+	ClientTokens     uint64            `json:"client_tokens"`       // client_credentials grants answered
+	Authorizations   uint64            `json:"authorizations"`      // codes issued by /oauth/authorize
+	DevicePolls      uint64            `json:"device_polls"`        // device_code grant requests
+	DeviceSlowDowns  uint64            `json:"device_slow_downs"`   // polls answered slow_down
+	DPoPProofs       uint64            `json:"dpop_proofs"`         // proofs accepted, token endpoint and API
+	DPoPReplays      uint64            `json:"dpop_replays"`        // proofs refused for a jti seen before
+	DPoPNonceAsks    uint64            `json:"dpop_nonce_asks"`     // answers use_dpop_nonce
+	DPoPBadProofs    uint64            `json:"dpop_bad_proofs"`     // answers invalid_dpop_proof
+	DPoPKeyMismatch  uint64            `json:"dpop_key_mismatches"` // bound refresh tokens presented with another key
+	Unauthorized     map[string]uint64 `json:"unauthorized"`        // refused API requests by cause
+	Requests         map[string]uint64 `json:"requests"`            // by endpoint
 	Panics           uint64            `json:"panics"`
 	Faults           FaultCounts       `json:"faults"` // injected by FailNextRefreshes and SetChaos
 }
@@ -37,7 +42,7 @@ func (c Counters) Unauthorized401s() uint64 {
 	return n
 }
 
-var refusalCauses = []string{"missing", "malformed", "expired", "signature", "algorithm", "issuer", "audience", "not_yet_valid", "missing_claim", "revoked", "invalid"}
+var refusalCauses = []string{"missing", "malformed", "expired", "signature", "algorithm", "issuer", "audience", "not_yet_valid", "missing_claim", "revoked", "invalid", "dpop_bound", "dpop_proof", "dpop_nonce"}
 
 // counterSet is lock-free: the maps are built once and only their values change.
 type counterSet struct {
@@ -45,6 +50,7 @@ type counterSet struct {
 	injectedFailures, reuseDetections, graceReplays, revocations       atomic.Uint64
 	productsCreated, panics                                            atomic.Uint64
 	clientTokens, authorizations, devicePolls, deviceSlowDowns         atomic.Uint64
+	dpopNonceAsks, dpopBadProofs, dpopKeyMismatches                    atomic.Uint64
 	refusals                                                           map[string]*atomic.Uint64
 	requests                                                           map[string]*atomic.Uint64
 }
@@ -87,6 +93,8 @@ func (s *Server) Counters() Counters {
 		ProductsCreated: c.productsCreated.Load(), Panics: c.panics.Load(),
 		ClientTokens: c.clientTokens.Load(), Authorizations: c.authorizations.Load(), DevicePolls: c.devicePolls.Load(), DeviceSlowDowns: c.deviceSlowDowns.Load(),
 		Unauthorized: map[string]uint64{}, Requests: map[string]uint64{}, Faults: faults,
+		DPoPProofs: s.dpop.Proofs(), DPoPReplays: s.dpop.Replays(), DPoPNonceAsks: c.dpopNonceAsks.Load(),
+		DPoPBadProofs: c.dpopBadProofs.Load(), DPoPKeyMismatch: c.dpopKeyMismatches.Load(),
 	}
 	for k, v := range c.refusals {
 		if n := v.Load(); n > 0 {

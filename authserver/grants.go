@@ -54,7 +54,7 @@ func invalidGrant(desc string) *grantError {
 }
 
 // passwordGrant checks credentials (rate-limited) and opens a new family.
-func (s *Server) passwordGrant(r *http.Request, user, password, clientID, scope string) (*tokenResponse, *grantError) {
+func (s *Server) passwordGrant(r *http.Request, user, password, clientID, scope, jkt string) (*tokenResponse, *grantError) {
 	ip := clientIP(r)
 	now := s.now()
 	wait, settle := s.limiter.reserve(user, ip, now)
@@ -73,28 +73,34 @@ func (s *Server) passwordGrant(r *http.Request, user, password, clientID, scope 
 	}
 	settle(true)
 	s.counters.logins.Add(1)
-	return s.openFamily(user, clientID, scope, now)
+	return s.openFamily(user, clientID, scope, jkt, now)
 }
 
-// openFamily issues the first refresh token of a new family.
-func (s *Server) openFamily(user, clientID, scope string, now time.Time) (*tokenResponse, *grantError) {
+// openFamily issues the first refresh token of a new family. With jkt
+// (the thumbprint of the DPoP key the request proved), the access token
+// is bound to the key, and so is the refresh token of a public client
+// (RFC 9449 §5): a confidential client's is bound to its authentication.
+func (s *Server) openFamily(user, clientID, scope, jkt string, now time.Time) (*tokenResponse, *grantError) {
 	refresh := newOpaqueToken()
 	f := &family{id: newOpaqueToken()[:22], user: user, clientID: clientID, scope: scope, expires: now.Add(s.cfg.RefreshTTL)}
+	if s.publicClient(clientID) {
+		f.jkt = jkt
+	}
 	s.refresh.mu.Lock()
 	s.refresh.families[f.id] = f
 	s.refresh.addLocked(f, hashToken(refresh))
 	s.refresh.mu.Unlock()
-	access, err := s.issueAccess(user, clientID, scope, f.id, now)
+	access, err := s.issueAccess(user, clientID, scope, f.id, jkt, now)
 	if err != nil {
 		return nil, &grantError{status: http.StatusInternalServerError, code: "server_error", description: "cannot sign the token"}
 	}
-	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), RefreshToken: refresh, Scope: scope}, nil
+	return &tokenResponse{AccessToken: access, TokenType: tokenType(jkt), ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), RefreshToken: refresh, Scope: scope}, nil
 }
 
 // refreshGrant rotates a refresh token atomically: under one lock, exactly one
 // presenter of a live token gets its successor; any other presenter of a used
 // token revokes the family (unless it is a grace-period replay).
-func (s *Server) refreshGrant(ctx context.Context, token, clientID, scope string, checkClient bool) (*tokenResponse, *grantError) {
+func (s *Server) refreshGrant(ctx context.Context, token, clientID, scope, jkt string, checkClient bool) (*tokenResponse, *grantError) {
 	if err := s.faults.beforeRefresh(ctx, s.counters); err != nil {
 		return nil, err
 	}
@@ -120,6 +126,11 @@ func (s *Server) refreshGrant(ctx context.Context, token, clientID, scope string
 	case checkClient && f.clientID != "" && f.clientID != clientID:
 		s.counters.refreshFailures.Add(1)
 		return nil, invalidGrant("refresh token was issued to another client")
+	case f.jkt != "" && f.jkt != jkt:
+		// Refused without rotating: the token stays live for its key.
+		s.counters.dpopKeyMismatches.Add(1)
+		s.counters.refreshFailures.Add(1)
+		return nil, invalidGrant("the refresh token is bound to another DPoP key")
 	case scope != "" && !subsetScope(scope, f.scope):
 		return nil, &grantError{status: http.StatusBadRequest, code: "invalid_scope", description: "scope exceeds the original grant"}
 	}
@@ -138,11 +149,11 @@ func (s *Server) refreshGrant(ctx context.Context, token, clientID, scope string
 	if scope == "" {
 		scope = f.scope
 	}
-	access, err := s.issueAccess(f.user, f.clientID, scope, f.id, now)
+	access, err := s.issueAccess(f.user, f.clientID, scope, f.id, jkt, now)
 	if err != nil {
 		return nil, &grantError{status: http.StatusInternalServerError, code: "server_error", description: "cannot sign the token"}
 	}
-	answer := &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), Scope: scope}
+	answer := &tokenResponse{AccessToken: access, TokenType: tokenType(jkt), ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), Scope: scope}
 	if s.cfg.DisableRotation {
 		answer.RefreshToken = token
 	} else {
@@ -183,4 +194,20 @@ func clientIP(r *http.Request) string {
 func fmtSeconds(d time.Duration) string {
 	secs := int64((d + time.Second - 1) / time.Second)
 	return itoa(secs)
+}
+
+// tokenType is the token_type of an access token bound to jkt ("" for a
+// bearer token).
+func tokenType(jkt string) string {
+	if jkt != "" {
+		return "DPoP"
+	}
+	return "Bearer"
+}
+
+// publicClient reports a client without a secret or key: its refresh
+// tokens are bound to its DPoP key.
+func (s *Server) publicClient(clientID string) bool {
+	_, keyed := s.cfg.ClientKeys[clientID]
+	return s.cfg.Clients[clientID] == "" && !keyed
 }

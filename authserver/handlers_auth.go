@@ -21,7 +21,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "username and password are required")
 		return
 	}
-	answer, gerr := s.passwordGrant(r, in.Username, in.Password, "", "")
+	answer, gerr := s.passwordGrant(r, in.Username, in.Password, "", "", "")
 	if gerr != nil {
 		if gerr.code == "invalid_grant" {
 			gerr.status = http.StatusUnauthorized // the JSON flow: bad credentials are 401
@@ -50,7 +50,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rerr.status, "invalid_request", rerr.msg)
 		return
 	}
-	answer, gerr := s.refreshGrant(r.Context(), jsonRefreshToken(fields), "", "", false)
+	answer, gerr := s.refreshGrant(r.Context(), jsonRefreshToken(fields), "", "", "", false)
 	if gerr != nil {
 		if gerr.code == "invalid_grant" {
 			gerr.status = http.StatusUnauthorized

@@ -215,7 +215,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // codeGrant exchanges an authorization code (one use) for a new family.
-func (s *Server) codeGrant(form url.Values, clientID string) (*tokenResponse, *grantError) {
+func (s *Server) codeGrant(form url.Values, clientID, jkt string) (*tokenResponse, *grantError) {
 	code := form.Get("code")
 	s.flows.mu.Lock()
 	c := s.flows.codes[hashToken(code)]
@@ -233,13 +233,13 @@ func (s *Server) codeGrant(form url.Values, clientID string) (*tokenResponse, *g
 	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.challenge)) != 1:
 		return nil, invalidGrant("code_verifier does not match the code_challenge")
 	}
-	return s.userTokens(c.user, c.clientID, c.scope, c.nonce, now)
+	return s.userTokens(c.user, c.clientID, c.scope, c.nonce, jkt, now)
 }
 
 // userTokens opens a family for a user a flow approved, with an ID token
 // when the scope asks for openid.
-func (s *Server) userTokens(user, clientID, scope, nonce string, now time.Time) (*tokenResponse, *grantError) {
-	answer, gerr := s.openFamily(user, clientID, scope, now)
+func (s *Server) userTokens(user, clientID, scope, nonce, jkt string, now time.Time) (*tokenResponse, *grantError) {
+	answer, gerr := s.openFamily(user, clientID, scope, jkt, now)
 	if gerr != nil || !strings.Contains(" "+scope+" ", " openid ") {
 		return answer, gerr
 	}
@@ -315,7 +315,7 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 }
 
 // pollDevice answers a poll of the device_code grant (RFC 8628 §3.5).
-func (s *Server) pollDevice(form url.Values, clientID string) (*tokenResponse, *grantError) {
+func (s *Server) pollDevice(form url.Values, clientID, jkt string) (*tokenResponse, *grantError) {
 	now := s.now()
 	h := hashToken(form.Get("device_code"))
 	s.flows.mu.Lock()
@@ -351,7 +351,7 @@ func (s *Server) pollDevice(form url.Values, clientID string) (*tokenResponse, *
 	if gerr != nil {
 		return nil, gerr
 	}
-	return s.userTokens(g.user, g.clientID, g.scope, "", now)
+	return s.userTokens(g.user, g.clientID, g.scope, "", jkt, now)
 }
 
 // ApproveDevice approves (or, with deny, refuses) the pending device

@@ -22,6 +22,11 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 		gerr.write(w)
 		return
 	}
+	jkt, gerr := s.tokenProof(w, r)
+	if gerr != nil {
+		gerr.write(w)
+		return
+	}
 	var answer *tokenResponse
 	switch form.Get("grant_type") {
 	case "password":
@@ -30,9 +35,9 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 			gerr = &grantError{status: http.StatusBadRequest, code: "invalid_request", description: "username and password are required"}
 			break
 		}
-		answer, gerr = s.passwordGrant(r, user, pw, clientID, form.Get("scope"))
+		answer, gerr = s.passwordGrant(r, user, pw, clientID, form.Get("scope"), jkt)
 	case "refresh_token":
-		answer, gerr = s.refreshGrant(r.Context(), form.Get("refresh_token"), clientID, form.Get("scope"), true)
+		answer, gerr = s.refreshGrant(r.Context(), form.Get("refresh_token"), clientID, form.Get("scope"), jkt, true)
 	case "client_credentials":
 		if _, keyed := s.cfg.ClientKeys[clientID]; clientID == "" || (s.cfg.Clients[clientID] == "" && !keyed) {
 			gerr = &grantError{status: http.StatusUnauthorized, code: "invalid_client", description: "client_credentials needs a confidential client"}
@@ -45,17 +50,17 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		now := s.now()
-		access, err := s.issueAccess(clientID, clientID, form.Get("scope"), "", now)
+		access, err := s.issueAccess(clientID, clientID, form.Get("scope"), "", jkt, now)
 		if err != nil {
 			gerr = &grantError{status: http.StatusInternalServerError, code: "server_error", description: "cannot sign the token"}
 			break
 		}
 		s.counters.clientTokens.Add(1)
-		answer = &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), Scope: form.Get("scope")}
+		answer = &tokenResponse{AccessToken: access, TokenType: tokenType(jkt), ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), Scope: form.Get("scope")}
 	case "authorization_code":
-		answer, gerr = s.codeGrant(form, clientID)
+		answer, gerr = s.codeGrant(form, clientID, jkt)
 	case deviceGrantType:
-		answer, gerr = s.pollDevice(form, clientID)
+		answer, gerr = s.pollDevice(form, clientID, jkt)
 	case "":
 		gerr = &grantError{status: http.StatusBadRequest, code: "invalid_request", description: "grant_type is required"}
 	default:
@@ -179,5 +184,6 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"},
+		"dpop_signing_alg_values_supported":                DPoPAlgorithms,
 	})
 }

@@ -24,6 +24,7 @@ func newOpaqueToken() string {
 // newest is live; presenting an older one revokes the whole family.
 type family struct {
 	id, user, clientID, scope string
+	jkt                       string    // the DPoP key a public client's tokens are bound to
 	expires                   time.Time // absolute: from the login, not sliding
 	revoked                   bool
 	current                   tokenHash // the live refresh token

@@ -122,7 +122,7 @@ func TestFamilyHistoryIsBounded(t *testing.T) {
 	rt := first
 	var recent string
 	for i := 0; i < familyHistory+10; i++ {
-		answer, gerr := s.refreshGrant(context.Background(), rt, "", "", false)
+		answer, gerr := s.refreshGrant(context.Background(), rt, "", "", "", false)
 		if gerr != nil {
 			t.Fatalf("rotation %d: %v", i, gerr.description)
 		}

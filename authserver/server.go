@@ -21,6 +21,7 @@ type Server struct {
 	cfg      Config
 	key      *signingKey
 	verifier *Verifier
+	dpop     *DPoPVerifier
 	users    map[string][]byte // bcrypt hashes
 	dummy    []byte            // compared against for unknown users: same timing
 	refresh  *refreshStore
@@ -60,6 +61,7 @@ func New(cfg Config) (*Server, error) {
 		limiter:  newLoginLimiter(c.LoginFailuresPerUser, c.LoginFailuresPerIP),
 		products: &productStore{},
 		counters: newCounterSet(),
+		dpop:     &DPoPVerifier{RequireNonce: c.DPoPNonce, Clock: c.Clock},
 		log:      c.Logger,
 	}
 	if s.log == nil {
@@ -83,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		Revoked:        s.accessRevoked,
 		OnRefuse:       s.counters.unauthorized,
 		AcceptRawToken: true,
+		DPoP:           s.dpop,
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -195,7 +198,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 }
 
 // issueAccess signs an access token for a family's user.
-func (s *Server) issueAccess(user, clientID, scope, sid string, now time.Time) (string, error) {
+func (s *Server) issueAccess(user, clientID, scope, sid, jkt string, now time.Time) (string, error) {
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:   s.cfg.Issuer,
@@ -210,6 +213,9 @@ func (s *Server) issueAccess(user, clientID, scope, sid string, now time.Time) (
 		Scope:     scope,
 		ClientID:  clientID,
 		SessionID: sid,
+	}
+	if jkt != "" {
+		claims.Confirmation = &Confirmation{JKT: jkt}
 	}
 	t := jwt.NewWithClaims(s.key.method, claims)
 	t.Header["kid"] = s.key.kid

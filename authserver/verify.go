@@ -18,6 +18,14 @@ type Claims struct {
 	Scope     string `json:"scope,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`
 	SessionID string `json:"sid,omitempty"` // the refresh token family
+	// Confirmation binds the token to a DPoP key (RFC 9449 §6): it is
+	// only accepted with a proof signed by that key.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the "cnf" claim of a DPoP-bound token.
+type Confirmation struct {
+	JKT string `json:"jkt"` // the key's JWK SHA-256 thumbprint (RFC 7638)
 }
 
 // TokenError says why a token was refused. Cause is a short machine-readable
@@ -60,6 +68,10 @@ type Verifier struct {
 	Revoked func(*Claims) bool
 	// OnRefuse, if set, is told the cause of each refusal (for counters).
 	OnRefuse func(cause string)
+	// DPoP checks the proofs of tokens bound to a key ("cnf": {"jkt"}),
+	// sent as "Authorization: DPoP …" (RFC 9449 §7). nil refuses bound
+	// tokens; a bound token sent as a bearer token is refused either way.
+	DPoP *DPoPVerifier
 	// AcceptRawToken also accepts an Authorization header holding the bare
 	// token without the "Bearer " scheme, as some hand-written interceptors send it.
 	AcceptRawToken bool
@@ -129,18 +141,25 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 	return c, ok
 }
 
-// Middleware lets a request through only with a valid bearer token. A missing
-// token gets 401 with a bare challenge (RFC 6750 §3.1); a bad one gets
-// ExpiredStatus with error="invalid_token". Both have a JSON body.
+// Middleware lets a request through only with a valid token: a bearer
+// token, or a DPoP-bound one with a proof by its key. A missing token gets
+// 401 with a bare challenge (RFC 6750 §3.1); a bad one gets ExpiredStatus
+// with error="invalid_token"; a bad proof 401 with error="invalid_dpop_proof"
+// or "use_dpop_nonce" (RFC 9449 §7.1). All have a JSON body.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := v.bearer(r.Header.Get("Authorization"))
+		scheme, token, ok := v.credentials(r.Header.Get("Authorization"))
+		if scheme == "DPoP" && v.DPoP != nil {
+			if nonce := v.DPoP.Nonce(); nonce != "" {
+				w.Header().Set("DPoP-Nonce", nonce)
+			}
+		}
 		if !ok {
-			v.refuse(w, &TokenError{Cause: "missing"})
+			v.refuse(w, &TokenError{Cause: "missing"}, scheme)
 			return
 		}
 		if token == "" {
-			v.refuse(w, &TokenError{Cause: "malformed", Err: errors.New("not a bearer token")})
+			v.refuse(w, &TokenError{Cause: "malformed", Err: errors.New("not a bearer or DPoP token")}, scheme)
 			return
 		}
 		claims, err := v.Verify(token)
@@ -149,28 +168,77 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			if !errors.As(err, &te) {
 				te = &TokenError{Cause: "invalid"}
 			}
-			v.refuse(w, te)
+			v.refuse(w, te, scheme)
 			return
+		}
+		switch bound := claims.Confirmation != nil && claims.Confirmation.JKT != ""; {
+		case bound && scheme != "DPoP":
+			v.refuse(w, &TokenError{Cause: "dpop_bound", Err: errors.New("the token is bound to a DPoP key: send it with the DPoP scheme and a proof")}, scheme)
+			return
+		case !bound && scheme == "DPoP":
+			v.refuse(w, &TokenError{Cause: "malformed", Err: errors.New("a bearer token sent with the DPoP scheme")}, scheme)
+			return
+		case bound:
+			if v.DPoP == nil {
+				v.refuse(w, &TokenError{Cause: "dpop_bound", Err: errors.New("DPoP-bound tokens are not accepted here")}, scheme)
+				return
+			}
+			jkt, err := v.DPoP.Check(r, token)
+			if err == nil && jkt != claims.Confirmation.JKT {
+				err = badProof("the proof is signed by a key other than the token's")
+			}
+			if err != nil {
+				v.refuseProof(w, err.(*ProofError))
+				return
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
 	})
 }
 
-func (v *Verifier) bearer(h string) (string, bool) {
+// credentials reads the Authorization header: its scheme ("Bearer",
+// "DPoP", "" for none or another) and token; ok is false when there is
+// no header.
+func (v *Verifier) credentials(h string) (scheme, token string, ok bool) {
 	if h == "" {
-		return "", false
+		return "", "", false
 	}
-	if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-		token = strings.TrimSpace(token)
-		return token, token != ""
+	if s, t, found := strings.Cut(h, " "); found {
+		t = strings.TrimSpace(t)
+		switch {
+		case strings.EqualFold(s, "Bearer"):
+			return "Bearer", t, true
+		case strings.EqualFold(s, "DPoP"):
+			return "DPoP", t, true
+		}
 	}
 	if v.AcceptRawToken && !strings.Contains(h, " ") {
-		return h, true
+		return "Bearer", h, true
 	}
-	return "", true // a header that is not a bearer token: invalid, not missing
+	return "", "", true // a header that is not a token: invalid, not missing
 }
 
-func (v *Verifier) refuse(w http.ResponseWriter, te *TokenError) {
+// refuseProof answers a refused DPoP proof: 401 with a DPoP challenge.
+func (v *Verifier) refuseProof(w http.ResponseWriter, pe *ProofError) {
+	cause := "dpop_proof"
+	if pe.Code == "use_dpop_nonce" {
+		cause = "dpop_nonce"
+	}
+	if v.OnRefuse != nil {
+		v.OnRefuse(cause)
+	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf("DPoP algs=%q, error=%q, error_description=%q", strings.Join(v.dpopAlgorithms(), " "), pe.Code, pe.Reason))
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": pe.Code, "error_description": pe.Reason})
+}
+
+func (v *Verifier) dpopAlgorithms() []string {
+	if v.DPoP != nil && v.DPoP.Algorithms != nil {
+		return v.DPoP.Algorithms
+	}
+	return DPoPAlgorithms
+}
+
+func (v *Verifier) refuse(w http.ResponseWriter, te *TokenError, scheme string) {
 	if v.OnRefuse != nil {
 		v.OnRefuse(te.Cause)
 	}
@@ -191,6 +259,9 @@ func (v *Verifier) refuse(w http.ResponseWriter, te *TokenError) {
 	if desc == "the access token is " {
 		desc = "the access token is invalid (" + te.Cause + ")"
 	}
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\", error_description=%q", realm, desc))
+	if scheme != "DPoP" {
+		scheme = "Bearer"
+	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf("%s realm=%q, error=\"invalid_token\", error_description=%q", scheme, realm, desc))
 	writeJSON(w, status, map[string]string{"error": "invalid_token", "error_description": desc})
 }
