@@ -8,9 +8,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/authrefresh/authrefresh"
-	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 
 // ClientCredentials gets tokens for the client itself, machine to machine,
@@ -37,6 +37,10 @@ type ClientCredentials struct {
 	ClientAuth ClientAuth
 	// Key signs private_key_jwt client assertions, instead of a secret.
 	Key *ClientKey
+	// DPoP, if set, binds the tokens to this key (RFC 9449), as
+	// Config.DPoP does: a proof on every token request, and on every
+	// request a Transport sends with a bound token.
+	DPoP *DPoPKey
 	// Scopes are requested, space-separated in "scope".
 	Scopes []string
 	// Params are more form fields for the token request: "audience"
@@ -46,6 +50,16 @@ type ClientCredentials struct {
 	// timeout. Redirects are never followed, whatever its CheckRedirect
 	// says. It must not use the refreshing Transport.
 	HTTPClient *http.Client
+}
+
+// config is the client as a Config.
+func (c *ClientCredentials) config() *Config {
+	return &Config{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret, ClientAuth: c.ClientAuth, Key: c.Key, DPoP: c.DPoP, HTTPClient: c.HTTPClient}
+}
+
+// Proof implements authrefresh.Prover, for tokens bound to DPoP.
+func (c *ClientCredentials) Proof(tok *authrefresh.Token, method, target, nonce string, now time.Time) (string, error) {
+	return c.config().Proof(tok, method, target, nonce, now)
 }
 
 // Acquire implements Acquirer: one token request.
@@ -58,12 +72,7 @@ func (c *ClientCredentials) Acquire(ctx context.Context) (*authrefresh.Token, er
 	if len(c.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.Scopes, " "))
 	}
-	auth := &Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, ClientAuth: c.ClientAuth, Key: c.Key}
-	req, err := auth.request(ctx, c.TokenURL, form)
-	if err != nil {
-		return nil, tokenhttp.WithOp(err, "acquire")
-	}
-	tok, err := tokenhttp.Post(ctx, "acquire", c.HTTPClient, req, tokenhttp.Fields{})
+	tok, err := c.config().token(ctx, "acquire", c.TokenURL, form, c.DPoP)
 	if err != nil {
 		return nil, err
 	}

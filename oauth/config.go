@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
-	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 
 // ClientAuth says how a Config authenticates its client.
@@ -42,6 +41,15 @@ type Config struct {
 	ClientAuth ClientAuth
 	// Key signs private_key_jwt client assertions (see ClientKey).
 	Key *ClientKey
+	// DPoP, if set, binds the tokens to this key (RFC 9449): every
+	// token-endpoint call carries a proof signed by it, and so does every
+	// request a Transport sends with a token the server bound ("token_type":
+	// "DPoP"; the Config is the Session's Prover). A key in memory
+	// (NewDPoPKey) is stored with the token it binds (Token.DPoPKey), so
+	// every process sharing the store refreshes with it; make a new one for
+	// each login. A key that cannot be written out (a KMS or HSM Signer)
+	// must be set, the same, in every process.
+	DPoP *DPoPKey
 	// Scopes, if any, are requested (they may only narrow the original grant).
 	Scopes []string
 	// RevocationURL, if set, is used by Session.Logout (RFC 7009).
@@ -61,11 +69,11 @@ func (r *Config) Refresh(ctx context.Context, tok *authrefresh.Token) (*authrefr
 	if len(r.Scopes) > 0 {
 		form.Set("scope", strings.Join(r.Scopes, " "))
 	}
-	req, err := r.request(ctx, r.TokenURL, form)
+	key, err := r.keyFor(tok)
 	if err != nil {
-		return nil, err
+		return nil, &authrefresh.RefreshError{Kind: authrefresh.RefreshMisconfigured, Err: err}
 	}
-	return tokenhttp.Post(ctx, "refresh", r.HTTPClient, req, tokenhttp.Fields{})
+	return r.token(ctx, "refresh", r.TokenURL, form, key)
 }
 
 // Revoke implements Revoker (RFC 7009) when RevocationURL is set.
@@ -74,11 +82,18 @@ func (r *Config) Revoke(ctx context.Context, tok *authrefresh.Token) error {
 		return nil
 	}
 	form := url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}
-	req, err := r.request(ctx, r.RevocationURL, form)
+	key, err := r.keyFor(tok)
+	if err != nil {
+		return &authrefresh.RefreshError{Kind: authrefresh.RefreshMisconfigured, Op: "revoke", Err: err}
+	}
+	data, resp, err := r.post(ctx, "revoke", r.RevocationURL, form, key)
 	if err != nil {
 		return err
 	}
-	return tokenhttp.Revoke(ctx, r.HTTPClient, req)
+	if resp.StatusCode/100 != 2 {
+		return r.refusal("revoke", resp, data, key)
+	}
+	return nil
 }
 
 // request is a form POST to endpoint with the client's authentication. Its
@@ -144,9 +159,5 @@ func userClient(flow string, c *Config) (*Config, error) {
 // exchange posts a grant to the client's token endpoint, with its client
 // authentication, for a login.
 func (c *Config) exchange(ctx context.Context, form url.Values) (*authrefresh.Token, error) {
-	req, err := c.request(ctx, c.TokenURL, form)
-	if err != nil {
-		return nil, tokenhttp.WithOp(err, "login")
-	}
-	return tokenhttp.Post(ctx, "login", c.HTTPClient, req, tokenhttp.Fields{})
+	return c.token(ctx, "login", c.TokenURL, form, c.DPoP)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,6 +74,22 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 		}
 	})
 
+	// A server that wants DPoP from a client without a key: the setting to
+	// fix is named, and the session is kept.
+	for _, body := range []string{`{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`, `{"error":"invalid_dpop_proof","error_description":"DPoP proof JWT is required"}`} {
+		t.Run(body, func(t *testing.T) {
+			u, n := scriptedTokenEndpoint(t, 400, http.Header{"Dpop-Nonce": {"n"}}, body)
+			s := loggedIn(t, u, nil)
+			_, err := s.Refresh(ctx)
+			if !errors.Is(err, authrefresh.ErrRefreshMisconfigured) || !strings.Contains(err.Error(), "DPoP key") || n.Load() != 1 {
+				t.Fatalf("got %v after %d requests", err, n.Load())
+			}
+			if tok, err := s.Token(ctx); err != nil || tok.RefreshToken != "refresh-0" {
+				t.Fatalf("the session after it: %v %v", tok, err)
+			}
+		})
+	}
+
 	for name, c := range map[string]struct {
 		status int
 		header http.Header
@@ -81,7 +98,6 @@ func TestRealServerRefreshAnswers(t *testing.T) {
 	}{
 		"400 temporarily_unavailable": {400, http.Header{"Retry-After": {"7"}}, `{"error":"temporarily_unavailable"}`, 7 * time.Second},
 		"429 with Retry-After":        {429, http.Header{"Retry-After": {"3"}}, `{"error":"rate_limited"}`, 3 * time.Second},
-		"400 use_dpop_nonce":          {400, http.Header{"Dpop-Nonce": {"n"}}, `{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`, 0},
 		"Hydra 400 invalid_request":   {400, nil, `{"error":"invalid_request","error_description":"The request is missing a required parameter... multiple concurrent requests using the same token. Please retry the request."}`, 0},
 	} {
 		t.Run(name+" is transient", func(t *testing.T) {
