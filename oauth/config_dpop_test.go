@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,12 +11,16 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/oauth"
 )
@@ -210,5 +215,51 @@ func TestDPoPClientCredentials(t *testing.T) {
 	}
 	if got := e.Auth.Counters(); got.ClientTokens != 1 || got.DPoPProofs != 1+3 || got.Unauthorized["dpop_nonce"] != 1 {
 		t.Fatalf("counters %+v", got)
+	}
+}
+
+// A fleet (three Sessions, each with its own Config that names no key, as
+// three processes would) shares one sealed token file holding a public
+// client's DPoP-bound, rotating refresh token: each time the server
+// refuses every access token, the fleet refreshes once, with the key that
+// travels in the file; nothing is refused for its key, no proof is
+// replayed, and the file holds no key in the clear.
+func TestDPoPFleetSharesTheKey(t *testing.T) {
+	e := authtest.StartRealClock(t, authserver.Config{DPoPNonce: true, AccessTTL: time.Hour, Clients: map[string]string{"cli": ""}})
+	ctx := context.Background()
+	_, tok := dpopLogin(t, e)
+	path := filepath.Join(t.TempDir(), "token.json")
+	keyring := authtest.Keyring(t, "k1")
+	var fleet []*authrefresh.Client
+	for i := range 3 {
+		c := &oauth.Config{TokenURL: e.URL + "/oauth/token", ClientID: "cli"}
+		s := authrefresh.NewSession(&filestore.Store{Path: path, Keyring: keyring}, c, authrefresh.Options{})
+		if i == 0 {
+			if err := s.Login(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fleet = append(fleet, e.Client(s))
+	}
+	const rounds, callers = 3, 30
+	for round := range rounds {
+		e.Auth.RevokeAccessTokens()
+		errs := authtest.RunParallel(len(fleet)*callers, func(i int) error {
+			return fleet[i%len(fleet)].Get(ctx, "me", nil)
+		})
+		if n, first := authtest.CountErrors(errs); n > 0 {
+			t.Fatalf("round %d: %d calls failed; first: %v", round, n, first)
+		}
+	}
+	got := e.Auth.Counters()
+	if got.Refreshes != rounds || got.RefreshFailures != 0 || got.DPoPKeyMismatch != 0 || got.DPoPReplays != 0 || got.DPoPBadProofs != 0 {
+		t.Fatalf("%d refreshes for %d rounds; counters %+v", got.Refreshes, rounds, got)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("dpop_key")) || bytes.Contains(raw, tok.DPoPKey[:20]) {
+		t.Fatal("the key is in the file in the clear")
 	}
 }
