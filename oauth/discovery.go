@@ -30,6 +30,10 @@ type ProviderMetadata struct {
 	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported are the DPoP proof algorithms the
+	// server accepts (RFC 9449 §5.1); none listed means it does not say,
+	// or does not do DPoP.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // DiscoveryError is an issuer whose metadata cannot be used. It says which

@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
 )
 
@@ -173,4 +175,23 @@ func proofTarget(target string) (string, error) {
 		return "", errors.New("authrefresh: a DPoP proof needs an absolute http(s) URL")
 	}
 	return (&url.URL{Scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Host), Path: u.Path, RawPath: u.RawPath}).String(), nil
+}
+
+// CheckDPoPKey reports whether the server takes proofs signed by k: an
+// error naming the algorithms it lists when k's is not one of them (set
+// DPoPKey.Algorithm, or make a key of another type), or when k cannot
+// sign at all. A server that lists none is not refused: many do not say.
+func (m *ProviderMetadata) CheckDPoPKey(k *DPoPKey) error {
+	if k == nil || k.Signer == nil {
+		return errors.New("authrefresh: DPoPKey.Signer is not set")
+	}
+	head, err := k.header()
+	if err != nil {
+		return err
+	}
+	if len(m.DPoPSigningAlgValuesSupported) == 0 || slices.Contains(m.DPoPSigningAlgValuesSupported, head.alg) {
+		return nil
+	}
+	return fmt.Errorf("authrefresh: %s takes DPoP proofs signed with %s, not %s (the DPoP key's algorithm)",
+		safetext.Clip(m.Issuer, 200), safetext.Clip(strings.Join(m.DPoPSigningAlgValuesSupported, ", "), 200), head.alg)
 }

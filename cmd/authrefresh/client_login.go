@@ -40,6 +40,9 @@ type clientGrant struct {
 	Scopes        []string `json:"scopes,omitempty"`
 	Audience      string   `json:"audience,omitempty"`
 	Auth          string   `json:"client_auth,omitempty"` // basic, post or private_key_jwt
+	// DPoP binds the tokens to a key made at each login (RFC 9449),
+	// kept with the token (sealed with it under a keyring).
+	DPoP bool `json:"dpop,omitempty"`
 }
 
 // The flows of --flow.
@@ -56,7 +59,7 @@ func (g *clientGrant) machine() bool { return g.Flow == "" || g.Flow == flowClie
 // clientFlags are login's flags for a provider profile.
 type clientFlags struct {
 	issuer, tokenURL, id, secretFile, keyFile, scope, auth, flow, audience, redirect, username string
-	noBrowser, pwStdin                                                                         bool
+	noBrowser, pwStdin, dpop                                                                   bool
 }
 
 // client opens the grant's credentials (the secret or key files) and
@@ -108,8 +111,16 @@ func (g *clientGrant) refresher() (authrefresh.Refresher, error) {
 	if !g.machine() {
 		return c, nil
 	}
-	return &oauth.ClientCredentials{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-		ClientAuth: c.ClientAuth, Key: c.Key, Scopes: c.Scopes, Params: g.params(), HTTPClient: c.HTTPClient}, nil
+	cc := &oauth.ClientCredentials{TokenURL: c.TokenURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		ClientAuth: c.ClientAuth, Key: c.Key, Scopes: c.Scopes, Params: g.params(), HTTPClient: c.HTTPClient}
+	if g.DPoP {
+		// A machine's next token is acquired anew: with a key of this
+		// process, carried by the token like a user's.
+		if cc.DPoP, err = oauth.NewDPoPKey(); err != nil {
+			return nil, err
+		}
+	}
+	return cc, nil
 }
 
 // clientProfile builds a provider profile from login's flags: the
@@ -125,7 +136,7 @@ func clientProfile(ctx context.Context, name string, f clientFlags, api string) 
 		return nil, usageError{"login: give --client-secret-file or --client-key-file, not both"}
 	}
 	confidential := f.secretFile != "" || f.keyFile != ""
-	g := &clientGrant{Flow: f.flow, Issuer: f.issuer, TokenURL: f.tokenURL, ClientID: f.id, Scopes: strings.Fields(strings.ReplaceAll(f.scope, ",", " ")), Auth: f.auth, Audience: f.audience}
+	g := &clientGrant{Flow: f.flow, Issuer: f.issuer, TokenURL: f.tokenURL, ClientID: f.id, Scopes: strings.Fields(strings.ReplaceAll(f.scope, ",", " ")), Auth: f.auth, Audience: f.audience, DPoP: f.dpop}
 	base := f.tokenURL
 	if f.issuer != "" {
 		if u, err := url.Parse(f.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
@@ -138,6 +149,15 @@ func clientProfile(ctx context.Context, name string, f clientFlags, api string) 
 		g.TokenURL, g.RevocationURL, g.AuthURL, g.DeviceURL, base = md.TokenEndpoint, md.RevocationEndpoint, md.AuthorizationEndpoint, md.DeviceAuthorizationEndpoint, f.issuer
 		if g.Auth == "" && f.secretFile != "" && md.ClientAuthFor(true) == oauth.ClientAuthBody {
 			g.Auth = "post"
+		}
+		if f.dpop {
+			key, err := oauth.NewDPoPKey()
+			if err != nil {
+				return nil, err
+			}
+			if err := md.CheckDPoPKey(key); err != nil {
+				return nil, usageError{"login --dpop: " + safetext.Message(err)}
+			}
 		}
 	}
 	if g.Flow == "" {
@@ -199,6 +219,12 @@ func loginClient(ctx context.Context, name string, p *profile, f clientFlags, in
 	c, err := g.client()
 	if err != nil {
 		return err
+	}
+	if g.DPoP {
+		// A new login, a new key: it travels with the token it binds.
+		if c.DPoP, err = oauth.NewDPoPKey(); err != nil {
+			return err
+		}
 	}
 	var tok *authrefresh.Token
 	switch g.Flow {

@@ -200,6 +200,48 @@ func TestDeviceLoginProfile(t *testing.T) {
 	}
 }
 
+// login --dpop: the device flow with a key made for the login, kept with
+// the token in the sealed token file; request proves possession (the
+// server's nonce, a refusal refreshed with the same key); the token is not
+// handed out, since without its key it is useless.
+func TestDPoPDeviceLoginProfile(t *testing.T) {
+	srv, issuer := authtest.StartIssuer(t, authserver.Config{Clients: map[string]string{"cli": ""}, DeviceInterval: time.Second, DPoPNonce: true})
+	dir := t.TempDir()
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
+	keys := filepath.Join(dir, "keys")
+	if code, _, errOut := cli(t, "", "keyring", keys); code != exitOK {
+		t.Fatalf("keyring: %d %s", code, errOut)
+	}
+	login := []string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--keyring", keys, "--api", issuer + "/api/v1/"}
+	stderr := newWatcher(`enter the code (\S+)`)
+	done := runAsync(login, stderr)
+	if !srv.ApproveDevice(<-stderr.found, authserver.DemoUser, false) {
+		t.Fatal("the code shown is not pending")
+	}
+	if code := <-done; code != exitOK {
+		t.Fatalf("login: %d %s", code, stderr)
+	}
+	for round := range 2 {
+		if code, out, errOut := cli(t, "", "request", "me"); code != exitOK || !strings.Contains(out, authserver.DemoUser) {
+			t.Fatalf("round %d: request: %d %s %s", round, code, out, errOut)
+		}
+		srv.RevokeAccessTokens()
+	}
+	got := srv.Counters()
+	if got.DPoPProofs == 0 || got.Refreshes != 1 || got.DPoPKeyMismatch != 0 || got.DPoPReplays != 0 || got.Unauthorized["dpop_bound"] != 0 {
+		t.Fatalf("counters %+v", got)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "default.token.json"))
+	if len(raw) == 0 || strings.Contains(string(raw), "dpop_key") {
+		t.Fatalf("token file: %d bytes, key in the clear: %v", len(raw), strings.Contains(string(raw), "dpop_key"))
+	}
+	for _, output := range []string{"token", "header", "exec-credential"} {
+		if code, out, errOut := cli(t, "", "token", "--output", output); code != exitUsage || out != "" || !strings.Contains(errOut, "DPoP-bound") {
+			t.Fatalf("token --output %s: %d %q %s", output, code, out, errOut)
+		}
+	}
+}
+
 // private_key_jwt from the CLI: the key file is a JWK (as providers hand
 // them out) or PEM, 0600; the profile names the file, never the key.
 func TestClientKeyProfile(t *testing.T) {

@@ -66,6 +66,9 @@ func runDockerCredential(ctx context.Context, args []string, o stdio) error {
 	if err != nil {
 		return inProfile(name, p, err)
 	}
+	if err := bearerOnly(name, tok); err != nil {
+		return dockerError{err.Error()}
+	}
 	if err := json.NewEncoder(o.out).Encode(map[string]string{"ServerURL": registry, "Username": user, "Secret": tok.AccessToken}); err != nil {
 		return err
 	}

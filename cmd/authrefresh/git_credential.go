@@ -69,6 +69,9 @@ expires; a refused one (git's erase) is refreshed once. Other hosts get nothing.
 	if err != nil {
 		return inProfile(*name, p, err)
 	}
+	if err := bearerOnly(*name, tok); err != nil {
+		return err
+	}
 	fmt.Fprintf(o.out, "username=%s\npassword=%s\n", firstNonEmpty(p.Username, "oauth2"), tok.AccessToken)
 	if !tok.Expiry.IsZero() {
 		fmt.Fprintf(o.out, "password_expiry_utc=%d\n", tok.Expiry.Unix()) // git 2.41+: not used past this time

@@ -22,9 +22,11 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/internal/fakeclock"
 	"github.com/authrefresh/authrefresh/internal/redistest"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/oauth"
 	"github.com/authrefresh/authrefresh/sidecar"
 )
 
@@ -465,5 +467,45 @@ func TestSidecarsShareSessionThroughRedis(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "", "proxy", "--redis", redisURL); code != exitUsage {
 		t.Fatal("--redis without --session accepted")
+	}
+}
+
+// The sidecar with a DPoP-bound session: each upstream request carries a
+// new proof and the token under the DPoP scheme, never as a bearer token;
+// a streamed body goes out again intact when the upstream asks for its new
+// nonce, and a refused token is refreshed with the key the token carries.
+func TestProxyDPoP(t *testing.T) {
+	e := authtest.StartRealClock(t, authserver.Config{DPoPNonce: true, AccessTTL: time.Hour, Clients: map[string]string{"cli": ""}})
+	e.Auth.RotateDPoPNonce()
+	key, _ := oauth.NewDPoPKey()
+	login := &oauth.Config{TokenURL: e.URL + "/oauth/token", ClientID: "cli", DPoP: key}
+	tok, err := login.PasswordLogin(context.Background(), authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := authrefresh.NewSession(nil, &oauth.Config{TokenURL: e.URL + "/oauth/token", ClientID: "cli"}, authrefresh.Options{})
+	if err := session.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse(e.URL)
+	proxy := startProxy(t, sidecar.Config{Session: session, Upstream: target})
+	for i, step := range []func(){func() {}, e.Auth.RotateDPoPNonce, e.Auth.RevokeAccessTokens} {
+		step()
+		body := fmt.Sprintf(`{"name":"dpop-%d","price":1}`, i)
+		resp, err := http.Post(proxy.URL+"/api/v1/data", "application/json", io.NopCloser(strings.NewReader(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p authserver.Product
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != 201 || p.Name != fmt.Sprintf("dpop-%d", i) {
+			t.Fatalf("step %d: %d %+v", i, resp.StatusCode, p)
+		}
+	}
+	// A bound token sent as a bearer token would be refused as dpop_bound.
+	got := e.Auth.Counters()
+	if got.DPoPReplays != 0 || got.DPoPBadProofs != 0 || got.Unauthorized["dpop_bound"] != 0 || got.Refreshes != 1 || got.Unauthorized["dpop_nonce"] != 2 {
+		t.Fatalf("counters %+v", got)
 	}
 }

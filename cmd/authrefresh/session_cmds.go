@@ -48,6 +48,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&client.auth, "client-auth", "", "with --client-id: basic, post or private_key_jwt (default: from the key, or what the provider supports)")
 	fs.StringVar(&client.redirect, "redirect-url", "", "with --flow browser: the registered loopback redirect URI (default: http://127.0.0.1:PORT/callback, any free port)")
 	fs.BoolVar(&client.noBrowser, "no-browser", false, "with --flow browser: print the URL only, do not open a browser")
+	fs.BoolVar(&client.dpop, "dpop", false, "with --client-id: bind the tokens to a key made for this login (DPoP, RFC 9449): a copied\ntoken is useless without it; the key is kept with the token (sealed with --keyring)")
 	loginPath := fs.String("login-path", "/auth/login", "with --url: the login endpoint's path (JSON {username, password})")
 	refreshPath := fs.String("refresh-path", "/auth/refresh", "with --url: the refresh endpoint's path")
 	logoutPath := fs.String("logout-path", "/auth/logout", "with --url: the logout endpoint's path")
@@ -226,6 +227,9 @@ exec-credential' in a kubeconfig's users[].user.exec.`, `  curl -H "Authorizatio
 	if err != nil {
 		return inProfile(*name, p, err)
 	}
+	if err := bearerOnly(*name, tok); err != nil {
+		return err
+	}
 	switch *output {
 	case "header":
 		fmt.Fprintln(stdout, "Authorization: Bearer "+tok.AccessToken)
@@ -243,6 +247,16 @@ exec-credential' in a kubeconfig's users[].user.exec.`, `  curl -H "Authorizatio
 		fmt.Fprintln(stdout, tok.AccessToken)
 	}
 	return unsaved(*name, p, session)
+}
+
+// bearerOnly refuses to hand out a token bound to a key with DPoP: a
+// copy is useless without a proof per request, which only request and
+// proxy sign.
+func bearerOnly(name string, tok *authrefresh.Token) error {
+	if !strings.EqualFold(tok.TokenType, "DPoP") {
+		return nil
+	}
+	return usageError{fmt.Sprintf("profile %q holds a DPoP-bound token: it works only with a proof per request, signed by its key; use 'authrefresh request' or 'authrefresh proxy' instead of handing the token out", name)}
 }
 
 // writeExecCredential writes tok as the ExecCredential client-go's exec
