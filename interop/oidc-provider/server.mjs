@@ -8,7 +8,13 @@
 // with rotating refresh tokens. Interactions are approved at once as the
 // user "test-user", so a test drives the code flow without a browser; the
 // device verification page is the provider's own form, reduced to the form.
-// Environment: CC_TTL, AT_TTL (access tokens, s), RT_TTL (refresh tokens, s).
+// Environment: CC_TTL, AT_TTL (access tokens, s), RT_TTL (refresh tokens, s);
+// DPOP=1 requires a server nonce in every DPoP proof (DPoP itself is on:
+// a request with a proof gets tokens bound to its key), and adds the
+// clients m2m-dpop and cli-dpop, whose tokens must be DPoP-bound.
+// GET /_counts answers what the provider saw: refresh_token grants, and
+// errors by endpoint and code.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -55,6 +61,10 @@ server.listen(0, '127.0.0.1', () => {
       { client_id: 'm2m-basic', client_secret: 'basic-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', scope: 'api:read api:write' },
       { client_id: 'm2m-post', client_secret: 'post-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_post', scope: 'api:read' },
       ...(process.env.CLIENT_JWKS ? [{ client_id: 'm2m-jwt', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(process.env.CLIENT_JWKS), scope: 'api:read' }] : []),
+      ...(process.env.DPOP === '1' ? [
+        { client_id: 'm2m-dpop', client_secret: 'dpop-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', scope: 'api:read', dpop_bound_access_tokens: true },
+        { client_id: 'cli-dpop', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'], redirect_uris: ['http://127.0.0.1/callback'], dpop_bound_access_tokens: true },
+      ] : []),
       { client_id: 'cli', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'], redirect_uris: ['http://127.0.0.1/callback'] },
     ],
     scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
@@ -62,6 +72,7 @@ server.listen(0, '127.0.0.1', () => {
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       clientCredentials: { enabled: true },
+      dPoP: process.env.DPOP === '1' ? { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true } : { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       devInteractions: { enabled: false },
@@ -84,6 +95,11 @@ server.listen(0, '127.0.0.1', () => {
     },
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
+  const counts = { refreshes: 0, errors: {} };
+  provider.on('grant.success', (ctx) => { if (ctx.oidc.params.grant_type === 'refresh_token') counts.refreshes += 1; });
+  for (const [event, where] of [['grant.error', 'token'], ['userinfo.error', 'userinfo'], ['revocation.error', 'revocation']]) {
+    provider.on(event, (ctx, err) => { const k = `${where}:${err.error}`; counts.errors[k] = (counts.errors[k] || 0) + 1; });
+  }
   const callback = provider.callback();
 
   // The user's part of an interaction, done at once: log in as test-user,
@@ -105,6 +121,11 @@ server.listen(0, '127.0.0.1', () => {
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   }
   server.on('request', (req, res) => {
+    if (req.url === '/_counts') {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify(counts));
+      return;
+    }
     if (req.url.startsWith('/interaction/')) {
       interact(req, res).catch((err) => { console.error('interaction', err); res.statusCode = 500; res.end(String(err)); });
       return;

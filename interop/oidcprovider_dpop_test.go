@@ -1,0 +1,219 @@
+package interop
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/oauth"
+)
+
+// providerCounts is what interop/oidc-provider/server.mjs saw: refresh_token
+// grants, and errors by endpoint and code ("token:invalid_grant").
+type providerCounts struct {
+	Refreshes int            `json:"refreshes"`
+	Errors    map[string]int `json:"errors"`
+}
+
+func countsOf(t *testing.T, issuer string) providerCounts {
+	t.Helper()
+	resp, err := http.Get(issuer + "/_counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c providerCounts
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// dpopAnswers counts, below a Transport, what a resource server answered
+// about DPoP, and any token sent as a bearer token.
+type dpopAnswers struct {
+	base                          http.RoundTripper
+	nonceAsks, badProofs, bearers atomic.Int64
+}
+
+func (d *dpopAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ") {
+		d.bearers.Add(1)
+	}
+	resp, err := d.base.RoundTrip(req)
+	if err == nil {
+		challenge := resp.Header.Get("WWW-Authenticate")
+		if strings.Contains(challenge, "use_dpop_nonce") {
+			d.nonceAsks.Add(1)
+		}
+		if strings.Contains(challenge, "invalid_dpop_proof") {
+			d.badProofs.Add(1)
+		}
+	}
+	return resp, err
+}
+
+// dpopProvider starts oidc-provider requiring DPoP nonces and discovers it.
+func dpopProvider(t *testing.T, env ...string) (string, *oauth.ProviderMetadata) {
+	t.Helper()
+	issuer := startOIDCProvider(t, append([]string{"DPOP=1"}, env...)...)
+	md, err := oauth.Discover(context.Background(), nil, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(md.DPoPSigningAlgValuesSupported, "ES256") {
+		t.Fatalf("DPoP algorithms %v", md.DPoPSigningAlgValuesSupported)
+	}
+	return issuer, md
+}
+
+// A browser login with a DPoP key at oidc-provider (nonces required), then
+// 200 concurrent callers of its userinfo (as the resource server) through
+// a Session whose Config names no key (the token carries it, as for any
+// process of a fleet) for more than 3 access-token lifetimes: refreshes
+// follow the expiries, no call fails, no proof is refused or reused (the
+// provider refuses a jti it has seen), no token leaves as a bearer token.
+// Then the bound refresh token is revoked: the session ends once.
+func TestOIDCProviderDPoPUserSessionUnderLoad(t *testing.T) {
+	const ttl = 6 * time.Second
+	issuer, md := dpopProvider(t, "AT_TTL=6")
+	key, err := oauth.NewDPoPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := md.CheckDPoPKey(key); err != nil {
+		t.Fatal(err)
+	}
+	grants := &grantCounter{}
+	login := userClient(md, grants)
+	login.DPoP = key
+	tok := loginInBrowser(t, md, login)
+	if tok.TokenType != "DPoP" || len(tok.DPoPKey) == 0 {
+		t.Fatalf("token type %q, key carried %v", tok.TokenType, len(tok.DPoPKey) > 0)
+	}
+	fleet := userClient(md, grants)
+	s := authrefresh.NewSession(nil, fleet, authrefresh.Options{})
+	if err := s.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	base := &http.Transport{MaxIdleConnsPerHost: 200}
+	defer base.CloseIdleConnections()
+	answers := &dpopAnswers{base: base}
+	api := &http.Client{Transport: &authrefresh.Transport{Session: s, Base: answers}, Timeout: 30 * time.Second}
+	r := callUnderLoad(api, md.UserinfoEndpoint, 200, 3*ttl+ttl/2)
+	checkLoad(t, "oidc-provider (DPoP)", r, grants.count("refresh_token"), tok.ExpiresIn)
+	c := countsOf(t, issuer)
+	t.Logf("DPoP: %d nonce asks at userinfo, %d at the token endpoint (%v)", answers.nonceAsks.Load(), c.Errors["token:use_dpop_nonce"], c.Errors)
+	if answers.badProofs.Load() != 0 || answers.bearers.Load() != 0 || c.Errors["token:invalid_grant"] != 0 || c.Errors["token:invalid_dpop_proof"] != 0 || c.Errors["userinfo:invalid_dpop_proof"] != 0 {
+		t.Fatalf("refused proofs %d, bearer sends %d, provider errors %v", answers.badProofs.Load(), answers.bearers.Load(), c.Errors)
+	}
+	// A nonce the provider changes costs each caller at most one retry.
+	if asks := answers.nonceAsks.Load(); asks > 200*(int64(r.elapsed/time.Minute)+2) {
+		t.Fatalf("%d nonce asks at userinfo for 200 callers", asks)
+	}
+	cur, _ := s.Token(context.Background())
+	endsOnceAfterRevocation(t, fleet, cur, fleet)
+}
+
+// Client credentials for a client whose tokens must be DPoP-bound: with a
+// key, bound tokens (the nonce asked for once). Without one, oidc-provider
+// answers invalid_grant, "grant request is invalid", without naming DPoP:
+// a refusal, which the error reports as the provider worded it.
+func TestOIDCProviderDPoPClientCredentials(t *testing.T) {
+	_, md := dpopProvider(t)
+	key, _ := oauth.NewDPoPKey()
+	cc := &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-dpop", ClientSecret: "dpop-secret-0123456789", Scopes: []string{"api:read"}, DPoP: key}
+	s := authrefresh.NewSession(nil, cc, authrefresh.Options{})
+	tok, err := s.Token(context.Background())
+	if err != nil || tok.TokenType != "DPoP" {
+		t.Fatalf("%v %v", tok, err)
+	}
+	if next, err := s.Refused(context.Background(), tok); err != nil || next.AccessToken == tok.AccessToken || next.TokenType != "DPoP" {
+		t.Fatalf("a second acquisition: %v %v", next, err)
+	}
+	keyless := authrefresh.NewSession(nil, &oauth.ClientCredentials{TokenURL: md.TokenEndpoint, ClientID: "m2m-dpop", ClientSecret: "dpop-secret-0123456789", Scopes: []string{"api:read"}}, authrefresh.Options{})
+	_, err = keyless.Token(context.Background())
+	var re *authrefresh.RefreshError
+	if !errors.Is(err, authrefresh.ErrRefreshRejected) || !errors.As(err, &re) || re.Code != "invalid_grant" {
+		t.Fatalf("no key, a client that must use DPoP: %v", err)
+	}
+	t.Logf("without a key: %v", err)
+}
+
+// The CLI: a device login with --dpop, then request, then three sidecar
+// processes sharing the profile's token file, 100 callers each, for more
+// than 3 lifetimes of a DPoP-bound rotating refresh token: one refresh per
+// lifetime between them, no call fails, no refresh token is presented
+// with another key or twice.
+func TestOIDCProviderDPoPCLIFleet(t *testing.T) {
+	const ttl = 6 * time.Second
+	issuer, _ := dpopProvider(t, "AT_TTL=6")
+	config := t.TempDir()
+	login := authrefreshCmd(t, config, "login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--scope", "openid api:read", "--api", issuer+"/")
+	stderr, _ := login.StderrPipe()
+	if err := server(login); err != nil {
+		t.Fatal(err)
+	}
+	shown := regexp.MustCompile(`open (\S+) and enter the code (\S+)\n  \(or open (\S+)\)`)
+	var seen strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		seen.WriteString(lines.Text() + "\n")
+		if m := shown.FindStringSubmatch(seen.String()); m != nil {
+			approveDevice(t, oauth.DeviceCode{VerificationURI: m[1], UserCode: m[2], VerificationURIComplete: m[3]})
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if err := login.Wait(); err != nil {
+		t.Fatalf("device login --dpop: %v\n%s", err, seen.String())
+	}
+	if out, err := authrefreshCmd(t, config, "request", "/me").CombinedOutput(); err != nil || !strings.Contains(string(out), "test-user") {
+		t.Fatalf("request /me: %v %s", err, out)
+	}
+	if out, err := authrefreshCmd(t, config, "token").CombinedOutput(); err == nil || !strings.Contains(string(out), "DPoP-bound") {
+		t.Fatalf("token handed out a bound token: %v %s", err, out)
+	}
+	before := countsOf(t, issuer)
+	var proxies []string
+	for range 3 {
+		proxies = append(proxies, startProxy(t, config, "--upstream", issuer))
+	}
+	base := &http.Transport{MaxIdleConnsPerHost: 100}
+	defer base.CloseIdleConnections()
+	reports := make([]loadReport, len(proxies))
+	var wg sync.WaitGroup
+	for i, p := range proxies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reports[i] = callUnderLoad(&http.Client{Transport: base, Timeout: 30 * time.Second}, p+"/me", 100, 3*ttl+ttl/2)
+		}()
+	}
+	wg.Wait()
+	var total loadReport
+	for _, r := range reports {
+		total.calls += r.calls
+		total.failures += r.failures
+		total.elapsed = max(total.elapsed, r.elapsed)
+		if total.first == nil {
+			total.first = r.first
+		}
+	}
+	after := countsOf(t, issuer)
+	checkLoad(t, "oidc-provider (DPoP, 3 sidecars)", total, after.Refreshes-before.Refreshes, ttl)
+	if after.Errors["token:invalid_grant"] != 0 || after.Errors["token:invalid_dpop_proof"] != 0 || after.Errors["userinfo:invalid_dpop_proof"] != 0 {
+		t.Fatalf("provider errors %v", after.Errors)
+	}
+}
