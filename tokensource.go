@@ -2,6 +2,7 @@ package authrefresh
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -25,7 +26,8 @@ func (t *Token) OAuth2() *oauth2.Token {
 // this Session instead (refresh and replay included). When it takes only a
 // TokenSource but lets you choose its base http.RoundTripper, wrap that with
 // ReportRefusals: a refused request still fails, and the next one carries a
-// new token.
+// new token. A DPoP-bound token is not handed out (an error wrapping
+// ErrNoProver): x/oauth2 sends no proofs.
 func (s *Session) TokenSource(ctx context.Context) oauth2.TokenSource {
 	return sessionTokenSource{ctx: ctx, s: s}
 }
@@ -39,6 +41,10 @@ func (ts sessionTokenSource) Token() (*oauth2.Token, error) {
 	tok, err := ts.s.Token(ts.ctx)
 	if err != nil {
 		return nil, err
+	}
+	if tok.dpop() {
+		// x/oauth2's Transport would send it without the proof it needs.
+		return nil, fmt.Errorf("authrefresh: the Session's token is DPoP-bound, and what reads an oauth2.TokenSource sends no proofs; send its requests through a Transport for the Session: %w", ErrNoProver)
 	}
 	return tok.OAuth2(), nil
 }

@@ -2,6 +2,7 @@ package authrefresh_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -49,5 +50,17 @@ func TestTokenSourceRecoversWithReportRefusals(t *testing.T) {
 	}
 	if st := s.Stats(); st.Refreshes != 1 || st.Refusals != 1 || e.Auth.Counters().Refreshes != 1 {
 		t.Fatalf("stats %+v, server refreshes %d; want exactly one refresh", st, e.Auth.Counters().Refreshes)
+	}
+}
+
+// A DPoP-bound token is not handed to x/oauth2, which would send it
+// without a proof.
+func TestTokenSourceRefusesDPoPToken(t *testing.T) {
+	s := authrefresh.NewSession(nil, nil, authrefresh.Options{})
+	if err := s.Login(context.Background(), &authrefresh.Token{AccessToken: "bound", TokenType: "DPoP", ExpiresIn: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := s.TokenSource(context.Background()).Token(); !errors.Is(err, authrefresh.ErrNoProver) || tok != nil {
+		t.Fatalf("got %v %v", tok, err)
 	}
 }

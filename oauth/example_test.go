@@ -126,3 +126,31 @@ func ExampleDPoPKey() {
 	fmt.Println(strings.Count(proof, "."), len(jkt))
 	// Output: 2 43
 }
+
+// Sender-constrained tokens: with a DPoP key on the Config, the server
+// binds the tokens to it, and every request — token endpoint and API —
+// carries a proof signed by it. The key travels with the token (in the
+// store, sealed with it), so any process sharing the store can use it.
+func ExampleConfig_dPoP() {
+	server, _ := authserver.New(authserver.Config{PasswordCost: 4, DPoPNonce: true})
+	idp := httptest.NewServer(server)
+	defer idp.Close()
+	ctx := context.Background()
+
+	key, _ := oauth.NewDPoPKey() // a new key for each login
+	client := &oauth.Config{TokenURL: idp.URL + "/oauth/token", ClientID: authserver.DemoClientID,
+		ClientSecret: authserver.DemoClientSecret, DPoP: key}
+	tok, err := client.PasswordLogin(ctx, authserver.DemoUser, authserver.DemoPassword)
+	if err != nil {
+		panic(err)
+	}
+	session := authrefresh.NewSession(nil, client, authrefresh.Options{})
+	_ = session.Login(ctx, tok)
+	api, _ := authrefresh.NewClient(idp.URL+"/api/v1/", session)
+	var me struct{ Sub string }
+	if err := api.Get(ctx, "me", &me); err != nil {
+		panic(err)
+	}
+	fmt.Println(tok.TokenType, me.Sub)
+	// Output: DPoP demo
+}
