@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/redistest"
 	"github.com/authrefresh/authrefresh/oauth"
 )
 
@@ -160,7 +161,46 @@ func TestOIDCProviderDPoPCLIFleet(t *testing.T) {
 	const ttl = 6 * time.Second
 	issuer, _ := dpopProvider(t, "AT_TTL=6")
 	config := t.TempDir()
-	login := authrefreshCmd(t, config, "login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--scope", "openid api:read", "--api", issuer+"/")
+	cliDeviceLogin(t, issuer, config)
+	if out, err := authrefreshCmd(t, config, "request", "/me").CombinedOutput(); err != nil || !strings.Contains(string(out), "test-user") {
+		t.Fatalf("request /me: %v %s", err, out)
+	}
+	if out, err := authrefreshCmd(t, config, "token").CombinedOutput(); err == nil || !strings.Contains(string(out), "DPoP-bound") {
+		t.Fatalf("token handed out a bound token: %v %s", err, out)
+	}
+	before := countsOf(t, issuer)
+	total := sidecarLoad(t, []string{config, config, config}, ttl, "--upstream", issuer)
+	after := countsOf(t, issuer)
+	checkLoad(t, "oidc-provider (DPoP, 3 sidecars, one file)", total, after.Refreshes-before.Refreshes, ttl)
+	if after.Errors["token:invalid_grant"] != 0 || after.Errors["token:invalid_dpop_proof"] != 0 || after.Errors["userinfo:invalid_dpop_proof"] != 0 {
+		t.Fatalf("provider errors %v", after.Errors)
+	}
+}
+
+// The same through Redis: the login keeps the bound token (and its key)
+// in a Redis session; three sidecar processes, each with a configuration
+// directory of its own (as on three hosts: no local token file, no key),
+// join it and share one refresh per lifetime.
+func TestOIDCProviderDPoPCLIFleetRedis(t *testing.T) {
+	const ttl = 6 * time.Second
+	issuer, _ := dpopProvider(t, "AT_TTL=6")
+	rdb := redistest.Start(t)
+	url := "redis://" + rdb.Addr() + "/0"
+	cliDeviceLogin(t, issuer, t.TempDir(), "--redis", url, "--session", "dpop-fleet")
+	before := countsOf(t, issuer)
+	total := sidecarLoad(t, []string{t.TempDir(), t.TempDir(), t.TempDir()}, ttl, "--redis", url, "--session", "dpop-fleet", "--upstream", issuer)
+	after := countsOf(t, issuer)
+	checkLoad(t, "oidc-provider (DPoP, 3 sidecars, Redis)", total, after.Refreshes-before.Refreshes, ttl)
+	if after.Errors["token:invalid_grant"] != 0 || after.Errors["token:invalid_dpop_proof"] != 0 || after.Errors["userinfo:invalid_dpop_proof"] != 0 {
+		t.Fatalf("provider errors %v", after.Errors)
+	}
+}
+
+// cliDeviceLogin runs login --flow device --dpop for the public client
+// "cli" with more flags, approving the code on the provider's page.
+func cliDeviceLogin(t *testing.T, issuer, config string, more ...string) {
+	t.Helper()
+	login := authrefreshCmd(t, config, append([]string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--scope", "openid api:read", "--api", issuer + "/"}, more...)...)
 	stderr, _ := login.StderrPipe()
 	if err := server(login); err != nil {
 		t.Fatal(err)
@@ -179,16 +219,15 @@ func TestOIDCProviderDPoPCLIFleet(t *testing.T) {
 	if err := login.Wait(); err != nil {
 		t.Fatalf("device login --dpop: %v\n%s", err, seen.String())
 	}
-	if out, err := authrefreshCmd(t, config, "request", "/me").CombinedOutput(); err != nil || !strings.Contains(string(out), "test-user") {
-		t.Fatalf("request /me: %v %s", err, out)
-	}
-	if out, err := authrefreshCmd(t, config, "token").CombinedOutput(); err == nil || !strings.Contains(string(out), "DPoP-bound") {
-		t.Fatalf("token handed out a bound token: %v %s", err, out)
-	}
-	before := countsOf(t, issuer)
+}
+
+// sidecarLoad starts one sidecar process per configuration directory (with
+// args) and has 100 callers GET /me through each for 3.5 lifetimes.
+func sidecarLoad(t *testing.T, configs []string, ttl time.Duration, args ...string) loadReport {
+	t.Helper()
 	var proxies []string
-	for range 3 {
-		proxies = append(proxies, startProxy(t, config, "--upstream", issuer))
+	for _, config := range configs {
+		proxies = append(proxies, startProxy(t, config, args...))
 	}
 	base := &http.Transport{MaxIdleConnsPerHost: 100}
 	defer base.CloseIdleConnections()
@@ -211,9 +250,5 @@ func TestOIDCProviderDPoPCLIFleet(t *testing.T) {
 			total.first = r.first
 		}
 	}
-	after := countsOf(t, issuer)
-	checkLoad(t, "oidc-provider (DPoP, 3 sidecars)", total, after.Refreshes-before.Refreshes, ttl)
-	if after.Errors["token:invalid_grant"] != 0 || after.Errors["token:invalid_dpop_proof"] != 0 || after.Errors["userinfo:invalid_dpop_proof"] != 0 {
-		t.Fatalf("provider errors %v", after.Errors)
-	}
+	return total
 }
