@@ -23,6 +23,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/jsonauth"
+	"github.com/authrefresh/authrefresh/oauth"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -58,9 +59,20 @@ type chaosOutcome struct {
 // every product reported created exists exactly once with its payload, none
 // exists twice, every failure is of a known class, nothing was logged out,
 // no token reached the log, and no goroutine or memory was left behind.
-func TestChaos(t *testing.T) {
+func TestChaos(t *testing.T) { runChaos(t, false) }
+
+// TestChaosDPoP is TestChaos with DPoP-bound tokens (a public client's
+// refresh token bound too, nonces required at the token endpoint and the
+// API), for half as long: on top of its checks, the server saw no proof
+// twice, no refused proof and no refresh token with another key.
+func TestChaosDPoP(t *testing.T) { runChaos(t, true) }
+
+func runChaos(t *testing.T, dpop bool) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	duration := chaosDuration(t)
+	if dpop {
+		duration = max(duration/2, 3*time.Second)
+	}
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("AUTHREFRESH_CHAOS_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
@@ -71,6 +83,8 @@ func TestChaos(t *testing.T) {
 		AccessTTL:    time.Second,
 		GracePeriod:  10 * time.Second, // lost refresh answers are only survivable with one
 		PasswordCost: bcrypt.MinCost,
+		DPoPNonce:    dpop,
+		Clients:      map[string]string{"cli": ""},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +99,11 @@ func TestChaos(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var tokensMu sync.Mutex
 	var secrets []string
-	s := authrefresh.NewSession(nil, &jsonauth.Refresher{URL: hs.URL + "/auth/refresh", HTTPClient: hc}, authrefresh.Options{
+	var refresher authrefresh.Refresher = &jsonauth.Refresher{URL: hs.URL + "/auth/refresh", HTTPClient: hc}
+	if dpop {
+		refresher = &oauth.Config{TokenURL: hs.URL + "/oauth/token", ClientID: "cli", HTTPClient: hc}
+	}
+	s := authrefresh.NewSession(nil, refresher, authrefresh.Options{
 		RefreshTimeout: 5 * time.Second,
 		MinBackoff:     20 * time.Millisecond,
 		MaxBackoff:     500 * time.Millisecond,
@@ -94,11 +112,18 @@ func TestChaos(t *testing.T) {
 			if tok != nil {
 				tokensMu.Lock()
 				secrets = append(secrets, tok.AccessToken, tok.RefreshToken)
+				if len(tok.DPoPKey) > 0 {
+					secrets = append(secrets, string(tok.DPoPKey[len(tok.DPoPKey)/2:])) // the private part sits mid-JWK
+				}
 				tokensMu.Unlock()
 			}
 		},
 	})
 	tok, err := jsonauth.Login(context.Background(), hc, hs.URL+"/auth/login", authserver.DemoUser, authserver.DemoPassword)
+	if dpop {
+		key, _ := oauth.NewDPoPKey()
+		tok, err = (&oauth.Config{TokenURL: hs.URL + "/oauth/token", ClientID: "cli", DPoP: key, HTTPClient: hc}).PasswordLogin(context.Background(), authserver.DemoUser, authserver.DemoPassword)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +183,9 @@ func TestChaos(t *testing.T) {
 	if counters.Panics != 0 {
 		t.Errorf("the server panicked %d times", counters.Panics)
 	}
+	if dpop && (counters.DPoPProofs == 0 || counters.DPoPReplays != 0 || counters.DPoPBadProofs != 0 || counters.DPoPKeyMismatch != 0 || counters.Unauthorized["dpop_bound"] != 0) {
+		t.Errorf("DPoP: %d proofs, %d replayed, %d refused, %d key mismatches, %d bearer sends", counters.DPoPProofs, counters.DPoPReplays, counters.DPoPBadProofs, counters.DPoPKeyMismatch, counters.Unauthorized["dpop_bound"])
+	}
 	if created == 0 || created < requests/2 {
 		t.Errorf("only %d of %d requests succeeded; the chaos drowned the test", created, requests)
 	}
@@ -174,6 +202,9 @@ func TestChaos(t *testing.T) {
 	}
 
 	f := counters.Faults
+	if dpop {
+		t.Logf("DPoP: %d proofs accepted, %d nonce asks at the token endpoint, %d at the API, 0 replayed", counters.DPoPProofs, counters.DPoPNonceAsks, counters.Unauthorized["dpop_nonce"])
+	}
 	t.Logf("chaos: %s, %d requests (%.0f/s), %d created, failures %s, %d created-but-cut; faults %d (refresh delayed %d, 503 %d, dropped %d, lost %d; API cut %d; access revoked %d); %d refreshes, %d grace replays, %d reuse detections, 0 lost, 0 duplicates; heap after each of %d rounds %v KiB",
 		duration, requests, float64(requests)/duration.Seconds(), created, formatCounts(failures), failedButCreated,
 		f.Total(), f.RefreshDelayed, f.Refresh503, f.RefreshDropped, f.RefreshLost, f.APICut, f.AccessRevoked,
