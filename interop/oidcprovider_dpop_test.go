@@ -2,11 +2,15 @@ package interop
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -251,4 +255,54 @@ func sidecarLoad(t *testing.T, configs []string, ttl time.Duration, args ...stri
 		}
 	}
 	return total
+}
+
+// openid-client (panva's reference client) against the same provider and
+// flow, with a DPoP-bound rotating token pair of its own login: 200
+// callers of userinfo for 2.5 lifetimes, its refresh written the two ways
+// applications write it (see openid-client-driver.mjs). What it saw and
+// what the provider counted are logged beside authrefresh's figures of
+// TestOIDCProviderDPoPUserSessionUnderLoad (INTEROP.md); the test fails
+// only if the driver cannot run.
+func TestOpenIDClientDPoPBeside(t *testing.T) {
+	const ttl = 6 * time.Second
+	issuer, md := dpopProvider(t, "AT_TTL=6")
+	if _, err := os.Stat(filepath.Join("oidc-provider", "node_modules", "openid-client")); err != nil {
+		unavailable(t, "openid-client is not installed (run: cd interop/oidc-provider && npm ci)")
+	}
+	for _, mode := range []string{"expiry", "queue"} {
+		key, _ := oauth.NewDPoPKey()
+		login := userClient(md, &grantCounter{})
+		login.DPoP = key
+		tok := loginInBrowser(t, md, login)
+		var jwk map[string]string
+		if err := json.Unmarshal(tok.DPoPKey, &jwk); err != nil {
+			t.Fatal(err)
+		}
+		in, _ := json.Marshal(map[string]any{"issuer": issuer, "mode": mode, "callers": 200, "duration_ms": (2*ttl + ttl/2).Milliseconds(),
+			"access_token": tok.AccessToken, "refresh_token": tok.RefreshToken, "expires_in": tok.ExpiresIn.Seconds(), "jwk": jwk})
+		before := countsOf(t, issuer)
+		cmd := exec.Command("node", "openid-client-driver.mjs")
+		cmd.Dir = "oidc-provider"
+		cmd.Stdin = bytes.NewReader(in)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", mode, err, stderr.String())
+		}
+		var got struct {
+			Calls, Failures, Refreshes int
+			RefreshFailures            int    `json:"refresh_failures"`
+			FirstError                 string `json:"first_error"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil || got.Calls == 0 {
+			t.Fatalf("%s: %v %s", mode, err, out)
+		}
+		after := countsOf(t, issuer)
+		diff := func(k string) int { return after.Errors[k] - before.Errors[k] }
+		t.Logf("openid-client (%s): %d calls by 200 callers in %v, %d failed (first: %q); %d refreshes, %d refused; the provider: %d refresh grants, %d invalid_grant, %d use_dpop_nonce at userinfo, %d at the token endpoint, %d invalid_token at userinfo",
+			mode, got.Calls, 2*ttl+ttl/2, got.Failures, got.FirstError, got.Refreshes, got.RefreshFailures,
+			after.Refreshes-before.Refreshes, diff("token:invalid_grant"), diff("userinfo:use_dpop_nonce"), diff("token:use_dpop_nonce"), diff("userinfo:invalid_token"))
+	}
 }
