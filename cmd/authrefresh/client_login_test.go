@@ -235,6 +235,9 @@ func TestDPoPDeviceLoginProfile(t *testing.T) {
 	if len(raw) == 0 || strings.Contains(string(raw), "dpop_key") {
 		t.Fatalf("token file: %d bytes, key in the clear: %v", len(raw), strings.Contains(string(raw), "dpop_key"))
 	}
+	if code, out, _ := cli(t, "", "status"); code != exitOK || !strings.Contains(out, "bound to a key:        DPoP (the key is kept with the token)") || strings.Contains(out, `"d"`) {
+		t.Fatalf("status: %d %s", code, out)
+	}
 	for _, output := range []string{"token", "header", "exec-credential"} {
 		if code, out, errOut := cli(t, "", "token", "--output", output); code != exitUsage || out != "" || !strings.Contains(errOut, "DPoP-bound") {
 			t.Fatalf("token --output %s: %d %q %s", output, code, out, errOut)

@@ -30,6 +30,7 @@ type profileStatus struct {
 	RefreshExpires string `json:"refresh_expires,omitempty"`
 	Store          string `json:"store"`
 	Sealed         bool   `json:"sealed"`
+	Binding        string `json:"binding,omitempty"` // "DPoP" for a token bound to a key kept with it
 }
 
 // runStatus prints the profiles and their sessions, reading the stores
@@ -82,7 +83,7 @@ func runStatus(ctx context.Context, args []string, o stdio) error {
 		}
 		fmt.Fprintf(o.out, "%s: %s\n", st.Profile, safetext.Lines(st.State))
 		for _, kv := range [][2]string{{"provider", st.Provider}, {"flow", st.Flow}, {"api", st.API}, {"identity", st.Identity},
-			{"access token expires", st.AccessExpires}, {"refresh token expires", st.RefreshExpires}, {"store", st.Store}} {
+			{"access token expires", st.AccessExpires}, {"refresh token expires", st.RefreshExpires}, {"bound to a key", st.Binding}, {"store", st.Store}} {
 			if kv[1] != "" {
 				fmt.Fprintf(o.out, "  %-22s %s\n", kv[0]+":", safetext.Lines(kv[1]))
 			}
@@ -135,6 +136,12 @@ func statusOf(ctx context.Context, name string, p *profile) profileStatus {
 		st.AccessExpires = expiry.Local().Format(time.RFC3339)
 		if !time.Now().Before(expiry) {
 			st.State = "expired (refreshed on next use)"
+		}
+	}
+	if strings.EqualFold(tok.TokenType, "DPoP") {
+		st.Binding = "DPoP"
+		if len(tok.DPoPKey) > 0 {
+			st.Binding += " (the key is kept with the token)"
 		}
 	}
 	if !tok.RefreshExpiry.IsZero() {
