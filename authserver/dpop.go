@@ -303,6 +303,10 @@ func sameTarget(htu, target string) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host) && a.EscapedPath() == b.EscapedPath()
 }
 
+// DPoPNonce is the nonce DPoP proofs must carry now ("" unless
+// Config.DPoPNonce): what a test sends without asking first.
+func (s *Server) DPoPNonce() string { return s.dpop.Nonce() }
+
 // RotateDPoPNonce replaces the nonce DPoP proofs must carry (with
 // Config.DPoPNonce): every client's next proof is answered use_dpop_nonce
 // once, with the new nonce.

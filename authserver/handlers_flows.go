@@ -29,6 +29,7 @@ const (
 // authCode is one issued authorization code.
 type authCode struct {
 	clientID, redirectURI, challenge, user, scope, nonce string
+	jkt                                                  string // dpop_jkt: the DPoP key that must exchange it
 	expires                                              time.Time
 }
 
@@ -192,6 +193,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256")
 	case len(q.Get("code_challenge")) != 43:
 		fail("invalid_request", "an S256 code_challenge is 43 characters (RFC 7636 §4.2)")
+	case len(q.Get("dpop_jkt")) > 43:
+		fail("invalid_request", "dpop_jkt is a JWK SHA-256 thumbprint: 43 characters")
 	case len(q.Get("nonce")) > maxNonce || len(q.Get("scope")) > maxScope:
 		fail("invalid_request", fmt.Sprintf("nonce is limited to %d bytes and scope to %d", maxNonce, maxScope))
 	case s.cfg.AutoApproveUser == "":
@@ -202,7 +205,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		admitted := s.admitLocked(now)
 		if admitted {
 			s.flows.codes[hashToken(code)] = &authCode{clientID: clientID, redirectURI: redirectURI, challenge: q.Get("code_challenge"),
-				user: s.cfg.AutoApproveUser, scope: q.Get("scope"), nonce: q.Get("nonce"), expires: now.Add(codeTTL)}
+				user: s.cfg.AutoApproveUser, scope: q.Get("scope"), nonce: q.Get("nonce"), jkt: q.Get("dpop_jkt"), expires: now.Add(codeTTL)}
 		}
 		s.flows.mu.Unlock()
 		if !admitted {
@@ -232,6 +235,9 @@ func (s *Server) codeGrant(form url.Values, clientID, jkt string) (*tokenRespons
 		return nil, invalidGrant("redirect_uri differs from the authorization request's")
 	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.challenge)) != 1:
 		return nil, invalidGrant("code_verifier does not match the code_challenge")
+	case c.jkt != "" && c.jkt != jkt:
+		s.counters.dpopKeyMismatches.Add(1)
+		return nil, invalidGrant("the code is bound to another DPoP key (dpop_jkt)")
 	}
 	return s.userTokens(c.user, c.clientID, c.scope, c.nonce, jkt, now)
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/oauth"
+	"golang.org/x/oauth2"
 )
 
 // dpopServer is a reference server that requires DPoP nonces, with a
@@ -261,5 +263,56 @@ func TestDPoPFleetSharesTheKey(t *testing.T) {
 	}
 	if bytes.Contains(raw, []byte("dpop_key")) || bytes.Contains(raw, tok.DPoPKey[:20]) {
 		t.Fatal("the key is in the file in the clear")
+	}
+}
+
+// A browser login with a DPoP key binds the authorization code to it
+// (dpop_jkt, RFC 9449 §10): the login gets bound tokens, and a code
+// intercepted on its way back cannot be exchanged with another key.
+func TestDPoPBrowserLoginBindsTheCode(t *testing.T) {
+	e := authtest.StartRealClock(t, authserver.Config{DPoPNonce: true, AutoApproveUser: authserver.DemoUser, Clients: map[string]string{"cli": ""}})
+	key, _ := oauth.NewDPoPKey()
+	jkt, _ := key.Thumbprint()
+	var sent url.Values
+	b := &oauth.BrowserLogin{Client: &oauth.Config{TokenURL: e.URL + "/oauth/token", ClientID: "cli", DPoP: key}, AuthURL: e.URL + "/oauth/authorize",
+		Open: func(_ context.Context, u string) error {
+			parsed, _ := url.Parse(u)
+			sent = parsed.Query()
+			resp, err := http.Get(u)
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		}}
+	tok, err := b.Login(context.Background())
+	if err != nil || tok.TokenType != "DPoP" || sent.Get("dpop_jkt") != jkt {
+		t.Fatalf("login: %v %v; dpop_jkt %q, want %q", tok, err, sent.Get("dpop_jkt"), jkt)
+	}
+
+	// The code, intercepted: its exchange signed by another key.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	verifier := oauth2.GenerateVerifier()
+	q := url.Values{"response_type": {"code"}, "client_id": {"cli"}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "state": {"s"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "dpop_jkt": {jkt}}
+	resp, err := noRedirect.Get(e.URL + "/oauth/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	code := loc.Query().Get("code")
+	thief, _ := oauth.NewDPoPKey()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"cli"}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "code_verifier": {verifier}}
+	proof, _ := thief.Proof(http.MethodPost, e.URL+"/oauth/token", "", e.Auth.DPoPNonce(), time.Now())
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", proof)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || e.Auth.Counters().DPoPKeyMismatch != 1 {
+		t.Fatalf("an intercepted code with another key: %d", resp.StatusCode)
 	}
 }

@@ -178,6 +178,13 @@ func (f *browserFlow) authorizationURL(base *url.URL) string {
 	if f.nonce != "" {
 		q.Set("nonce", f.nonce)
 	}
+	if f.client.DPoP != nil {
+		// RFC 9449 §10: the code is bound to the key, so that only a
+		// proof by it can exchange the code.
+		if jkt, err := f.client.DPoP.Thumbprint(); err == nil {
+			q.Set("dpop_jkt", jkt)
+		}
+	}
 	u := *base
 	u.RawQuery = q.Encode()
 	return u.String()
