@@ -316,3 +316,38 @@ func TestDPoPBrowserLoginBindsTheCode(t *testing.T) {
 		t.Fatalf("an intercepted code with another key: %d", resp.StatusCode)
 	}
 }
+
+// Nonce rotations under concurrent load: 50 callers through one Session,
+// the server's nonce rotated between rounds; each rotation costs each
+// caller at most one retry, and none is a refresh or a failure.
+func TestDPoPNonceRotationUnderLoad(t *testing.T) {
+	e := dpopServer(t)
+	c, tok := dpopLogin(t, e)
+	s := authrefresh.NewSession(nil, c, authrefresh.Options{})
+	if err := s.Login(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	api := e.Client(s)
+	const callers, rotations = 50, 3
+	for round := range rotations + 1 {
+		if round > 0 {
+			e.Auth.RotateDPoPNonce()
+		}
+		errs := authtest.RunParallel(callers, func(int) error {
+			for range 4 {
+				if err := api.Get(context.Background(), "me", nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if n, first := authtest.CountErrors(errs); n > 0 {
+			t.Fatalf("round %d: %d callers failed; first: %v", round, n, first)
+		}
+	}
+	asks := e.Auth.Counters().Unauthorized["dpop_nonce"]
+	t.Logf("%d nonce asks for %d callers over %d nonces", asks, callers, rotations+1)
+	if asks > callers*(rotations+1) || asks < rotations+1 || s.Stats().Refreshes != 0 {
+		t.Fatalf("%d nonce asks for %d callers and %d nonces (at most one each), %d refreshes", asks, callers, rotations+1, s.Stats().Refreshes)
+	}
+}
