@@ -67,6 +67,32 @@ func startProxy(t *testing.T, config string, args ...string) string {
 	return ""
 }
 
+// approvedLogin runs authrefresh login with args, for a flow that shows a
+// device code (chosen, or the default without a display), and approves
+// the code on the provider's page.
+func approvedLogin(t *testing.T, config string, args ...string) {
+	t.Helper()
+	login := authrefreshCmd(t, config, append([]string{"login"}, args...)...)
+	stderr, _ := login.StderrPipe()
+	if err := server(login); err != nil {
+		t.Fatal(err)
+	}
+	shown := regexp.MustCompile(`open (\S+) and enter the code (\S+)\n  \(or open (\S+)\)`)
+	var seen strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		seen.WriteString(lines.Text() + "\n")
+		if m := shown.FindStringSubmatch(seen.String()); m != nil {
+			approveDevice(t, oauth.DeviceCode{VerificationURI: m[1], UserCode: m[2], VerificationURIComplete: m[3]})
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if err := login.Wait(); err != nil {
+		t.Fatalf("device login: %v\n%s", err, seen.String())
+	}
+}
+
 func get(t *testing.T, u string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(u)
@@ -88,25 +114,7 @@ func TestOIDCProviderCLI(t *testing.T) {
 	issuer := startOIDCProvider(t)
 	config := t.TempDir()
 
-	login := authrefreshCmd(t, config, "login", "--issuer", issuer, "--client-id", "cli", "--scope", "openid api:read", "--api", issuer+"/")
-	stderr, _ := login.StderrPipe()
-	if err := server(login); err != nil {
-		t.Fatal(err)
-	}
-	shown := regexp.MustCompile(`open (\S+) and enter the code (\S+)\n  \(or open (\S+)\)`)
-	var seen strings.Builder
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		seen.WriteString(lines.Text() + "\n")
-		if m := shown.FindStringSubmatch(seen.String()); m != nil {
-			approveDevice(t, oauth.DeviceCode{VerificationURI: m[1], UserCode: m[2], VerificationURIComplete: m[3]})
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if err := login.Wait(); err != nil {
-		t.Fatalf("device login (chosen without a display): %v\n%s", err, seen.String())
-	}
+	approvedLogin(t, config, "--issuer", issuer, "--client-id", "cli", "--scope", "openid api:read", "--api", issuer+"/")
 	if out, err := authrefreshCmd(t, config, "request", "/me").CombinedOutput(); err != nil || !strings.Contains(string(out), "test-user") {
 		t.Fatalf("request /me: %v %s", err, out)
 	}

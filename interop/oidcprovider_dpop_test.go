@@ -1,17 +1,14 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -204,25 +201,7 @@ func TestOIDCProviderDPoPCLIFleetRedis(t *testing.T) {
 // "cli" with more flags, approving the code on the provider's page.
 func cliDeviceLogin(t *testing.T, issuer, config string, more ...string) {
 	t.Helper()
-	login := authrefreshCmd(t, config, append([]string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--scope", "openid api:read", "--api", issuer + "/"}, more...)...)
-	stderr, _ := login.StderrPipe()
-	if err := server(login); err != nil {
-		t.Fatal(err)
-	}
-	shown := regexp.MustCompile(`open (\S+) and enter the code (\S+)\n  \(or open (\S+)\)`)
-	var seen strings.Builder
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		seen.WriteString(lines.Text() + "\n")
-		if m := shown.FindStringSubmatch(seen.String()); m != nil {
-			approveDevice(t, oauth.DeviceCode{VerificationURI: m[1], UserCode: m[2], VerificationURIComplete: m[3]})
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if err := login.Wait(); err != nil {
-		t.Fatalf("device login --dpop: %v\n%s", err, seen.String())
-	}
+	approvedLogin(t, config, append([]string{"--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--scope", "openid api:read", "--api", issuer + "/"}, more...)...)
 }
 
 // sidecarLoad starts one sidecar process per configuration directory (with
