@@ -209,10 +209,10 @@ func TestDPoPDeviceLoginProfile(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	keys := filepath.Join(dir, "keys")
-	if code, _, errOut := cli(t, "", "keyring", keys); code != exitOK {
+	if code, _, errOut := cli(t, "", "seal-key", keys); code != exitOK {
 		t.Fatalf("keyring: %d %s", code, errOut)
 	}
-	login := []string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--keyring", keys, "--api", issuer + "/api/v1/"}
+	login := []string{"login", "--issuer", issuer, "--client-id", "cli", "--flow", "device", "--dpop", "--seal-key", keys, "--api", issuer + "/api/v1/"}
 	stderr := newWatcher(`enter the code (\S+)`)
 	done := runAsync(login, stderr)
 	if !srv.ApproveDevice(<-stderr.found, authserver.DemoUser, false) {

@@ -59,9 +59,9 @@ func explain(err error) (code int, msg string) {
 	case errors.Is(err, authrefresh.ErrNotLoggedIn):
 		return exitLogin, safetext.Message(err) + "\nlog in: " + loginCmd
 	case errors.As(err, &keys):
-		return exitConfig, "cannot use the keyring: " + safetext.Message(keys) + "\n(--keyring FILE, or --keyring env with $" + keyringEnv + "; create one with: authrefresh keyring FILE)"
+		return exitConfig, "cannot use the seal keys: " + safetext.Message(keys) + "\n(--seal-key FILE, or --seal-key env with $" + keyringEnv + "; create one with: authrefresh seal-key FILE)"
 	case errors.As(err, &sealed):
-		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the keyring (--keyring), or log in again: " + loginCmd
+		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the seal keys (--seal-key), or log in again: " + loginCmd
 	case errors.As(err, &output):
 		return exitConfig, safetext.Message(output) + "\ncheck that its directory exists and is writable"
 	case errors.As(err, &fileErr):

@@ -234,7 +234,7 @@ func TestFirstDayFrictions(t *testing.T) {
 		t.Errorf("--issuer without a scheme: %d %s", code, errOut)
 	}
 	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "k")
-	if code, _, errOut := cli(t, "", "keyring", missing); code != exitUsage || !strings.Contains(errOut, "does not exist") {
+	if code, _, errOut := cli(t, "", "seal-key", missing); code != exitUsage || !strings.Contains(errOut, "does not exist") {
 		t.Errorf("keyring in a missing directory: %d %s", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); err == nil {

@@ -14,7 +14,7 @@
 //	authrefresh kubeconfig [--profile P] [--name USER]        print the kubeconfig user whose exec plugin is this profile's token
 //	authrefresh git-credential [--profile P] get|store|erase  git's credential helper: the profile's token as the password for its API host
 //	authrefresh docker-credential get|store|erase|list        docker's credential helper (run as docker-credential-authrefresh)
-//	authrefresh keyring FILE                                  create or rotate a keyring that seals tokens at rest
+//	authrefresh seal-key FILE                                 create or rotate the keys that seal tokens at rest
 //	authrefresh completion bash|zsh|fish                      print a shell completion script
 //	authrefresh version                                       print the version
 //	authrefresh help [COMMAND]                                print this help, or a command's

@@ -98,7 +98,7 @@ func notHTTPURL(flagName, value string) error {
 
 // keyringEnv holds a keyring's text (see seal.ParseKeyring), for
 // hosts whose secrets arrive as environment variables.
-const keyringEnv = "AUTHREFRESH_KEYRING"
+const keyringEnv = "AUTHREFRESH_SEAL_KEY"
 
 // keyringError is a keyring that cannot be used.
 type keyringError struct{ err error }

@@ -69,7 +69,7 @@ token can be had, else 503 and why; /.authrefresh/metrics is Prometheus text.`, 
 	bodyTotal := fs.Duration("body-timeout", 2*time.Minute, "longest time a request body may take in all")
 	redisURL := fs.String("redis", "", "share the session through Redis (redis://host:6379/0): any number of sidecars refresh once")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name (log in once with login --redis URL --session NAME)")
-	keyring := fs.String("keyring", "", "the keyring that seals the token (a 0600 file, or env for $"+keyringEnv+"); default: the profile's")
+	keyring := fs.String("seal-key", "", "the keys that seal the token (a 0600 file, or env for $"+keyringEnv+"); default: the profile's")
 	providerSecret := fs.String("provider-secret-file", "", "the profile's OAuth2 client secret file on this host, where it is not at the path saved at login\n(a sidecar joining a Redis session on a fresh host)")
 	providerKey := fs.String("provider-key-file", "", "the same for a private_key_jwt key file")
 	retry := fs.String("retry-status", "", "statuses with which the upstream refuses an expired token, comma-separated (default: the profile's, else 401)")

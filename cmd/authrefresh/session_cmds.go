@@ -35,7 +35,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	name := profileFlag(fs)
 	redisURL := fs.String("redis", "", "keep the token in Redis (redis://host:6379/0) instead of a file, shared by every process using it")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name")
-	keyring := fs.String("keyring", "", "seal the token at rest with this keyring: a 0600 file (make one with: authrefresh keyring FILE),\nor env for the keyring in $"+keyringEnv)
+	keyring := fs.String("seal-key", "", "seal the token at rest with these keys: a 0600 file (make one with: authrefresh seal-key FILE),\nor env for the keys in $"+keyringEnv)
 	var client clientFlags
 	fs.StringVar(&client.id, "client-id", "", "log in at an OAuth2/OpenID provider with this client (see --flow) instead of --url")
 	fs.StringVar(&client.issuer, "issuer", "", "with --client-id: the provider's issuer URL; its endpoints and methods are discovered")
@@ -48,7 +48,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&client.auth, "client-auth", "", "with --client-id: basic, post or private_key_jwt (default: from the key, or what the provider supports)")
 	fs.StringVar(&client.redirect, "redirect-url", "", "with --flow browser: the registered loopback redirect URI (default: http://127.0.0.1:PORT/callback, any free port)")
 	fs.BoolVar(&client.noBrowser, "no-browser", false, "with --flow browser: print the URL only, do not open a browser")
-	fs.BoolVar(&client.dpop, "dpop", false, "with --client-id: bind the tokens to a key made for this login (DPoP, RFC 9449): a copied\ntoken is useless without it; the key is kept with the token (sealed with --keyring)")
+	fs.BoolVar(&client.dpop, "dpop", false, "with --client-id: bind the tokens to a key made for this login (DPoP, RFC 9449): a copied\ntoken is useless without it; the key is kept with the token (sealed with --seal-key)")
 	loginPath := fs.String("login-path", "/auth/login", "with --url: the login endpoint's path (JSON {username, password})")
 	refreshPath := fs.String("refresh-path", "/auth/refresh", "with --url: the refresh endpoint's path")
 	logoutPath := fs.String("logout-path", "/auth/logout", "with --url: the logout endpoint's path")

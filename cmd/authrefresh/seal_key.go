@@ -16,18 +16,18 @@ import (
 	"github.com/authrefresh/authrefresh/seal"
 )
 
-// runKeyring: authrefresh keyring FILE — create a keyring file, or rotate
+// runSealKey: authrefresh seal-key FILE — create a seal-key file, or rotate
 // one: a new key goes first (it seals from now on) and the old ones stay, so
 // tokens sealed with them still open.
-func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("keyring FILE", "Create a keyring file (mode 0600) holding a new random AES-256 key, or, when FILE\nexists, rotate it: the new key seals every token saved from now on, and the old\nkeys stay so that tokens sealed with them still open (remove a key only once every\nprofile using it has been refreshed or logged in again). Keys are never printed.\nUse the file with login --keyring FILE; or put its contents in $"+keyringEnv+" and use\n--keyring env.", `  authrefresh keyring ~/.config/authrefresh/keyring
-  authrefresh login --url https://auth.example.com --keyring ~/.config/authrefresh/keyring
+func runSealKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("seal-key FILE", "Create a seal-key file (mode 0600) holding a new random AES-256 key, or, when FILE\nexists, rotate it: the new key seals every token saved from now on, and the old\nkeys stay so that tokens sealed with them still open (remove a key only once every\nprofile using it has been refreshed or logged in again). Keys are never printed.\nUse the file with login --seal-key FILE; or put its contents in $"+keyringEnv+" and use\n--seal-key env.", `  authrefresh seal-key ~/.config/authrefresh/seal-keys
+  authrefresh login --url https://auth.example.com --seal-key ~/.config/authrefresh/seal-keys
 `, stderr)
 	if err := parse(flags, args); err != nil {
 		return err
 	}
 	if flags.NArg() != 1 {
-		return flagError(flags, "want one argument: the keyring file")
+		return flagError(flags, "want one argument: the seal-key file")
 	}
 	path := flags.Arg(0)
 	old, err := os.ReadFile(path)
@@ -50,9 +50,9 @@ func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
-		return usageError{fmt.Sprintf("keyring: the directory %s does not exist; create it first (mkdir -m 700)", filepath.Dir(path))}
+		return usageError{fmt.Sprintf("seal-key: the directory %s does not exist; create it first (mkdir -m 700)", filepath.Dir(path))}
 	}
-	text := "# authrefresh keyring: the first key seals, every key opens\n" + line + "\n" + dropHeader(string(old))
+	text := "# authrefresh seal-key: the first key seals, every key opens\n" + line + "\n" + dropHeader(string(old))
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*") // 0600
 	if err != nil {
 		return err
@@ -84,8 +84,8 @@ func runKeyring(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// dropHeader removes the header line runKeyring writes, so rotations do not
+// dropHeader removes the header line runSealKey writes, so rotations do not
 // stack it.
 func dropHeader(text string) string {
-	return strings.TrimPrefix(text, "# authrefresh keyring: the first key seals, every key opens\n")
+	return strings.TrimPrefix(text, "# authrefresh seal-key: the first key seals, every key opens\n")
 }

@@ -11,19 +11,19 @@ import (
 // commands work, a rotation keeps old tokens readable and seals new ones
 // with the new key, a missing or loose keyring is a clear exit 6, and the
 // keyring can also come from the environment.
-func TestKeyringSealsProfiles(t *testing.T) {
+func TestSealKeySealsProfiles(t *testing.T) {
 	srv, url := startServer(t)
 	dir := t.TempDir()
 	t.Setenv("AUTHREFRESH_CONFIG_DIR", dir)
 	keys := filepath.Join(dir, "keys")
-	code, out, errOut := cli(t, "", "keyring", keys)
+	code, out, errOut := cli(t, "", "seal-key", keys)
 	if code != exitOK || !strings.Contains(out, "created "+keys) {
 		t.Fatalf("keyring: %d %s %s", code, out, errOut)
 	}
 	if info, err := os.Stat(keys); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("keyring file: %v %v", err, info)
 	}
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--keyring", keys); code != exitOK {
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--seal-key", keys); code != exitOK {
 		t.Fatalf("login: %d %s", code, errOut)
 	}
 	tokenFile := filepath.Join(dir, "default.token.json")
@@ -36,7 +36,7 @@ func TestKeyringSealsProfiles(t *testing.T) {
 	firstKey := keyID(t, data)
 
 	// Rotate: the old token still opens; the next refresh seals with the new key.
-	if code, out, _ := cli(t, "", "keyring", keys); code != exitOK || !strings.Contains(out, "the 1 older key(s) still open") {
+	if code, out, _ := cli(t, "", "seal-key", keys); code != exitOK || !strings.Contains(out, "the 1 older key(s) still open") {
 		t.Fatalf("rotate: %d %s", code, out)
 	}
 	if code, _, errOut := cli(t, "", "request", "me"); code != exitOK {
@@ -54,7 +54,7 @@ func TestKeyringSealsProfiles(t *testing.T) {
 	// The same keyring from the environment, for another profile.
 	text, _ := os.ReadFile(keys)
 	t.Setenv(keyringEnv, string(text))
-	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--keyring", "env", "--profile", "env"); code != exitOK {
+	if code, _, errOut := cli(t, "demo-password\n", "login", "--url", url, "--username", "demo", "--password-stdin", "--seal-key", "env", "--profile", "env"); code != exitOK {
 		t.Fatalf("login with an env keyring: %d %s", code, errOut)
 	}
 	if code, _, errOut := cli(t, "", "request", "me", "--profile", "env"); code != exitOK {
@@ -76,12 +76,12 @@ func TestKeyringSealsProfiles(t *testing.T) {
 	}
 	os.Remove(keys)
 	code, _, errOut = cli(t, "", "token")
-	if code != exitConfig || !strings.Contains(errOut, "cannot use the keyring") {
+	if code != exitConfig || !strings.Contains(errOut, "cannot use the seal keys") {
 		t.Fatalf("missing keyring: %d %s", code, errOut)
 	}
 
 	// A keyring without the key the token was sealed with: exit 6, and how to fix it.
-	if code, _, _ := cli(t, "", "keyring", keys); code != exitOK {
+	if code, _, _ := cli(t, "", "seal-key", keys); code != exitOK {
 		t.Fatal("new keyring")
 	}
 	code, _, errOut = cli(t, "", "token")
