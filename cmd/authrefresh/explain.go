@@ -33,6 +33,7 @@ func explain(err error) (code int, msg string) {
 		discovery *oauth.DiscoveryError
 		authz     *oauth.AuthorizationError
 		output    *outputError
+		chain     *keychainError
 	)
 	loginCmd := "authrefresh login --url URL"
 	if errors.As(err, &inProfile) {
@@ -64,6 +65,8 @@ func explain(err error) (code int, msg string) {
 		return exitConfig, "cannot open the stored token: " + sealed.Reason + "\nfix the seal keys (--seal-key), or log in again: " + loginCmd
 	case errors.As(err, &output):
 		return exitConfig, safetext.Message(output) + "\ncheck that its directory exists and is writable"
+	case errors.As(err, &chain):
+		return exitConfig, "cannot use " + safetext.Message(chain) + "\nunlock it, or log in again without --keychain to keep the token in a 0600 file: " + loginCmd
 	case errors.As(err, &fileErr):
 		return exitConfig, "cannot use the token file: " + safetext.Message(fileErr)
 	case errors.As(err, &discovery) && !errors.Is(err, authrefresh.ErrRefreshTransient) && !isNetworkError(err):

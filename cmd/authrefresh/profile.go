@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/jsonauth"
 	"github.com/authrefresh/authrefresh/redisstore"
 	"github.com/authrefresh/authrefresh/seal"
@@ -37,9 +39,12 @@ type profile struct {
 	Redis        string `json:"redis,omitempty"`
 	RedisSession string `json:"redis_session,omitempty"`
 	// Keyring, if set, seals the token at rest (AES-256-GCM): the path of a
-	// 0600 keyring file, or "env" for the keyring in $AUTHREFRESH_KEYRING.
+	// 0600 file of seal keys, or "env" for the keys in $AUTHREFRESH_SEAL_KEY.
 	// Never the keys themselves.
 	Keyring string `json:"keyring,omitempty"`
+	// Keychain keeps the token in the OS keychain instead of TokenFile
+	// (which then names the item, and its lock file sits beside it).
+	Keychain bool `json:"keychain,omitempty"`
 	// Client, if set, makes this a machine-to-machine profile: tokens come
 	// from the client_credentials grant at any provider's token endpoint
 	// (Refresh and Logout are unused).
@@ -96,7 +101,7 @@ func notHTTPURL(flagName, value string) error {
 	return usageError{msg}
 }
 
-// keyringEnv holds a keyring's text (see seal.ParseKeyring), for
+// keyringEnv holds the seal keys' text (see seal.ParseKeyring), for
 // hosts whose secrets arrive as environment variables.
 const keyringEnv = "AUTHREFRESH_SEAL_KEY"
 
@@ -129,6 +134,24 @@ func (p *profile) openKeyring() (*seal.Keyring, error) {
 	return k, nil
 }
 
+// useKeychain keeps the profile's token in the OS keychain, when asked
+// for (want) and one answers here; else it says why on stderr and the
+// token stays in its 0600 file.
+func (p *profile) useKeychain(want bool, stderr io.Writer) error {
+	if !want {
+		return nil
+	}
+	if p.Redis != "" {
+		return usageError{"login: --keychain and --redis each hold the token; choose one"}
+	}
+	if err := keychainReachable(); err != nil {
+		fmt.Fprintf(stderr, "%s: keeping the token in %s (0600) instead\n", safetext.Message(err), p.TokenFile)
+		return nil
+	}
+	p.Keychain = true
+	return nil
+}
+
 // useKeyring seals the profile's token with the keyring at where (a file,
 // or "env"), if asked to, checking that it opens.
 func (p *profile) useKeyring(where string) error {
@@ -147,6 +170,7 @@ func (p *profile) useKeyring(where string) error {
 	return err
 }
 
+// profileName is what a profile may be called: it names files.
 var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // configDir is $AUTHREFRESH_CONFIG_DIR, else os.UserConfigDir()/authrefresh.
@@ -244,8 +268,8 @@ func (p *profile) session() (*authrefresh.Session, func(), error) {
 	return s, closeStore, nil
 }
 
-// store is where the profile's token lives: its file, or its Redis
-// session, sealed with its keyring if it has one.
+// store is where the profile's token lives: its file, the OS keychain or
+// its Redis session, sealed with its seal keys if it has them.
 func (p *profile) store() (authrefresh.Store, func(), error) {
 	keys, err := p.openKeyring()
 	if err != nil {
@@ -258,6 +282,9 @@ func (p *profile) store() (authrefresh.Store, func(), error) {
 		}
 		rs.Keyring = keys
 		return rs, closeRedis, nil
+	}
+	if p.Keychain {
+		return newKeychainStore(p.TokenFile, keys), func() {}, nil
 	}
 	return &filestore.Store{Path: p.TokenFile, Keyring: keys}, func() {}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/jsonauth"
 	"golang.org/x/term"
@@ -36,6 +37,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	redisURL := fs.String("redis", "", "keep the token in Redis (redis://host:6379/0) instead of a file, shared by every process using it")
 	redisSession := fs.String("session", "", "with --redis: the shared session's name")
 	keyring := fs.String("seal-key", "", "seal the token at rest with these keys: a 0600 file (make one with: authrefresh seal-key FILE),\nor env for the keys in $"+keyringEnv)
+	keychain := fs.Bool("keychain", false, "keep the token in the OS keychain (macOS Keychain, Windows Credential Manager, the Secret\nService on Linux) instead of a 0600 file; where none answers, the file is used and this is said")
 	var client clientFlags
 	fs.StringVar(&client.id, "client-id", "", "log in at an OAuth2/OpenID provider with this client (see --flow) instead of --url")
 	fs.StringVar(&client.issuer, "issuer", "", "with --client-id: the provider's issuer URL; its endpoints and methods are discovered")
@@ -74,6 +76,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err := p.useKeyring(*keyring); err != nil {
 			return err
 		}
+		if err := p.useKeychain(*keychain, stderr); err != nil {
+			return err
+		}
 		return loginClient(ctx, *name, p, client, in, stdin, stderr)
 	}
 	if *server == "" {
@@ -93,6 +98,9 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if err := p.useKeyring(*keyring); err != nil {
+		return err
+	}
+	if err := p.useKeychain(*keychain, stderr); err != nil {
 		return err
 	}
 	p.RetryStatuses = statuses
@@ -126,6 +134,10 @@ func keepLogin(ctx context.Context, name string, p *profile, tok *authrefresh.To
 	defer closeStore()
 	if err := session.Login(ctx, tok); err != nil {
 		return err
+	}
+	if p.Keychain {
+		// A token file from an earlier login is not left behind.
+		_ = (&filestore.Store{Path: p.TokenFile}).Clear(ctx)
 	}
 	return p.shareInRedis(ctx)
 }

@@ -106,6 +106,9 @@ func statusOf(ctx context.Context, name string, p *profile) profileStatus {
 		}
 	}
 	st.Store = "file " + p.TokenFile
+	if p.Keychain {
+		st.Store = "the OS keychain (service " + keychainService + ")"
+	}
 	if p.Redis != "" {
 		st.Store = "redis " + redisShown(p.Redis) + " (session " + p.RedisSession + ")"
 	}
