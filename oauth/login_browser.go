@@ -3,23 +3,18 @@ package oauth
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
-	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
-	"golang.org/x/oauth2"
 )
 
 // BrowserLogin logs a user in through their browser: the authorization code
@@ -83,10 +78,9 @@ func (b *BrowserLogin) Login(ctx context.Context) (*authrefresh.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &browserFlow{b: b, client: client, redirect: redirect, state: tokenhttp.Random(16), verifier: oauth2.GenerateVerifier(), done: make(chan struct{})}
-	if slices.Contains(client.Scopes, "openid") {
-		f.nonce = tokenhttp.Random(16)
-	}
+	req := NewAuthorizationRequest(client, b.AuthURL, redirect.String())
+	req.Issuer, req.Params = b.Issuer, b.Params
+	f := &browserFlow{req: req, redirect: redirect, done: make(chan struct{})}
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(ln) }()
@@ -103,7 +97,7 @@ func (b *BrowserLogin) Login(ctx context.Context) (*authrefresh.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(b.Timeout, 5*time.Minute))
 	defer cancel()
 	f.ctx = ctx
-	if err := b.Open(ctx, f.authorizationURL(authURL)); err != nil {
+	if err := b.Open(ctx, req.URL()); err != nil {
 		return nil, fmt.Errorf("authrefresh: browser login: opening the authorization URL: %w", err)
 	}
 	select {
@@ -150,44 +144,13 @@ func listenLoopback(redirect string) (net.Listener, *url.URL, error) {
 
 // browserFlow is one login in progress: it serves the redirect.
 type browserFlow struct {
-	b                      *BrowserLogin
-	client                 *Config
-	redirect               *url.URL
-	state, verifier, nonce string
-	ctx                    context.Context
-	once                   sync.Once
-	done                   chan struct{}
-	tok                    *authrefresh.Token
-	err                    error
-}
-
-func (f *browserFlow) authorizationURL(base *url.URL) string {
-	q := base.Query()
-	for k, vs := range f.b.Params {
-		q[k] = append([]string(nil), vs...)
-	}
-	q.Set("response_type", "code")
-	q.Set("client_id", f.client.ClientID)
-	q.Set("redirect_uri", f.redirect.String())
-	q.Set("state", f.state)
-	q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(f.verifier))
-	q.Set("code_challenge_method", "S256")
-	if len(f.client.Scopes) > 0 {
-		q.Set("scope", strings.Join(f.client.Scopes, " "))
-	}
-	if f.nonce != "" {
-		q.Set("nonce", f.nonce)
-	}
-	if f.client.DPoP != nil {
-		// RFC 9449 §10: the code is bound to the key, so that only a
-		// proof by it can exchange the code.
-		if jkt, err := f.client.DPoP.Thumbprint(); err == nil {
-			q.Set("dpop_jkt", jkt)
-		}
-	}
-	u := *base
-	u.RawQuery = q.Encode()
-	return u.String()
+	req      *AuthorizationRequest
+	redirect *url.URL
+	ctx      context.Context
+	once     sync.Once
+	done     chan struct{}
+	tok      *authrefresh.Token
+	err      error
 }
 
 // finish records the flow's outcome, once.
@@ -215,14 +178,14 @@ func (f *browserFlow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	q := r.URL.Query()
-	if q.Get("state") != f.state {
+	if q.Get("state") != f.req.State {
 		// Any local process can reach this listener: a redirect without
 		// this login's state is answered and ignored, and the login goes
 		// on waiting for its own until the timeout.
 		page(w, http.StatusBadRequest, "Not this login's redirect", "This page does not carry the state of the login in progress. Go back to the terminal.")
 		return
 	}
-	tok, err := f.complete(q)
+	tok, err := f.req.Complete(f.ctx, q)
 	if !f.finish(tok, err) {
 		page(w, http.StatusGone, "This login is over", "Go back to the terminal.")
 		return
@@ -232,74 +195,6 @@ func (f *browserFlow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page(w, http.StatusOK, "Logged in", "You can close this window and go back to the terminal.")
-}
-
-// complete checks the redirect and exchanges its code.
-func (f *browserFlow) complete(q url.Values) (*authrefresh.Token, error) {
-	fail := func(code, desc string) error {
-		return &AuthorizationError{Flow: "browser", Code: code, Description: desc}
-	}
-	if q.Get("state") != f.state {
-		return nil, fail("state_mismatch", "the redirect does not carry this login's state (another login's, or a forged request); start again")
-	}
-	if iss := q.Get("iss"); iss != "" && f.b.Issuer != "" && iss != f.b.Issuer {
-		return nil, fail("issuer_mismatch", fmt.Sprintf("the redirect comes from issuer %q, not %q", safetext.Clip(iss, 200), f.b.Issuer))
-	}
-	if code := q.Get("error"); code != "" {
-		return nil, fail(safetext.Clip(code, 100), safetext.Clip(q.Get("error_description"), 300))
-	}
-	if q.Get("code") == "" {
-		return nil, fail("invalid_request", "the redirect carries neither a code nor an error")
-	}
-	tok, err := f.client.exchange(f.ctx, url.Values{
-		"grant_type": {"authorization_code"}, "code": {q.Get("code")},
-		"redirect_uri": {f.redirect.String()}, "code_verifier": {f.verifier},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := f.checkIDToken(tok.IDToken); err != nil {
-		return nil, err
-	}
-	return tok, nil
-}
-
-// checkIDToken checks the ID token's nonce, audience and issuer. Its
-// signature is not checked: it came straight from the token endpoint over
-// the connection the client opened, which OpenID Connect Core §3.1.3.7
-// accepts in place of the signature for these checks.
-func (f *browserFlow) checkIDToken(idToken string) error {
-	if idToken == "" {
-		return nil
-	}
-	fail := func(code, desc string) error {
-		return &AuthorizationError{Flow: "browser", Code: code, Description: desc}
-	}
-	parts := strings.Split(idToken, ".")
-	var claims struct {
-		Iss   string          `json:"iss"`
-		Aud   json.RawMessage `json:"aud"`
-		Nonce string          `json:"nonce"`
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[min(1, len(parts)-1)], "="))
-	if len(parts) != 3 || err != nil || json.Unmarshal(raw, &claims) != nil {
-		return fail("invalid_id_token", "the ID token is not a JWT")
-	}
-	var auds []string
-	if json.Unmarshal(claims.Aud, &auds) != nil {
-		var one string
-		_ = json.Unmarshal(claims.Aud, &one)
-		auds = []string{one}
-	}
-	switch {
-	case f.nonce != "" && claims.Nonce != f.nonce:
-		return fail("nonce_mismatch", "the ID token does not carry this login's nonce (a replayed or injected code); start again")
-	case !slices.Contains(auds, f.client.ClientID):
-		return fail("invalid_id_token", "the ID token is not meant for this client")
-	case f.b.Issuer != "" && claims.Iss != f.b.Issuer:
-		return fail("issuer_mismatch", fmt.Sprintf("the ID token comes from issuer %q, not %q", safetext.Clip(claims.Iss, 200), f.b.Issuer))
-	}
-	return nil
 }
 
 // page writes the small HTML page the browser shows after the redirect.
