@@ -19,12 +19,15 @@ import (
 // (OpenID Connect Discovery 1.0, RFC 8414): its endpoints and what it
 // supports. Discover reads it.
 type ProviderMetadata struct {
-	Issuer                            string   `json:"issuer"`
-	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
-	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint,omitempty"`
-	UserinfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
+	Issuer                      string `json:"issuer"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	RevocationEndpoint          string `json:"revocation_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+	UserinfoEndpoint            string `json:"userinfo_endpoint,omitempty"`
+	// EndSessionEndpoint is where a relying party logs the user out at the
+	// provider (OpenID Connect RP-Initiated Logout), if it has one.
+	EndSessionEndpoint                string   `json:"end_session_endpoint,omitempty"`
 	JWKSURI                           string   `json:"jwks_uri,omitempty"`
 	GrantTypesSupported               []string `json:"grant_types_supported,omitempty"`
 	ScopesSupported                   []string `json:"scopes_supported,omitempty"`

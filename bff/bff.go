@@ -1,0 +1,488 @@
+package bff
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/tokenhttp"
+	"github.com/authrefresh/authrefresh/keyed"
+	"github.com/authrefresh/authrefresh/oauth"
+)
+
+// Config describes a backend-for-frontend: the provider and client it logs
+// users in with, where it is, and the APIs it calls for them.
+type Config struct {
+	// Provider is the OpenID provider's metadata (oauth.Discover):
+	// its authorization and token endpoints are required; its revocation
+	// and end-session endpoints are used when it has them.
+	Provider *oauth.ProviderMetadata
+	// Client is the OAuth2 client the BFF logs users in as: ClientID,
+	// a ClientSecret or Key (a confidential client, the usual BFF), Scopes
+	// ("openid" is added when missing). TokenURL and RevocationURL are
+	// taken from Provider. Required.
+	Client oauth.Config
+	// URL is the BFF's own origin as the browser sees it, such as
+	// "https://app.example.com": the callback is URL + "/bff/callback".
+	// Plain http is accepted only on a loopback address, for development;
+	// the session cookie then cannot be Secure, and New logs so.
+	URL string
+	// APIs are the routes that reach an API with the user's token.
+	APIs []API
+	// Store returns the token store of one session, named by an opaque key
+	// (filestore.KeyFileName(key) under a directory, a redisstore session):
+	// tokens never leave the server. nil keeps them in memory.
+	Store func(key string) authrefresh.Store
+	// IdleTimeout ends a session unused for this long; 0 means 30 minutes.
+	IdleTimeout time.Duration
+	// MaxAge ends a session this long after its login, used or not; 0
+	// means 12 hours.
+	MaxAge time.Duration
+	// CSRFHeader is the header every API and logout request must carry
+	// (any value): a cross-site page cannot set it without a preflight the
+	// BFF never grants. "" means "X-CSRF".
+	CSRFHeader string
+	// Static, if set, serves everything else: the app's files.
+	Static http.Handler
+	// Base sends the API requests; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Logger receives what goes wrong; nil means slog.Default(). Tokens
+	// and cookies are never logged.
+	Logger *slog.Logger
+	// Clock is the sessions' clock; nil means time.Now.
+	Clock func() time.Time
+}
+
+// API is one route to an API: requests under Prefix go to Upstream, the
+// prefix replaced by the upstream's path, with the user's access token.
+type API struct {
+	Prefix   string // "/api/"
+	Upstream string // "https://api.example.com/v1/"
+}
+
+// BFF is the http.Handler of a backend-for-frontend. See the package
+// documentation for its endpoints.
+type BFF struct {
+	cfg      Config
+	client   *oauth.Config
+	base     *url.URL
+	secure   bool // the cookies are Secure (__Host-)
+	sessions *keyed.Manager
+	table    *sessionTable
+	logins   *loginTable
+	apis     []route
+	csrf     *http.CrossOriginProtection
+	log      *slog.Logger
+}
+
+type route struct {
+	prefix   string
+	upstream *url.URL
+	proxy    *httputil.ReverseProxy
+}
+
+// The cookies: the session's and the one that binds a login in flight to
+// the browser that started it. With __Host- the browser accepts them only
+// Secure, for this host, on Path=/.
+const (
+	sessionCookie    = "__Host-bff"
+	loginCookie      = "__Host-bff-login"
+	devSessionCookie = "bff"
+	devLoginCookie   = "bff-login"
+)
+
+// New checks cfg and returns the BFF.
+func New(cfg Config) (*BFF, error) {
+	if cfg.Provider == nil || cfg.Provider.AuthorizationEndpoint == "" || cfg.Provider.TokenEndpoint == "" {
+		return nil, errors.New("authrefresh: bff.Config.Provider needs its authorization and token endpoints (oauth.Discover)")
+	}
+	if cfg.Client.ClientID == "" {
+		return nil, errors.New("authrefresh: bff.Config.Client.ClientID is required")
+	}
+	base, err := url.Parse(cfg.URL)
+	if err != nil || base.Host == "" || base.Path != "" && base.Path != "/" || (base.Scheme != "https" && base.Scheme != "http") {
+		return nil, fmt.Errorf("authrefresh: bff.Config.URL %q is not an origin such as https://app.example.com", cfg.URL)
+	}
+	base.Path = ""
+	secure := base.Scheme == "https"
+	if !secure && !loopback(base.Hostname()) {
+		return nil, fmt.Errorf("authrefresh: bff.Config.URL %q: plain http is for development on a loopback address only; use https", cfg.URL)
+	}
+	b := &BFF{cfg: cfg, base: base, secure: secure, log: cmp.Or(cfg.Logger, slog.Default())}
+	if !secure {
+		b.log.Warn("authrefresh bff: plain http on loopback: the session cookie is not Secure; for development only", "url", base.String())
+	}
+	c := cfg.Client
+	c.TokenURL, c.RevocationURL = cfg.Provider.TokenEndpoint, cfg.Provider.RevocationEndpoint
+	if !contains(c.Scopes, "openid") {
+		c.Scopes = append([]string{"openid"}, c.Scopes...)
+	}
+	b.client = &c
+	b.cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 30*time.Minute)
+	b.cfg.MaxAge = cmp.Or(cfg.MaxAge, 12*time.Hour)
+	b.cfg.CSRFHeader = cmp.Or(cfg.CSRFHeader, "X-CSRF")
+	if b.cfg.Clock == nil {
+		b.cfg.Clock = time.Now
+	}
+	store := cfg.Store
+	if store == nil {
+		store = func(string) authrefresh.Store { return authrefresh.NewMemoryStore(nil) }
+	}
+	b.sessions = &keyed.Manager{
+		New: func(key string) (keyed.Spec, error) {
+			return keyed.Spec{Store: store(key), Refresher: b.client, Options: authrefresh.Options{Clock: b.cfg.Clock}}, nil
+		},
+		MaxIdle: b.cfg.IdleTimeout, Clock: b.cfg.Clock, Base: cfg.Base,
+	}
+	b.table = newSessionTable()
+	b.logins = newLoginTable()
+	b.csrf = http.NewCrossOriginProtection()
+	for _, a := range cfg.APIs {
+		up, err := url.Parse(a.Upstream)
+		if err != nil || up.Host == "" || (up.Scheme != "https" && up.Scheme != "http") || !strings.HasPrefix(a.Prefix, "/") || !strings.HasSuffix(a.Prefix, "/") {
+			return nil, fmt.Errorf("authrefresh: bff API %q → %q: want a prefix like /api/ and an http(s) upstream", a.Prefix, a.Upstream)
+		}
+		b.sessions.Origins = append(b.sessions.Origins, up.Scheme+"://"+up.Host)
+		b.apis = append(b.apis, route{prefix: a.Prefix, upstream: up, proxy: b.reverseProxy(up, a.Prefix)})
+	}
+	return b, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (b *BFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch p := r.URL.Path; {
+	case p == "/bff/login":
+		b.login(w, r)
+	case p == "/bff/callback":
+		b.callback(w, r)
+	case p == "/bff/user":
+		b.user(w, r)
+	case p == "/bff/logout":
+		b.logout(w, r)
+	case strings.HasPrefix(p, "/bff/"):
+		writeError(w, http.StatusNotFound, "not_found", "the BFF answers /bff/login, /bff/callback, /bff/user and /bff/logout")
+	default:
+		for _, a := range b.apis {
+			if strings.HasPrefix(p, a.prefix) {
+				b.api(w, r, a)
+				return
+			}
+		}
+		if b.cfg.Static != nil {
+			b.cfg.Static.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}
+}
+
+// callbackURL is the redirect URI registered for the BFF's client.
+func (b *BFF) callbackURL() string { return b.base.String() + "/bff/callback" }
+
+func (b *BFF) cookieName(session bool) string {
+	switch {
+	case session && b.secure:
+		return sessionCookie
+	case session:
+		return devSessionCookie
+	case b.secure:
+		return loginCookie
+	}
+	return devLoginCookie
+}
+
+func (b *BFF) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: b.secure, SameSite: http.SameSiteLaxMode}
+	switch {
+	case maxAge < 0:
+		c.MaxAge = -1
+	case maxAge > 0:
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+// login: GET /bff/login?returnUrl=/path — starts a login at the provider.
+func (b *BFF) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "GET /bff/login")
+		return
+	}
+	ret, ok := localPath(r.URL.Query().Get("returnUrl"))
+	if !ok {
+		writeError(w, http.StatusBadRequest, "invalid_return_url", "returnUrl must be a path on this site, such as /orders")
+		return
+	}
+	req := oauth.NewAuthorizationRequest(b.client, b.cfg.Provider.AuthorizationEndpoint, b.callbackURL())
+	req.Issuer = b.cfg.Provider.Issuer
+	if !b.logins.add(req, ret, b.cfg.Clock()) {
+		writeError(w, http.StatusServiceUnavailable, "too_many_logins", "too many logins in flight; try again in a minute")
+		return
+	}
+	// The login is bound to this browser: the callback must come with it.
+	b.setCookie(w, b.cookieName(false), req.State, loginTTL)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, req.URL(), http.StatusFound)
+}
+
+// callback: GET /bff/callback — the provider's redirect: the code is
+// exchanged, a new session begins (a new id: no fixation), and the browser
+// goes back to where it started.
+func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	bound, err := r.Cookie(b.cookieName(false))
+	if err != nil || bound.Value == "" || bound.Value != q.Get("state") {
+		writeError(w, http.StatusBadRequest, "login_mismatch", "this login was not started in this browser; start again")
+		return
+	}
+	pending, ok := b.logins.take(q.Get("state"), b.cfg.Clock())
+	if !ok {
+		writeError(w, http.StatusBadRequest, "login_expired", "this login is unknown or over; start again")
+		return
+	}
+	b.setCookie(w, b.cookieName(false), "", -1)
+	tok, err := pending.req.Complete(r.Context(), q)
+	if err != nil {
+		var ae *oauth.AuthorizationError
+		if errors.As(err, &ae) {
+			writeError(w, http.StatusUnauthorized, "login_failed", ae.Error())
+			return
+		}
+		b.log.Warn("authrefresh bff: code exchange failed", "err", err)
+		writeError(w, http.StatusBadGateway, "login_failed", "the provider did not complete the login; start again")
+		return
+	}
+	if old, err := r.Cookie(b.cookieName(true)); err == nil && len(old.Value) <= 64 {
+		b.end(r.Context(), old.Value) // a new login replaces the browser's old session
+	}
+	id := tokenhttp.Random(32)
+	now := b.cfg.Clock()
+	s, err := b.sessions.Get(storeKey(id))
+	if err == nil {
+		err = s.Login(r.Context(), tok)
+	}
+	if err != nil {
+		b.log.Error("authrefresh bff: keeping the session's token", "err", err)
+		writeError(w, http.StatusInternalServerError, "session_not_kept", "the session could not be kept; try again")
+		return
+	}
+	b.table.put(storeKey(id), &session{claims: idTokenClaims(tok.IDToken), idToken: tok.IDToken, created: now, seen: now})
+	b.setCookie(w, b.cookieName(true), id, 0)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, pending.returnTo, http.StatusFound)
+}
+
+// current is the live session of r's cookie, touched; "" when none.
+func (b *BFF) current(r *http.Request) (string, *session) {
+	c, err := r.Cookie(b.cookieName(true))
+	if err != nil || len(c.Value) > 64 {
+		return "", nil
+	}
+	key := storeKey(c.Value)
+	s := b.table.touch(key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
+	if s == nil {
+		return "", nil
+	}
+	return key, s
+}
+
+// guard refuses what a cross-site page could send: a request without the
+// CSRF header, a cross-origin one (Sec-Fetch-Site, Origin), whatever its
+// method. It reports whether r may go on.
+func (b *BFF) guard(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get(b.cfg.CSRFHeader) == "" {
+		writeError(w, http.StatusForbidden, "csrf", "the request lacks the "+b.cfg.CSRFHeader+" header the app sends")
+		return false
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		writeError(w, http.StatusForbidden, "cross_origin", "a request from another site")
+		return false
+	}
+	if err := b.csrf.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "cross_origin", "a request from another origin")
+		return false
+	}
+	return true
+}
+
+// user: GET /bff/user — who is logged in, from the ID token, and until
+// when; never a token.
+func (b *BFF) user(w http.ResponseWriter, r *http.Request) {
+	if !b.guard(w, r) {
+		return
+	}
+	_, s := b.current(r)
+	if s == nil {
+		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"claims": s.claims, "session_expires": s.created.Add(b.cfg.MaxAge).UTC().Format(time.RFC3339)})
+}
+
+// logout: POST /bff/logout — revokes the refresh token, ends the session,
+// and answers where to send the browser to end the provider's session too.
+func (b *BFF) logout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "POST /bff/logout")
+		return
+	}
+	if !b.guard(w, r) {
+		return
+	}
+	key, s := b.current(r)
+	b.setCookie(w, b.cookieName(true), "", -1)
+	if s == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"logged_out": true})
+		return
+	}
+	b.endKey(r.Context(), key)
+	out := map[string]any{"logged_out": true}
+	if end := b.cfg.Provider.EndSessionEndpoint; end != "" {
+		u, err := url.Parse(end)
+		if err == nil {
+			q := u.Query()
+			q.Set("id_token_hint", s.idToken)
+			q.Set("post_logout_redirect_uri", b.base.String()+"/")
+			q.Set("client_id", b.client.ClientID)
+			u.RawQuery = q.Encode()
+			out["logout_url"] = u.String()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// end ends the session of cookie value id.
+func (b *BFF) end(ctx context.Context, id string) { b.endKey(ctx, storeKey(id)) }
+
+// endKey ends a session: its refresh token revoked at the provider (when
+// it has a revocation endpoint), its token forgotten.
+func (b *BFF) endKey(ctx context.Context, key string) {
+	if b.table.remove(key) == nil {
+		return
+	}
+	s, err := b.sessions.Get(key)
+	if err != nil {
+		return
+	}
+	if err := s.Logout(ctx); err != nil {
+		b.log.Warn("authrefresh bff: revoking at logout", "err", err)
+	}
+}
+
+// api forwards r to an API with the session's token.
+func (b *BFF) api(w http.ResponseWriter, r *http.Request, a route) {
+	if !b.guard(w, r) {
+		return
+	}
+	key, s := b.current(r)
+	if s == nil {
+		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
+		return
+	}
+	a.proxy.ServeHTTP(w, r.WithContext(keyed.WithKey(r.Context(), key)))
+}
+
+// reverseProxy forwards to up, the prefix replaced by up's path; the
+// browser's cookies and the CSRF header stay here, and the API's cookies
+// never reach the browser.
+func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			rest := strings.TrimPrefix(pr.In.URL.Path, prefix)
+			pr.Out.URL.Scheme, pr.Out.URL.Host = up.Scheme, up.Host
+			pr.Out.URL.Path = strings.TrimSuffix(up.Path, "/") + "/" + rest
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = up.Host
+			pr.Out.Header.Del("Cookie")
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del(b.cfg.CSRFHeader)
+		},
+		Transport: b.sessions,
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Del("Set-Cookie")
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, authrefresh.ErrSessionExpired) || errors.Is(err, authrefresh.ErrNotLoggedIn) {
+				if c, cerr := r.Cookie(b.cookieName(true)); cerr == nil {
+					b.table.remove(storeKey(c.Value))
+				}
+				writeError(w, http.StatusUnauthorized, "session_expired", "the session ended: log in again at /bff/login")
+				return
+			}
+			b.log.Warn("authrefresh bff: API request failed", "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusBadGateway, "upstream_unavailable", "the API could not be reached; try again")
+		},
+	}
+}
+
+// storeKey is the name a session's token is kept under: a hash of the
+// cookie's value, so that a store's listing (files, Redis keys) holds no
+// cookie that would open a session.
+func storeKey(id string) string {
+	sum := sha256.Sum256([]byte("authrefresh bff session\x00" + id))
+	return hex.EncodeToString(sum[:])
+}
+
+// localPath accepts a return URL that stays on this site: an absolute
+// path, not "//host" nor "/\host" (which browsers read as another host),
+// not one that decodes to either, without spaces or control characters. It
+// is returned as given: re-encoding it could make "/%2F%20x" into "//%20x".
+func localPath(raw string) (string, bool) {
+	if raw == "" {
+		return "/", true
+	}
+	if len(raw) > 2048 || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+		return "", false
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") {
+		return "", false
+	}
+	return raw, true
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}

@@ -1,0 +1,301 @@
+package bff_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authrefresh/authrefresh/authserver"
+	"github.com/authrefresh/authrefresh/bff"
+	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/oauth"
+)
+
+// world is a provider (the reference server), an upstream that records
+// what reaches it in front of the provider's API, and a BFF on loopback.
+type world struct {
+	provider *authserver.Server
+	bffURL   string
+	app      *bff.BFF
+	mu       sync.Mutex
+	seen     []http.Header // the headers of each request the upstream got
+	calls    atomic.Int64
+	now      atomic.Int64 // the BFF's clock, Unix nanoseconds
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{}
+	w.now.Store(time.Now().UnixNano())
+	srv, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser, AccessTTL: time.Hour,
+		Clients: map[string]string{"bff": "bff-secret"}})
+	w.provider = srv
+	upstream := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.calls.Add(1)
+		w.mu.Lock()
+		w.seen = append(w.seen, r.Header.Clone())
+		w.mu.Unlock()
+		rw.Header().Add("Set-Cookie", "upstream=1; Path=/")
+		r.URL.Path = "/api/v1/" + strings.TrimPrefix(r.URL.Path, "/v1/")
+		srv.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(upstream.Close)
+	hs := httptest.NewUnstartedServer(nil)
+	w.bffURL = "http://" + hs.Listener.Addr().String()
+	app, err := bff.New(bff.Config{
+		Provider: &oauth.ProviderMetadata{Issuer: issuer, AuthorizationEndpoint: issuer + "/oauth/authorize", TokenEndpoint: issuer + "/oauth/token", RevocationEndpoint: issuer + "/oauth/revoke"},
+		Client:   oauth.Config{ClientID: "bff", ClientSecret: "bff-secret"},
+		URL:      w.bffURL,
+		APIs:     []bff.API{{Prefix: "/api/", Upstream: upstream.URL + "/v1/"}},
+		Static: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			io.WriteString(rw, "the app at "+r.URL.Path)
+		}),
+		IdleTimeout: 10 * time.Minute,
+		Clock:       func() time.Time { return time.Unix(0, w.now.Load()) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.app = app
+	hs.Config.Handler = app
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return w
+}
+
+// browser is a cookie-keeping client, as a browser is.
+func browser(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+// login runs a login in the browser and returns the page it ends on.
+func (w *world) login(t *testing.T, c *http.Client, returnURL string) string {
+	t.Helper()
+	resp, err := c.Get(w.bffURL + "/bff/login?returnUrl=" + url.QueryEscape(returnURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// call sends an app request the way the app's fetch does (with the CSRF
+// header unless csrf is false) and decodes the JSON answer.
+func (w *world) call(t *testing.T, c *http.Client, method, path string, csrf bool, header http.Header) (int, map[string]any) {
+	t.Helper()
+	var body io.Reader
+	if method == http.MethodPost && strings.HasPrefix(path, "/api/") {
+		body = strings.NewReader(`{"name":"lamp","price":12}`)
+	}
+	req, _ := http.NewRequest(method, w.bffURL+path, body)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if csrf {
+		req.Header.Set("X-CSRF", "1")
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// A login through the provider lands on the page it started from; the
+// browser then holds only an HttpOnly session cookie; /bff/user tells who
+// is logged in without a token; an API call carries the user's token
+// upstream, and neither the browser's cookies nor the CSRF header, and the
+// API's Set-Cookie never reaches the browser.
+func TestLoginThenAPI(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	if page := w.login(t, c, "/orders?page=2"); page != "the app at /orders" {
+		t.Fatalf("landed on %q", page)
+	}
+	u, _ := url.Parse(w.bffURL)
+	cookies := c.Jar.Cookies(u)
+	if len(cookies) != 1 || cookies[0].Name != "bff" || len(cookies[0].Value) < 40 {
+		t.Fatalf("the browser's cookies: %v", cookies)
+	}
+	status, user := w.call(t, c, http.MethodGet, "/bff/user", true, nil)
+	claims, _ := user["claims"].(map[string]any)
+	if status != 200 || claims["sub"] != authserver.DemoUser || user["session_expires"] == nil {
+		t.Fatalf("/bff/user: %d %v", status, user)
+	}
+	raw, _ := json.Marshal(user)
+	if strings.Contains(string(raw), "access_token") || strings.Contains(string(raw), "eyJ") {
+		t.Fatalf("/bff/user shows a token: %s", raw)
+	}
+	status, me := w.call(t, c, http.MethodGet, "/api/me", true, nil)
+	if status != 200 || me["sub"] != authserver.DemoUser {
+		t.Fatalf("/api/me: %d %v", status, me)
+	}
+	if status, created := w.call(t, c, http.MethodPost, "/api/data", true, nil); status != 201 || created["name"] != "lamp" {
+		t.Fatalf("POST /api/data: %d %v", status, created)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, h := range w.seen {
+		if !strings.HasPrefix(h.Get("Authorization"), "Bearer ") || h.Get("Cookie") != "" || h.Get("X-Csrf") != "" {
+			t.Fatalf("the upstream saw %v", h)
+		}
+	}
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "upstream" {
+			t.Fatal("the API's cookie reached the browser")
+		}
+	}
+}
+
+// What a page of another site can send is refused before anything
+// reaches the API: no CSRF header (a form post, fetch in no-cors mode, a
+// link), a cross-site Sec-Fetch-Site, another Origin.
+func TestCrossSiteRefused(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	before := w.calls.Load()
+	for name, tc := range map[string]struct {
+		method string
+		csrf   bool
+		header http.Header
+	}{
+		"a form post without the header":      {http.MethodPost, false, http.Header{"Origin": {"http://127.0.0.2:9999"}, "Sec-Fetch-Site": {"cross-site"}}},
+		"a cross-site GET (a link, an image)": {http.MethodGet, false, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		"the header, but from another site":   {http.MethodPost, true, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		"the header, from another origin":     {http.MethodPost, true, http.Header{"Origin": {"http://127.0.0.2:9999"}}},
+		"the header, from a sibling site":     {http.MethodGet, true, http.Header{"Sec-Fetch-Site": {"same-site"}}},
+	} {
+		if status, out := w.call(t, c, tc.method, "/api/data", tc.csrf, tc.header); status != 403 {
+			t.Errorf("%s: %d %v", name, status, out)
+		}
+	}
+	for _, path := range []string{"/bff/user", "/bff/logout"} {
+		if status, _ := w.call(t, c, http.MethodPost, path, false, nil); status != 403 && status != 405 {
+			t.Errorf("%s without the header: %d", path, status)
+		}
+	}
+	if n := w.calls.Load() - before; n != 0 {
+		t.Fatalf("%d requests reached the upstream", n)
+	}
+}
+
+// No session, or a login that is not this browser's: a 401 or 400 JSON
+// answer, never a redirect; a return URL to another host is refused.
+func TestRefusals(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	if status, out := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 || out["error"] != "not_logged_in" {
+		t.Fatalf("no session: %d %v", status, out)
+	}
+	for _, ret := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "evil", "/%2F%2Fevil.example", "/%2Fevil.example%20"} {
+		resp, err := c.Get(w.bffURL + "/bff/login?returnUrl=" + url.QueryEscape(ret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("returnUrl %q: %d", ret, resp.StatusCode)
+		}
+	}
+	// A callback this browser did not start (another's state, or none).
+	noRedirect := &http.Client{Jar: c.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(w.bffURL + "/bff/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	state := loc.Query().Get("state")
+	other := browser(t)
+	for name, cl := range map[string]*http.Client{"another browser": other, "this browser, forged state": c} {
+		s := state
+		if cl == c {
+			s = "forged"
+		}
+		status, out := w.call(t, cl, http.MethodGet, "/bff/callback?code=x&state="+s, false, nil)
+		if status != 400 {
+			t.Errorf("%s: %d %v", name, status, out)
+		}
+	}
+}
+
+// Every login makes a new session id (no fixation); logout revokes at the
+// provider and ends the session: the next call is 401.
+func TestNewSessionPerLoginAndLogout(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	u, _ := url.Parse(w.bffURL)
+	w.login(t, c, "/")
+	first := c.Jar.Cookies(u)[0].Value
+	w.login(t, c, "/")
+	if second := c.Jar.Cookies(u)[0].Value; second == first {
+		t.Fatal("a new login kept the session id")
+	}
+	if status, out := w.call(t, c, http.MethodPost, "/bff/logout", true, nil); status != 200 || out["logged_out"] != true {
+		t.Fatalf("logout: %d %v", status, out)
+	}
+	if status, _ := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 {
+		t.Fatalf("after logout: %d", status)
+	}
+	if n := w.provider.Counters().Revocations; n != 2 {
+		t.Fatalf("%d revocations; want 2 (the replaced session, the logged-out one)", n)
+	}
+}
+
+// 50 parallel calls from the page when the provider refuses every access
+// token: all 200, one refresh at the provider.
+func TestParallelCallsOneRefresh(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	w.provider.RevokeAccessTokens()
+	var wg sync.WaitGroup
+	statuses := make([]int, 50)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], _ = w.call(t, c, http.MethodGet, "/api/me", true, nil)
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Fatalf("call %d: %d", i, s)
+		}
+	}
+	if n := w.provider.Counters().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes for 50 calls; want 1", n)
+	}
+}
+
+// A session unused for longer than IdleTimeout ends: 401, not a redirect.
+func TestIdleSessionEnds(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	w.now.Add(int64(11 * time.Minute))
+	if status, out := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 {
+		t.Fatalf("after 11 idle minutes: %d %v", status, out)
+	}
+}
