@@ -45,6 +45,8 @@ func init() {
 		{"status", "[--profile P] [--output json]", "show the profiles and their sessions (no token printed)", runStatus},
 		{"proxy", "--upstream URL [flags]", "sidecar: forward 127.0.0.1:9000 to URL with the token",
 			func(ctx context.Context, a []string, o stdio) error { return runProxy(ctx, a, o.out, o.err) }},
+		{"bff", "--issuer URL [flags]", "serve a browser app and its APIs; its users' tokens stay on the server",
+			func(ctx context.Context, a []string, o stdio) error { return runBFF(ctx, a, o.out, o.err) }},
 		{"kubeconfig", "[--profile P] [--name USER]", "print the kubeconfig user whose exec plugin is this profile's token", runKubeconfig},
 		{"git-credential", "[--profile P] get|store|erase", "git's credential helper: the profile's token as the password for its API host", runGitCredential},
 		{"docker-credential", "get|store|erase|list", "docker's credential helper (run as docker-credential-authrefresh)", runDockerCredential},

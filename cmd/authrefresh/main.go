@@ -11,6 +11,7 @@
 //	authrefresh logout [--profile P]                          revoke the refresh token and forget the session
 //	authrefresh status [--profile P] [--output json]          show the profiles and their sessions (no token printed)
 //	authrefresh proxy --upstream URL [flags]                  sidecar: forward 127.0.0.1:9000 to URL with the token
+//	authrefresh bff --issuer URL [flags]                      serve a browser app and its APIs; its users' tokens stay on the server
 //	authrefresh kubeconfig [--profile P] [--name USER]        print the kubeconfig user whose exec plugin is this profile's token
 //	authrefresh git-credential [--profile P] get|store|erase  git's credential helper: the profile's token as the password for its API host
 //	authrefresh docker-credential get|store|erase|list        docker's credential helper (run as docker-credential-authrefresh)
