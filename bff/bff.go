@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
@@ -41,9 +42,13 @@ type Config struct {
 	URL string
 	// APIs are the routes that reach an API with the user's token.
 	APIs []API
-	// Store returns the token store of one session, named by an opaque key
-	// (filestore.KeyFileName(key) under a directory, a redisstore session):
-	// tokens never leave the server. nil keeps them in memory.
+	// Store returns the store of one session's tokens, and of the session
+	// itself (who logged in, when), each named by an opaque key:
+	// filestore.KeyFileName(key) under a directory, a redisstore session;
+	// sealed when the store has a keyring. Replicas of the BFF given the
+	// same stores share the sessions (one refresh per user between them,
+	// a logout on one seen by all within a second), and a restarted BFF
+	// keeps them. nil keeps them in this process's memory.
 	Store func(key string) authrefresh.Store
 	// IdleTimeout ends a session unused for this long; 0 means 30 minutes.
 	IdleTimeout time.Duration
@@ -138,7 +143,11 @@ func New(cfg Config) (*BFF, error) {
 	}
 	store := cfg.Store
 	if store == nil {
-		store = func(string) authrefresh.Store { return authrefresh.NewMemoryStore(nil) }
+		var memory sync.Map // key → *authrefresh.MemoryStore: the same store after an eviction
+		store = func(key string) authrefresh.Store {
+			s, _ := memory.LoadOrStore(key, authrefresh.NewMemoryStore(nil))
+			return s.(authrefresh.Store)
+		}
 	}
 	b.sessions = &keyed.Manager{
 		New: func(key string) (keyed.Spec, error) {
@@ -146,7 +155,7 @@ func New(cfg Config) (*BFF, error) {
 		},
 		MaxIdle: b.cfg.IdleTimeout, Clock: b.cfg.Clock, Base: cfg.Base,
 	}
-	b.table = newSessionTable()
+	b.table = newSessionTable(func(key string) authrefresh.Store { return store("session:" + key) })
 	b.logins = newLoginTable()
 	b.csrf = http.NewCrossOriginProtection()
 	for _, a := range cfg.APIs {
@@ -278,7 +287,11 @@ func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "session_not_kept", "the session could not be kept; try again")
 		return
 	}
-	b.table.put(storeKey(id), &session{claims: idTokenClaims(tok.IDToken), idToken: tok.IDToken, created: now, seen: now})
+	if err := b.table.put(r.Context(), storeKey(id), &session{claims: idTokenClaims(tok.IDToken), idToken: tok.IDToken, created: now, seen: now}); err != nil {
+		b.log.Error("authrefresh bff: keeping the session", "err", err)
+		writeError(w, http.StatusInternalServerError, "session_not_kept", "the session could not be kept; try again")
+		return
+	}
 	b.setCookie(w, b.cookieName(true), id, 0)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, pending.returnTo, http.StatusFound)
@@ -291,7 +304,10 @@ func (b *BFF) current(r *http.Request) (string, *session) {
 		return "", nil
 	}
 	key := storeKey(c.Value)
-	s := b.table.touch(key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
+	s, ended := b.table.touch(r.Context(), key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
+	if ended {
+		b.endKey(r.Context(), key) // idle or too old: revoked, forgotten everywhere
+	}
 	if s == nil {
 		return "", nil
 	}
@@ -370,7 +386,7 @@ func (b *BFF) end(ctx context.Context, id string) { b.endKey(ctx, storeKey(id)) 
 // endKey ends a session: its refresh token revoked at the provider (when
 // it has a revocation endpoint), its token forgotten.
 func (b *BFF) endKey(ctx context.Context, key string) {
-	if b.table.remove(key) == nil {
+	if !b.table.remove(ctx, key) {
 		return
 	}
 	s, err := b.sessions.Get(key)
@@ -418,7 +434,7 @@ func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, authrefresh.ErrSessionExpired) || errors.Is(err, authrefresh.ErrNotLoggedIn) {
 				if c, cerr := r.Cookie(b.cookieName(true)); cerr == nil {
-					b.table.remove(storeKey(c.Value))
+					b.table.remove(r.Context(), storeKey(c.Value))
 				}
 				writeError(w, http.StatusUnauthorized, "session_expired", "the session ended: log in again at /bff/login")
 				return

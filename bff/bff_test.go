@@ -3,18 +3,23 @@ package bff_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/bff"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/oauth"
 )
@@ -23,6 +28,7 @@ import (
 // what reaches it in front of the provider's API, and a BFF on loopback.
 type world struct {
 	provider *authserver.Server
+	cfg      bff.Config // the first BFF's, for replicas
 	bffURL   string
 	app      *bff.BFF
 	mu       sync.Mutex
@@ -31,7 +37,7 @@ type world struct {
 	now      atomic.Int64 // the BFF's clock, Unix nanoseconds
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, store ...func(key string) authrefresh.Store) *world {
 	t.Helper()
 	w := &world{}
 	w.now.Store(time.Now().UnixNano())
@@ -48,9 +54,7 @@ func newWorld(t *testing.T) *world {
 		srv.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(upstream.Close)
-	hs := httptest.NewUnstartedServer(nil)
-	w.bffURL = "http://" + hs.Listener.Addr().String()
-	app, err := bff.New(bff.Config{
+	w.cfg = bff.Config{
 		Provider: &oauth.ProviderMetadata{Issuer: issuer, AuthorizationEndpoint: issuer + "/oauth/authorize", TokenEndpoint: issuer + "/oauth/token", RevocationEndpoint: issuer + "/oauth/revoke"},
 		Client:   oauth.Config{ClientID: "bff", ClientSecret: "bff-secret"},
 		URL:      w.bffURL,
@@ -60,15 +64,30 @@ func newWorld(t *testing.T) *world {
 		}),
 		IdleTimeout: 10 * time.Minute,
 		Clock:       func() time.Time { return time.Unix(0, w.now.Load()) },
-	})
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if len(store) > 0 {
+		w.cfg.Store = store[0]
+	}
+	w.bffURL, w.app = w.replica(t)
+	return w
+}
+
+// replica starts another BFF like the first, on its own port, and returns
+// its URL: a replica behind the same origin, or the BFF after a restart.
+func (w *world) replica(t *testing.T) (string, *bff.BFF) {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	cfg := w.cfg
+	cfg.URL = "http://" + hs.Listener.Addr().String()
+	app, err := bff.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.app = app
 	hs.Config.Handler = app
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return w
+	return cfg.URL, app
 }
 
 // browser is a cookie-keeping client, as a browser is.
@@ -297,5 +316,80 @@ func TestIdleSessionEnds(t *testing.T) {
 	w.now.Add(int64(11 * time.Minute))
 	if status, out := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 {
 		t.Fatalf("after 11 idle minutes: %d %v", status, out)
+	}
+}
+
+// as sends an app request to the BFF at base with the session cookie
+// value id (as a browser does to whichever replica serves its origin).
+func as(t *testing.T, base, id, method, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, nil)
+	req.Header.Set("X-CSRF", "1")
+	req.Header.Set("Cookie", "bff="+id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Two replicas on one sealed session directory: a session logged in on
+// one is served by the other; 50 parallel calls split between them after
+// the provider refused every access token cost one refresh; a logout on
+// one ends the session on the other within a second; a BFF started anew
+// on the directory keeps the sessions; the files hold no token in clear.
+func TestReplicasShareSessions(t *testing.T) {
+	dir, keyring := t.TempDir(), authtest.Keyring(t, "k1")
+	w := newWorld(t, func(key string) authrefresh.Store {
+		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key)), Keyring: keyring}
+	})
+	other, _ := w.replica(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	u, _ := url.Parse(w.bffURL)
+	id := c.Jar.Cookies(u)[0].Value
+	if status := as(t, other, id, http.MethodGet, "/api/me"); status != 200 {
+		t.Fatalf("the other replica: %d", status)
+	}
+	w.provider.RevokeAccessTokens()
+	var wg sync.WaitGroup
+	statuses := make([]int, 50)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = as(t, map[bool]string{true: w.bffURL, false: other}[i%2 == 0], id, http.MethodGet, "/api/me")
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Fatalf("call %d: %d", i, s)
+		}
+	}
+	if n := w.provider.Counters().Refreshes; n != 1 {
+		t.Fatalf("%d refreshes for 50 calls on two replicas; want 1", n)
+	}
+	restarted, _ := w.replica(t)
+	if status := as(t, restarted, id, http.MethodGet, "/api/me"); status != 200 {
+		t.Fatalf("after a restart: %d", status)
+	}
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		data, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+		if strings.Contains(string(data), "refresh_token") || strings.Contains(string(data), "eyJ") {
+			t.Fatalf("%s holds a token in clear", f.Name())
+		}
+	}
+	if status := as(t, w.bffURL, id, http.MethodPost, "/bff/logout"); status != 200 {
+		t.Fatalf("logout: %d", status)
+	}
+	w.now.Add(int64(2 * time.Second))
+	for _, base := range []string{other, restarted} {
+		if status := as(t, base, id, http.MethodGet, "/api/me"); status != 401 {
+			t.Fatalf("a replica two seconds after the logout: %d", status)
+		}
 	}
 }

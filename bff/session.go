@@ -1,12 +1,14 @@
 package bff
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/oauth"
 )
 
@@ -19,45 +21,94 @@ type session struct {
 	seen    time.Time      // the last use: IdleTimeout counts from it
 }
 
-// sessionTable holds the live sessions by store key.
+// fresh is how long a replica trusts what it knows of a session before it
+// looks in the store again: a logout on another replica ends the session
+// here within this.
+const fresh = time.Second
+
+// sessionTable holds the sessions: in the store (one record per session,
+// shared by replicas, kept across restarts), and here, with when each was
+// last looked up and last used.
 type sessionTable struct {
-	mu sync.Mutex
-	m  map[string]*session
+	store func(key string) authrefresh.Store
+	mu    sync.Mutex
+	m     map[string]*entry
 }
 
-func newSessionTable() *sessionTable { return &sessionTable{m: map[string]*session{}} }
+// entry is what this process knows of a session.
+type entry struct {
+	s       session
+	checked time.Time // when the store last said the session is there
+}
 
-func (t *sessionTable) put(key string, s *session) {
+func newSessionTable(store func(key string) authrefresh.Store) *sessionTable {
+	return &sessionTable{store: store, m: map[string]*entry{}}
+}
+
+// sessionRecord is the kind of record a session is kept as: a Token, so
+// that every Store (files, Redis, sealed or not) keeps it as it keeps
+// tokens; its AccessToken says what it is, its IDToken who logged in,
+// IssuedAt when.
+const sessionRecord = "authrefresh-bff-session"
+
+func (t *sessionTable) put(ctx context.Context, key string, s *session) error {
+	rec := &authrefresh.Token{AccessToken: sessionRecord, IDToken: s.idToken, IssuedAt: s.created}
+	if err := t.store(key).Save(ctx, rec); err != nil {
+		return err
+	}
 	t.mu.Lock()
-	t.m[key] = s
+	t.m[key] = &entry{s: *s, checked: s.seen}
 	t.mu.Unlock()
+	return nil
 }
 
-// touch returns key's session, used now, unless it is idle or too old,
-// which ends it.
-func (t *sessionTable) touch(key string, now time.Time, idle, maxAge time.Duration) *session {
+// touch returns key's session, used now: from memory when this process
+// looked at the store less than a second ago, else from the store. ended
+// reports a session that was there and is over (idle, or too old).
+func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s *session, ended bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.m[key]
-	if s == nil {
-		return nil
+	var e entry
+	known := t.m[key] != nil
+	if known {
+		e = *t.m[key] // a copy: others may be touching the same session
 	}
-	if now.Sub(s.seen) > idle || now.Sub(s.created) > maxAge {
-		delete(t.m, key)
-		return nil
+	t.mu.Unlock()
+	if !known || now.Sub(e.checked) >= fresh {
+		rec, err := t.store(key).Load(ctx)
+		if err != nil || rec == nil || rec.AccessToken != sessionRecord {
+			t.mu.Lock()
+			delete(t.m, key)
+			t.mu.Unlock()
+			return nil, false
+		}
+		seen := now // a session new to this process was used just now elsewhere
+		if known {
+			seen = e.s.seen
+		}
+		e = entry{s: session{claims: idTokenClaims(rec.IDToken), idToken: rec.IDToken, created: rec.IssuedAt, seen: seen}, checked: now}
 	}
-	s.seen = now
-	c := *s
-	return &c
+	if now.Sub(e.s.seen) > idle || now.Sub(e.s.created) > maxAge {
+		return nil, true
+	}
+	e.s.seen = now
+	t.mu.Lock()
+	t.m[key] = &e
+	t.mu.Unlock()
+	c := e.s
+	return &c, false
 }
 
-// remove forgets key's session and returns it (nil if there was none).
-func (t *sessionTable) remove(key string) *session {
+// remove forgets key's session, here and in the store, and reports
+// whether it was there.
+func (t *sessionTable) remove(ctx context.Context, key string) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.m[key]
+	_, here := t.m[key]
 	delete(t.m, key)
-	return s
+	t.mu.Unlock()
+	store := t.store(key)
+	rec, _ := store.Load(ctx)
+	_ = store.Clear(ctx)
+	return here || rec != nil
 }
 
 // loginTTL is how long a login may take at the provider.
