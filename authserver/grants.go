@@ -18,6 +18,8 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+
+	sid string // the family: the OpenID session of an ID token ("sid")
 }
 
 // camelResponse adds the camelCase spellings some JavaScript clients read.
@@ -94,7 +96,7 @@ func (s *Server) openFamily(user, clientID, scope, jkt string, now time.Time) (*
 	if err != nil {
 		return nil, &grantError{status: http.StatusInternalServerError, code: "server_error", description: "cannot sign the token"}
 	}
-	return &tokenResponse{AccessToken: access, TokenType: tokenType(jkt), ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), RefreshToken: refresh, Scope: scope}, nil
+	return &tokenResponse{AccessToken: access, TokenType: tokenType(jkt), ExpiresIn: int64(s.cfg.AccessTTL.Round(time.Second) / time.Second), RefreshToken: refresh, Scope: scope, sid: f.id}, nil
 }
 
 // refreshGrant rotates a refresh token atomically: under one lock, exactly one

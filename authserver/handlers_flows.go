@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -249,7 +250,7 @@ func (s *Server) userTokens(user, clientID, scope, nonce, jkt string, now time.T
 	if gerr != nil || !strings.Contains(" "+scope+" ", " openid ") {
 		return answer, gerr
 	}
-	claims := jwt.MapClaims{"iss": s.cfg.Issuer, "sub": user, "aud": clientID, "iat": now.Unix(), "exp": now.Add(s.cfg.AccessTTL).Unix()}
+	claims := jwt.MapClaims{"iss": s.cfg.Issuer, "sub": user, "aud": clientID, "iat": now.Unix(), "exp": now.Add(s.cfg.AccessTTL).Unix(), "sid": answer.sid}
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
@@ -383,4 +384,32 @@ func (s *Server) ApproveDevice(userCode, user string, deny bool) bool {
 func (s *Server) handleDevicePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "authserver reference server: device code %q is approved by the test harness\n(Server.ApproveDevice, or POST /_control/device {\"user_code\", \"user\", \"deny\"} when the control API is on).\n", r.URL.Query().Get("user_code"))
+}
+
+// backchannelLogoutEvent is the "events" member of a logout token (OpenID
+// Connect Back-Channel Logout 1.0 §2.4).
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// LogoutToken signs a logout token for clientID (OpenID Connect
+// Back-Channel Logout 1.0 §2.4) naming the user sub and the session sid
+// (the "sid" of the ID tokens of a login; either may be empty, not both),
+// as a provider sends to a client's back-channel logout URI when the user
+// logs out elsewhere. Tests deliver it.
+func (s *Server) LogoutToken(clientID, sub, sid string) (string, error) {
+	if sub == "" && sid == "" {
+		return "", errors.New("authserver: a logout token names a sub, a sid, or both")
+	}
+	now := s.now()
+	claims := jwt.MapClaims{"iss": s.cfg.Issuer, "aud": clientID, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti": newOpaqueToken()[:22], "events": map[string]any{backchannelLogoutEvent: map[string]any{}}}
+	if sub != "" {
+		claims["sub"] = sub
+	}
+	if sid != "" {
+		claims["sid"] = sid
+	}
+	t := jwt.NewWithClaims(s.key.method, claims)
+	t.Header["kid"] = s.key.kid
+	t.Header["typ"] = "logout+jwt"
+	return t.SignedString(s.key.priv)
 }

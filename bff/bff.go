@@ -80,16 +80,18 @@ type API struct {
 // BFF is the http.Handler of a backend-for-frontend. See the package
 // documentation for its endpoints.
 type BFF struct {
-	cfg      Config
-	client   *oauth.Config
-	base     *url.URL
-	secure   bool // the cookies are Secure (__Host-)
-	sessions *keyed.Manager
-	table    *sessionTable
-	logins   *loginTable
-	apis     []route
-	csrf     *http.CrossOriginProtection
-	log      *slog.Logger
+	cfg         Config
+	client      *oauth.Config
+	base        *url.URL
+	secure      bool // the cookies are Secure (__Host-)
+	sessions    *keyed.Manager
+	table       *sessionTable
+	logins      *loginTable
+	apis        []route
+	csrf        *http.CrossOriginProtection
+	keys        *jwks    // the provider's, for logout tokens
+	seenLogouts jtiCache // the logout tokens received lately
+	log         *slog.Logger
 }
 
 type route struct {
@@ -158,6 +160,7 @@ func New(cfg Config) (*BFF, error) {
 	b.table = newSessionTable(func(key string) authrefresh.Store { return store("session:" + key) })
 	b.logins = newLoginTable()
 	b.csrf = http.NewCrossOriginProtection()
+	b.keys = &jwks{uri: cfg.Provider.JWKSURI, client: &http.Client{Timeout: 10 * time.Second}}
 	for _, a := range cfg.APIs {
 		up, err := url.Parse(a.Upstream)
 		if err != nil || up.Host == "" || (up.Scheme != "https" && up.Scheme != "http") || !strings.HasPrefix(a.Prefix, "/") || !strings.HasSuffix(a.Prefix, "/") {
@@ -180,8 +183,10 @@ func (b *BFF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.user(w, r)
 	case p == "/bff/logout":
 		b.logout(w, r)
+	case p == "/bff/backchannel-logout":
+		b.backchannelLogout(w, r)
 	case strings.HasPrefix(p, "/bff/"):
-		writeError(w, http.StatusNotFound, "not_found", "the BFF answers /bff/login, /bff/callback, /bff/user and /bff/logout")
+		writeError(w, http.StatusNotFound, "not_found", "the BFF answers /bff/login, /bff/callback, /bff/user, /bff/logout and /bff/backchannel-logout")
 	default:
 		for _, a := range b.apis {
 			if strings.HasPrefix(p, a.prefix) {

@@ -12,6 +12,7 @@
 //	GET  /bff/callback               the provider's redirect: a new session
 //	GET  /bff/user                   the ID token's claims and the session's end; never a token
 //	POST /bff/logout                 revokes, ends the session, answers the provider's logout URL
+//	POST /bff/backchannel-logout     OpenID Back-Channel Logout: the provider ends sessions
 //	/api/...                         each configured API, with the user's token
 //
 // Every request to /bff/user, /bff/logout and the APIs must carry the CSRF

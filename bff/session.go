@@ -86,6 +86,9 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 			seen = e.s.seen
 		}
 		e = entry{s: session{claims: idTokenClaims(rec.IDToken), idToken: rec.IDToken, created: rec.IssuedAt, seen: seen}, checked: now}
+		if t.logoutsEnded(ctx, e.s.claims, e.s.created) {
+			return nil, true
+		}
 	}
 	if now.Sub(e.s.seen) > idle || now.Sub(e.s.created) > maxAge {
 		return nil, true
@@ -96,6 +99,14 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 	t.mu.Unlock()
 	c := e.s
 	return &c, false
+}
+
+// forgetAll drops what this process knows of every session: the next use
+// of each looks in the store.
+func (t *sessionTable) forgetAll() {
+	t.mu.Lock()
+	clear(t.m)
+	t.mu.Unlock()
 }
 
 // remove forgets key's session, here and in the store, and reports

@@ -6,6 +6,8 @@ package authtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -212,4 +214,11 @@ func Keyring(tb testing.TB, ids ...string) *seal.Keyring {
 		tb.Fatal(err)
 	}
 	return k
+}
+
+// RandomID is a random identifier (a jti, a state) for a test's tokens.
+func RandomID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
