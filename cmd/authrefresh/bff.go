@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"embed"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,10 +15,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/bff"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/oauth"
 )
+
+// bffApp is the demo's app: the articles' product screens, done the BFF
+// way (no token, no interceptor, no storage code).
+//
+//go:embed bffapp
+var bffApp embed.FS
 
 // runBFF: authrefresh bff — a backend-for-frontend in front of a
 // single-page app and its APIs, on one origin.
@@ -26,7 +36,9 @@ session cookie. The app links to /bff/login?returnUrl=/path, asks GET /bff/user 
 logged in, POSTs /bff/logout, and calls each --api prefix with the header X-CSRF: 1;
 the BFF attaches the user's token, refreshed ahead, one refresh per user. A call
 without a session is answered 401 JSON, never a redirect. The client's redirect URI
-is URL/bff/callback.`, `  authrefresh bff --issuer https://id.example.com --client-id app --client-secret-file ~/.app-secret \
+is URL/bff/callback. With --demo it runs the reference server too, and the articles'
+product app, in one command.`, `  authrefresh bff --demo          # the app on http://127.0.0.1:3000, the reference server beside it
+  authrefresh bff --issuer https://id.example.com --client-id app --client-secret-file ~/.app-secret \
       --url https://app.example.com --listen 127.0.0.1:8443 --api /api/=https://api.example.com/v1/ --static ./dist
   authrefresh bff --issuer http://127.0.0.1:8080 --client-id demo-client --client-secret-file secret \
       --url http://127.0.0.1:3000 --api /api/=http://127.0.0.1:8080/api/v1/ --static ./app   # with authrefresh serve
@@ -42,8 +54,24 @@ is URL/bff/callback.`, `  authrefresh bff --issuer https://id.example.com --clie
 	static := fs.String("static", "", "a directory of the app's files, served for everything else")
 	idle := fs.Duration("idle", 30*time.Minute, "end a session unused for this long")
 	maxAge := fs.Duration("max-age", 12*time.Hour, "end a session this long after its login")
+	demo := fs.Bool("demo", false, "run the reference server in this process (it approves the demo user at once) and serve the\nproducts app through the BFF: the defaults of every other flag point at them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var demoSecret string
+	if *demo {
+		demoCtx, stopDemo := context.WithCancel(ctx)
+		issuerURL, stopped, err := startDemoProvider(demoCtx, stderr)
+		if err != nil {
+			stopDemo()
+			return err
+		}
+		defer func() { stopDemo(); <-stopped }()
+		*issuer, *clientID, demoSecret = cmp.Or(*issuer, issuerURL), cmp.Or(*clientID, authserver.DemoClientID), authserver.DemoClientSecret
+		*origin = cmp.Or(*origin, "http://127.0.0.1:3000")
+		if len(apis) == 0 {
+			apis = listFlag{"/api/=" + issuerURL + "/api/v1/"}
+		}
 	}
 	if *issuer == "" || *clientID == "" || *origin == "" {
 		return flagError(fs, "--issuer, --client-id and --url are required")
@@ -60,7 +88,7 @@ is URL/bff/callback.`, `  authrefresh bff --issuer https://id.example.com --clie
 		}
 		routes = append(routes, bff.API{Prefix: prefix, Upstream: upstream})
 	}
-	client := oauth.Config{ClientID: *clientID, Scopes: strings.Fields(strings.ReplaceAll(*scope, ",", " "))}
+	client := oauth.Config{ClientID: *clientID, ClientSecret: demoSecret, Scopes: strings.Fields(strings.ReplaceAll(*scope, ",", " "))}
 	if *secretFile != "" {
 		secret, err := readSecret("--client-secret-file", *secretFile, 1, "put the client secret in it")
 		if err != nil {
@@ -74,6 +102,10 @@ is URL/bff/callback.`, `  authrefresh bff --issuer https://id.example.com --clie
 	}
 	cfg := bff.Config{Provider: md, Client: client, URL: *origin, APIs: routes, IdleTimeout: *idle, MaxAge: *maxAge,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if *demo && *static == "" {
+		app, _ := iofs.Sub(bffApp, "bffapp")
+		cfg.Static = http.FileServerFS(app)
+	}
 	if *static != "" {
 		if info, err := os.Stat(*static); err != nil || !info.IsDir() {
 			return usageError{fmt.Sprintf("--static %s is not a directory", *static)}
@@ -98,4 +130,24 @@ is URL/bff/callback.`, `  authrefresh bff --issuer https://id.example.com --clie
 	fmt.Fprintf(stdout, "authrefresh bff on %s (listening on %s): log in at %s/bff/login; the provider's redirect URI is %s/bff/callback\n",
 		strings.TrimRight(*origin, "/"), ln.Addr(), strings.TrimRight(*origin, "/"), strings.TrimRight(*origin, "/"))
 	return serveUntilDone(ctx, ln, app)
+}
+
+// startDemoProvider runs the reference server on a free loopback port for
+// the life of ctx, approving the demo user's logins at once, and returns
+// its issuer and a channel closed once it has stopped.
+func startDemoProvider(ctx context.Context, stderr io.Writer) (string, <-chan struct{}, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	issuer := "http://" + ln.Addr().String()
+	srv, err := authserver.New(authserver.Config{Issuer: issuer, AutoApproveUser: authserver.DemoUser,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = serveUntilDone(ctx, ln, srv) }()
+	return issuer, stopped, nil
 }

@@ -91,3 +91,61 @@ func TestBFFCommandRefusals(t *testing.T) {
 		}
 	}
 }
+
+// bff --demo: one command runs the reference server and serves the
+// products app through the BFF; a browser logs in and the app's API call
+// answers.
+func TestBFFDemo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := "http://" + ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"bff", "--demo", "--url", origin}, nil, pw, io.Discard)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() || !strings.Contains(lines.Text(), origin) {
+		t.Fatalf("banner: %q", lines.Text())
+	}
+	go io.Copy(io.Discard, pr)
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	for path, want := range map[string]string{"/": "<title>Products</title>", "/app.js": "X-CSRF"} {
+		resp, err := browser.Get(origin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d %.80s", path, resp.StatusCode, body)
+		}
+	}
+	resp, err := browser.Get(origin + "/bff/login?returnUrl=/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, origin+"/api/data", nil)
+	req.Header.Set("X-CSRF", "1")
+	resp, err = browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"items"`) {
+		t.Fatalf("/api/data: %d %s", resp.StatusCode, body)
+	}
+	browser.CloseIdleConnections()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("bff --demo exit %d", code)
+	}
+}
