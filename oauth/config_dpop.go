@@ -82,26 +82,32 @@ func (c *Config) Proof(tok *authrefresh.Token, method, target, nonce string, now
 // nonce, a new proof and a new client assertion (the first one's "jti" was
 // spent): not a failure, and never more than once.
 func (c *Config) post(ctx context.Context, op, endpoint string, form url.Values, key *DPoPKey) ([]byte, *http.Response, error) {
-	for attempt := 0; ; attempt++ {
+	// Every request sent, a resend after a lost connection included, is
+	// built anew: a proof's or an assertion's jti is refused the second
+	// time the server sees it.
+	build := func() (*http.Request, error) {
 		req, err := c.request(ctx, endpoint, form)
 		if err != nil {
-			return nil, nil, tokenhttp.WithOp(err, op)
+			return nil, tokenhttp.WithOp(err, op)
 		}
 		if key != nil {
 			proof, err := key.Proof(http.MethodPost, endpoint, "", serverNonces.Get(req.URL), time.Now())
 			if err != nil {
-				return nil, nil, &authrefresh.RefreshError{Kind: authrefresh.RefreshMisconfigured, Op: op, Err: err}
+				return nil, &authrefresh.RefreshError{Kind: authrefresh.RefreshMisconfigured, Op: op, Err: err}
 			}
 			req.Header.Set(dpop.Header, proof)
 		}
-		data, resp, err := tokenhttp.Send(ctx, op, c.HTTPClient, req)
+		return req, nil
+	}
+	for attempt := 0; ; attempt++ {
+		data, resp, err := tokenhttp.SendBuilt(ctx, op, c.HTTPClient, build)
 		if err != nil {
 			return nil, nil, err
 		}
 		if key == nil {
 			return data, resp, nil
 		}
-		fresh := serverNonces.Learn(req.URL, resp.Header)
+		fresh := serverNonces.Learn(resp.Request.URL, resp.Header)
 		if attempt == 0 && fresh && resp.StatusCode == http.StatusBadRequest && errorCode(data) == "use_dpop_nonce" {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -349,5 +350,50 @@ func TestDPoPNonceRotationUnderLoad(t *testing.T) {
 	t.Logf("%d nonce asks for %d callers over %d nonces", asks, callers, rotations+1)
 	if asks > callers*(rotations+1) || asks < rotations+1 || s.Stats().Refreshes != 0 {
 		t.Fatalf("%d nonce asks for %d callers and %d nonces (at most one each), %d refreshes", asks, callers, rotations+1, s.Stats().Refreshes)
+	}
+}
+
+// A token request whose answer is lost after the server processed it (the
+// connection closed) is sent once more at once — with a new DPoP proof
+// and a new client assertion: the server refuses a jti it has seen. (With
+// a rotation grace period, the resend gets the same tokens.)
+func TestResendAfterLostAnswerSignsAnew(t *testing.T) {
+	signer, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srv, err := authserver.New(authserver.Config{DPoPNonce: true, GracePeriod: 10 * time.Second, PasswordCost: 4,
+		Clients: map[string]string{"cli": ""}, ClientKeys: map[string]crypto.PublicKey{"keyed": signer.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lose atomic.Bool
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" && lose.CompareAndSwap(true, false) {
+			srv.ServeHTTP(httptest.NewRecorder(), r) // processed, then the answer is lost
+			panic(http.ErrAbortHandler)
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	ctx := context.Background()
+	for name, c := range map[string]*oauth.Config{
+		"a DPoP proof":       {TokenURL: hs.URL + "/oauth/token", ClientID: "cli"},
+		"a client assertion": {TokenURL: hs.URL + "/oauth/token", ClientID: "keyed", Key: &oauth.ClientKey{Signer: signer}},
+	} {
+		key, _ := oauth.NewDPoPKey()
+		c.DPoP = key
+		tok, err := c.PasswordLogin(ctx, authserver.DemoUser, authserver.DemoPassword)
+		if err != nil {
+			t.Fatalf("%s: login: %v", name, err)
+		}
+		lose.Store(true)
+		next, err := c.Refresh(ctx, tok)
+		if err != nil || lose.Load() {
+			t.Fatalf("%s: the resend after a lost answer: %v", name, err)
+		}
+		if next.AccessToken == tok.AccessToken {
+			t.Fatalf("%s: no new token", name)
+		}
+	}
+	if got := srv.Counters(); got.DPoPReplays != 0 || got.GraceReplays != 2 {
+		t.Fatalf("%d proofs replayed, %d grace replays; want 0 and 2", got.DPoPReplays, got.GraceReplays)
 	}
 }

@@ -75,15 +75,39 @@ func Post(ctx context.Context, op string, hc *http.Client, req *http.Request, fi
 // refresh token — exactly what a later retry would do, so the immediate one
 // adds no risk (a server grace period makes both safe).
 func Send(ctx context.Context, op string, hc *http.Client, req *http.Request) ([]byte, *http.Response, error) {
+	first := true
+	return SendBuilt(ctx, op, hc, func() (*http.Request, error) {
+		if first {
+			first = false
+			return req, nil
+		}
+		if req.GetBody == nil {
+			return nil, errors.New("the request body cannot be sent again")
+		}
+		retry := req.Clone(ctx)
+		var err error
+		retry.Body, err = req.GetBody()
+		return retry, err
+	})
+}
+
+// SendBuilt is Send for a request that must be built anew for a second
+// attempt: one whose DPoP proof or client assertion (a jti the server
+// remembers) would be refused if sent twice. build is called once per
+// attempt.
+func SendBuilt(ctx context.Context, op string, hc *http.Client, build func() (*http.Request, error)) ([]byte, *http.Response, error) {
 	client, err := Client(hc)
 	if err != nil {
 		return nil, nil, &authrefresh.RefreshError{Kind: authrefresh.RefreshTransient, Op: op, Err: err}
 	}
+	req, err := build()
+	if err != nil {
+		return nil, nil, err
+	}
 	resp, err := client.Do(req.WithContext(authrefresh.WithoutAuth(ctx)))
-	if err != nil && connectionLost(err) && ctx.Err() == nil && req.GetBody != nil {
-		retry := req.WithContext(authrefresh.WithoutAuth(ctx))
-		if retry.Body, err = req.GetBody(); err == nil {
-			resp, err = client.Do(retry)
+	if err != nil && connectionLost(err) && ctx.Err() == nil {
+		if retry, berr := build(); berr == nil {
+			resp, err = client.Do(retry.WithContext(authrefresh.WithoutAuth(ctx)))
 		}
 	}
 	if err != nil {
