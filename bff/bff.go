@@ -413,8 +413,13 @@ func (b *BFF) api(w http.ResponseWriter, r *http.Request, a route) {
 		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
 		return
 	}
-	a.proxy.ServeHTTP(w, r.WithContext(keyed.WithKey(r.Context(), key)))
+	ctx := context.WithValue(keyed.WithKey(r.Context(), key), sessionKeyCtx{}, key)
+	a.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
+
+// sessionKeyCtx carries a proxied request's session key to the proxy's
+// error handler, which sees the outgoing request (without the cookie).
+type sessionKeyCtx struct{}
 
 // reverseProxy forwards to up, the prefix replaced by up's path; the
 // browser's cookies and the CSRF header stay here, and the API's cookies
@@ -438,8 +443,8 @@ func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, authrefresh.ErrSessionExpired) || errors.Is(err, authrefresh.ErrNotLoggedIn) {
-				if c, cerr := r.Cookie(b.cookieName(true)); cerr == nil {
-					b.table.remove(r.Context(), storeKey(c.Value))
+				if key, ok := r.Context().Value(sessionKeyCtx{}).(string); ok {
+					b.table.remove(r.Context(), key)
 				}
 				writeError(w, http.StatusUnauthorized, "session_expired", "the session ended: log in again at /bff/login")
 				return

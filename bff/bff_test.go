@@ -1,6 +1,7 @@
 package bff_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -391,5 +392,46 @@ func TestReplicasShareSessions(t *testing.T) {
 		if status := as(t, base, id, http.MethodGet, "/api/me"); status != 401 {
 			t.Fatalf("a replica two seconds after the logout: %d", status)
 		}
+	}
+}
+
+// The refresh token revoked at the provider (the user logged out
+// elsewhere): the app's next call gets 401 once with session_expired, the
+// session is over (the call after is plain not_logged_in), and the BFF
+// asked the provider once — nothing loops.
+func TestRevokedAtProviderEndsOnce(t *testing.T) {
+	var mu sync.Mutex
+	stores := map[string]*authrefresh.MemoryStore{}
+	w := newWorld(t, func(key string) authrefresh.Store {
+		mu.Lock()
+		defer mu.Unlock()
+		if stores[key] == nil {
+			stores[key] = authrefresh.NewMemoryStore(nil)
+		}
+		return stores[key]
+	})
+	c := browser(t)
+	w.login(t, c, "/")
+	mu.Lock()
+	var refresh string
+	for key, s := range stores {
+		if tok, _ := s.Load(context.Background()); tok != nil && !strings.HasPrefix(key, "session:") {
+			refresh = tok.RefreshToken
+		}
+	}
+	mu.Unlock()
+	if refresh == "" || !w.provider.RevokeRefreshToken(refresh) {
+		t.Fatal("no refresh token to revoke")
+	}
+	w.provider.RevokeAccessTokens()
+	before := w.provider.Counters().RefreshFailures
+	if status, out := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 || out["error"] != "session_expired" {
+		t.Fatalf("the first call: %d %v", status, out)
+	}
+	if status, out := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 || out["error"] != "not_logged_in" {
+		t.Fatalf("the next call: %d %v", status, out)
+	}
+	if n := w.provider.Counters().RefreshFailures - before; n != 1 {
+		t.Fatalf("%d refresh attempts at the provider; want 1", n)
 	}
 }
