@@ -289,13 +289,25 @@ func TestParallelCallsOneRefresh(t *testing.T) {
 	c := browser(t)
 	w.login(t, c, "/")
 	w.provider.RevokeAccessTokens()
+	w.fiftyCallsOneRefresh(t, func(int) int {
+		status, _ := w.call(t, c, http.MethodGet, "/api/me", true, nil)
+		return status
+	})
+}
+
+// fiftyCallsOneRefresh makes 50 calls at once (call(i) answers the status
+// of the i-th) after the provider refused every access token: all must be
+// 200, with one refresh at the provider.
+func (w *world) fiftyCallsOneRefresh(t *testing.T, call func(i int) int) {
+	t.Helper()
+	before := w.provider.Counters().Refreshes
 	var wg sync.WaitGroup
 	statuses := make([]int, 50)
 	for i := range statuses {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses[i], _ = w.call(t, c, http.MethodGet, "/api/me", true, nil)
+			statuses[i] = call(i)
 		}()
 	}
 	wg.Wait()
@@ -304,7 +316,7 @@ func TestParallelCallsOneRefresh(t *testing.T) {
 			t.Fatalf("call %d: %d", i, s)
 		}
 	}
-	if n := w.provider.Counters().Refreshes; n != 1 {
+	if n := w.provider.Counters().Refreshes - before; n != 1 {
 		t.Fatalf("%d refreshes for 50 calls; want 1", n)
 	}
 }
@@ -355,24 +367,9 @@ func TestReplicasShareSessions(t *testing.T) {
 		t.Fatalf("the other replica: %d", status)
 	}
 	w.provider.RevokeAccessTokens()
-	var wg sync.WaitGroup
-	statuses := make([]int, 50)
-	for i := range statuses {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			statuses[i] = as(t, map[bool]string{true: w.bffURL, false: other}[i%2 == 0], id, http.MethodGet, "/api/me")
-		}()
-	}
-	wg.Wait()
-	for i, s := range statuses {
-		if s != 200 {
-			t.Fatalf("call %d: %d", i, s)
-		}
-	}
-	if n := w.provider.Counters().Refreshes; n != 1 {
-		t.Fatalf("%d refreshes for 50 calls on two replicas; want 1", n)
-	}
+	w.fiftyCallsOneRefresh(t, func(i int) int {
+		return as(t, map[bool]string{true: w.bffURL, false: other}[i%2 == 0], id, http.MethodGet, "/api/me")
+	})
 	restarted, _ := w.replica(t)
 	if status := as(t, restarted, id, http.MethodGet, "/api/me"); status != 200 {
 		t.Fatalf("after a restart: %d", status)

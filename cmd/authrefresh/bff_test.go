@@ -28,53 +28,14 @@ func TestBFFCommand(t *testing.T) {
 	app := filepath.Join(dir, "app")
 	os.Mkdir(app, 0o700)
 	os.WriteFile(filepath.Join(app, "index.html"), []byte("<h1>products</h1>"), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	origin := startBFF(t, "--issuer", issuer, "--client-id", authserver.DemoClientID, "--client-secret-file", secret,
+		"--api", "/api/="+issuer+"/api/v1/", "--static", app)
+	browser, page := loggedInBrowser(t, origin)
+	if !strings.Contains(page, "products") {
+		t.Fatalf("after login: %s", page)
 	}
-	origin := "http://" + ln.Addr().String()
-	ln.Close() // the command listens there itself
-
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"bff", "--issuer", issuer, "--client-id", authserver.DemoClientID, "--client-secret-file", secret,
-			"--url", origin, "--api", "/api/=" + issuer + "/api/v1/", "--static", app}, nil, pw, io.Discard)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() || !strings.Contains(lines.Text(), "authrefresh bff on "+origin) {
-		t.Fatalf("banner: %q", lines.Text())
-	}
-	go io.Copy(io.Discard, pr)
-
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := browser.Get(origin + "/bff/login?returnUrl=/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "products") {
-		t.Fatalf("after login: %d %s", resp.StatusCode, page)
-	}
-	req, _ := http.NewRequest(http.MethodGet, origin+"/api/me", nil)
-	req.Header.Set("X-CSRF", "1")
-	resp, err = browser.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), authserver.DemoUser) || srv.Counters().Authorizations != 1 {
-		t.Fatalf("/api/me: %d %s", resp.StatusCode, body)
-	}
-	browser.CloseIdleConnections()
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("bff exit %d", code)
+	if status, body := apiGet(t, browser, origin+"/api/me"); status != 200 || !strings.Contains(body, authserver.DemoUser) || srv.Counters().Authorizations != 1 {
+		t.Fatalf("/api/me: %d %s", status, body)
 	}
 }
 
@@ -96,56 +57,77 @@ func TestBFFCommandRefusals(t *testing.T) {
 // products app through the BFF; a browser logs in and the app's API call
 // answers.
 func TestBFFDemo(t *testing.T) {
+	origin := startBFF(t, "--demo")
+	browser, page := loggedInBrowser(t, origin)
+	if !strings.Contains(page, "<title>Products</title>") {
+		t.Fatalf("the app: %.80s", page)
+	}
+	if status, body := apiGet(t, browser, origin+"/app.js"); status != 200 || !strings.Contains(body, "X-CSRF") {
+		t.Fatalf("/app.js: %d %.80s", status, body)
+	}
+	if status, body := apiGet(t, browser, origin+"/api/data"); status != 200 || !strings.Contains(body, `"items"`) {
+		t.Fatalf("/api/data: %d %s", status, body)
+	}
+}
+
+// startBFF runs authrefresh bff with args (and --url, on a free loopback
+// port) until the test ends, and returns its origin once it listens.
+func startBFF(t *testing.T, args ...string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	origin := "http://" + ln.Addr().String()
-	ln.Close()
+	ln.Close() // the command listens there itself
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"bff", "--demo", "--url", origin}, nil, pw, io.Discard)
+		done <- run(ctx, append([]string{"bff", "--url", origin}, args...), nil, pw, io.Discard)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)
-	if !lines.Scan() || !strings.Contains(lines.Text(), origin) {
+	if !lines.Scan() || !strings.Contains(lines.Text(), "authrefresh bff on "+origin) {
 		t.Fatalf("banner: %q", lines.Text())
 	}
 	go io.Copy(io.Discard, pr)
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("bff exit %d", code)
+		}
+	})
+	return origin
+}
+
+// loggedInBrowser is a cookie-keeping client logged in through the BFF at
+// origin (the provider approves the demo user at once).
+func loggedInBrowser(t *testing.T, origin string) (*http.Client, string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	for path, want := range map[string]string{"/": "<title>Products</title>", "/app.js": "X-CSRF"} {
-		resp, err := browser.Get(origin + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(body), want) {
-			t.Fatalf("%s: %d %.80s", path, resp.StatusCode, body)
-		}
-	}
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	t.Cleanup(browser.CloseIdleConnections)
 	resp, err := browser.Get(origin + "/bff/login?returnUrl=/")
 	if err != nil {
 		t.Fatal(err)
 	}
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	req, _ := http.NewRequest(http.MethodGet, origin+"/api/data", nil)
+	return browser, string(page)
+}
+
+// apiGet is the app's call: GET with the CSRF header.
+func apiGet(t *testing.T, browser *http.Client, u string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	req.Header.Set("X-CSRF", "1")
-	resp, err = browser.Do(req)
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"items"`) {
-		t.Fatalf("/api/data: %d %s", resp.StatusCode, body)
-	}
-	browser.CloseIdleConnections()
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("bff --demo exit %d", code)
-	}
+	return resp.StatusCode, string(body)
 }
