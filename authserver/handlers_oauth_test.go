@@ -101,6 +101,12 @@ func FuzzFormHandlers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body, auth string) {
 		for _, path := range []string{"/oauth/token", "/oauth/revoke", "/oauth/device_authorization"} {
 			rec := serve(s, "POST", path, "application/x-www-form-urlencoded", body, auth)
+			// The one 5xx by design: past MaxPendingFlows device grants
+			// (the fuzzer makes one per valid request), a 503
+			// temporarily_unavailable until they expire.
+			if rec.Code == http.StatusServiceUnavailable && path == "/oauth/device_authorization" && strings.Contains(rec.Body.String(), "temporarily_unavailable") {
+				continue
+			}
 			if rec.Code >= 500 {
 				t.Fatalf("%s answered %d to %q", path, rec.Code, body)
 			}
