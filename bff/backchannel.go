@@ -3,24 +3,18 @@ package bff
 import (
 	"context"
 	"crypto"
-	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/jwk"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -224,31 +218,13 @@ func fetchJWKS(ctx context.Context, hc *http.Client, uri string) (map[string]cry
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set) != nil {
 		return nil, fmt.Errorf("the provider's keys (%s) answered %d, not a JWK Set", uri, resp.StatusCode)
 	}
-	b := func(s string) []byte { v, _ := base64.RawURLEncoding.DecodeString(s); return v }
 	keys := map[string]crypto.PublicKey{}
 	for _, j := range set.Keys {
 		if j.Use != "" && j.Use != "sig" {
 			continue
 		}
-		switch j.Kty {
-		case "RSA":
-			n, e := b(j.N), b(j.E)
-			if len(n) >= 256 && len(e) > 0 && len(e) <= 4 {
-				keys[j.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-			}
-		case "EC":
-			curve, ecdhCurve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[j.Crv], map[string]ecdh.Curve{"P-256": ecdh.P256(), "P-384": ecdh.P384()}[j.Crv]
-			x, y := b(j.X), b(j.Y)
-			if curve == nil || len(x) == 0 || len(x) != len(y) {
-				continue
-			}
-			if _, err := ecdhCurve.NewPublicKey(append(append([]byte{4}, x...), y...)); err == nil {
-				keys[j.Kid] = &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-			}
-		case "OKP":
-			if x := b(j.X); j.Crv == "Ed25519" && len(x) == ed25519.PublicKeySize {
-				keys[j.Kid] = ed25519.PublicKey(x)
-			}
+		if key, err := (jwk.Key{Kty: j.Kty, Crv: j.Crv, X: j.X, Y: j.Y, N: j.N, E: j.E}).Public(); err == nil {
+			keys[j.Kid] = key
 		}
 	}
 	return keys, nil

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -133,7 +134,7 @@ func New(cfg Config) (*BFF, error) {
 	}
 	c := cfg.Client
 	c.TokenURL, c.RevocationURL = cfg.Provider.TokenEndpoint, cfg.Provider.RevocationEndpoint
-	if !contains(c.Scopes, "openid") {
+	if !slices.Contains(c.Scopes, "openid") {
 		c.Scopes = append([]string{"openid"}, c.Scopes...)
 	}
 	b.client = &c
@@ -492,15 +493,6 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
