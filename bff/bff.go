@@ -87,7 +87,7 @@ type BFF struct {
 	secure      bool // the cookies are Secure (__Host-)
 	sessions    *keyed.Manager
 	table       *sessionTable
-	logins      *loginTable
+	logins      *loginSealer
 	apis        []route
 	csrf        *http.CrossOriginProtection
 	keys        *jwks    // the provider's, for logout tokens
@@ -159,7 +159,7 @@ func New(cfg Config) (*BFF, error) {
 		MaxIdle: b.cfg.IdleTimeout, Clock: b.cfg.Clock, Base: cfg.Base,
 	}
 	b.table = newSessionTable(func(key string) authrefresh.Store { return store("session:" + key) })
-	b.logins = newLoginTable()
+	b.logins = &loginSealer{store: store(loginKeyName)}
 	b.csrf = http.NewCrossOriginProtection()
 	b.keys = &jwks{uri: cfg.Provider.JWKSURI, client: &http.Client{Timeout: 10 * time.Second}}
 	for _, a := range cfg.APIs {
@@ -241,13 +241,15 @@ func (b *BFF) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := oauth.NewAuthorizationRequest(b.client, b.cfg.Provider.AuthorizationEndpoint, b.callbackURL())
-	req.Issuer = b.cfg.Provider.Issuer
-	if !b.logins.add(req, ret, b.cfg.Clock()) {
-		writeError(w, http.StatusServiceUnavailable, "too_many_logins", "too many logins in flight; try again in a minute")
+	// The login is bound to this browser, and travels with it: the
+	// callback needs its cookie, whichever replica it reaches.
+	sealed, err := b.logins.seal(r.Context(), &pendingLogin{State: req.State, Nonce: req.Nonce, Verifier: req.Verifier, ReturnTo: ret, Started: b.cfg.Clock().Unix()})
+	if err != nil {
+		b.log.Error("authrefresh bff: the login cookies' key", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "login_unavailable", "a login cannot start now; try again")
 		return
 	}
-	// The login is bound to this browser: the callback must come with it.
-	b.setCookie(w, b.cookieName(false), req.State, loginTTL)
+	b.setCookie(w, b.cookieName(false), sealed, loginTTL)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, req.URL(), http.StatusFound)
 }
@@ -258,17 +260,28 @@ func (b *BFF) login(w http.ResponseWriter, r *http.Request) {
 func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	bound, err := r.Cookie(b.cookieName(false))
-	if err != nil || bound.Value == "" || bound.Value != q.Get("state") {
+	if err != nil || bound.Value == "" {
 		writeError(w, http.StatusBadRequest, "login_mismatch", "this login was not started in this browser; start again")
 		return
 	}
-	pending, ok := b.logins.take(q.Get("state"), b.cfg.Clock())
-	if !ok {
+	pending, err := b.logins.open(r.Context(), bound.Value)
+	if err != nil && !errors.Is(err, errLoginCookie) {
+		b.log.Error("authrefresh bff: the login cookies' key", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "login_unavailable", "the login cannot complete now; start again")
+		return
+	}
+	if err != nil || b.cfg.Clock().Sub(time.Unix(pending.Started, 0)) > loginTTL {
 		writeError(w, http.StatusBadRequest, "login_expired", "this login is unknown or over; start again")
 		return
 	}
+	if pending.State != q.Get("state") {
+		writeError(w, http.StatusBadRequest, "login_mismatch", "this login was not started in this browser; start again")
+		return
+	}
+	req := &oauth.AuthorizationRequest{Client: b.client, AuthURL: b.cfg.Provider.AuthorizationEndpoint, RedirectURL: b.callbackURL(),
+		Issuer: b.cfg.Provider.Issuer, State: pending.State, Nonce: pending.Nonce, Verifier: pending.Verifier}
 	b.setCookie(w, b.cookieName(false), "", -1)
-	tok, err := pending.req.Complete(r.Context(), q)
+	tok, err := req.Complete(r.Context(), q)
 	if err != nil {
 		var ae *oauth.AuthorizationError
 		if errors.As(err, &ae) {
@@ -300,7 +313,7 @@ func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	b.setCookie(w, b.cookieName(true), id, 0)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, pending.returnTo, http.StatusFound)
+	http.Redirect(w, r, pending.ReturnTo, http.StatusFound)
 }
 
 // current is the live session of r's cookie, touched; "" when none.

@@ -1,6 +1,7 @@
 package bff_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -78,9 +79,16 @@ func newWorld(t *testing.T, store ...func(key string) authrefresh.Store) *world 
 // its URL: a replica behind the same origin, or the BFF after a restart.
 func (w *world) replica(t *testing.T) (string, *bff.BFF) {
 	t.Helper()
+	return w.replicaOf(t, "")
+}
+
+// replicaOf is replica for the origin the browser sees ("" for its own
+// address), as replicas behind a load balancer are configured.
+func (w *world) replicaOf(t *testing.T, origin string) (string, *bff.BFF) {
+	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg := w.cfg
-	cfg.URL = "http://" + hs.Listener.Addr().String()
+	cfg.URL = cmp.Or(origin, "http://"+hs.Listener.Addr().String())
 	app, err := bff.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +96,7 @@ func (w *world) replica(t *testing.T) (string, *bff.BFF) {
 	hs.Config.Handler = app
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return cfg.URL, app
+	return "http://" + hs.Listener.Addr().String(), app
 }
 
 // browser is a cookie-keeping client, as a browser is.
@@ -430,5 +438,94 @@ func TestRevokedAtProviderEndsOnce(t *testing.T) {
 	}
 	if n := w.provider.Counters().RefreshFailures - before; n != 1 {
 		t.Fatalf("%d refresh attempts at the provider; want 1", n)
+	}
+}
+
+// A login started on one replica and come back to another (a load
+// balancer sends each request where it likes) completes: what the
+// callback needs travels in the browser's login cookie, sealed under a key
+// the replicas share through their store. A replica started afterwards
+// completes a login begun before it existed, and a login cookie from
+// another store's BFF is refused.
+func TestLoginAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	store := func(key string) authrefresh.Store {
+		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key))}
+	}
+	w := newWorld(t, store)
+	other, _ := w.replicaOf(t, w.bffURL)
+	c := browser(t)
+	// The provider sends the browser back to the first replica's callback;
+	// the balancer hands it to the other.
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), w.bffURL+"/bff/callback") {
+			u, _ := url.Parse(other)
+			req.URL.Host = u.Host
+		}
+		return nil
+	}
+	if page := w.login(t, c, "/orders"); page != "the app at /orders" {
+		t.Fatalf("the login across replicas ended on %q", page)
+	}
+	if status, out := w.call(t, c, http.MethodGet, "/bff/user", true, nil); status != 200 || out["claims"] == nil {
+		t.Fatalf("/bff/user after it: %d %v", status, out)
+	}
+
+	// Begun here, completed by a replica started since.
+	c = browser(t)
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.Path, "/bff/callback") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err := c.Get(w.bffURL + "/bff/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	later, _ := w.replicaOf(t, w.bffURL)
+	u, _ := url.Parse(later)
+	cb, _ := url.Parse(callback)
+	cb.Host = u.Host
+	c.CheckRedirect = nil
+	resp, err = c.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "the app at /" {
+		t.Fatalf("the callback on a replica started since: %d %s", resp.StatusCode, body)
+	}
+
+	// A BFF on other stores (another key) refuses this browser's login cookie.
+	stranger := newWorld(t, func(key string) authrefresh.Store {
+		return &filestore.Store{Path: filepath.Join(t.TempDir(), filestore.KeyFileName(key))}
+	})
+	c = browser(t)
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.Path, "/bff/callback") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err = c.Get(w.bffURL + "/bff/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cb, _ = url.Parse(resp.Header.Get("Location"))
+	u, _ = url.Parse(stranger.bffURL)
+	cb.Host = u.Host
+	resp, err = c.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "login_expired") {
+		t.Fatalf("another BFF's login cookie: %d %s", resp.StatusCode, body)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
-	"github.com/authrefresh/authrefresh/oauth"
 )
 
 // session is what the BFF knows of one browser's login beside its tokens
@@ -120,57 +119,6 @@ func (t *sessionTable) remove(ctx context.Context, key string) bool {
 	rec, _ := store.Load(ctx)
 	_ = store.Clear(ctx)
 	return here || rec != nil
-}
-
-// loginTTL is how long a login may take at the provider.
-const loginTTL = 10 * time.Minute
-
-// maxLogins bounds the logins in flight: anyone may start one.
-const maxLogins = 10_000
-
-// pendingLogin is a login in flight.
-type pendingLogin struct {
-	req      *oauth.AuthorizationRequest
-	returnTo string
-	started  time.Time
-}
-
-// loginTable holds the logins in flight by state.
-type loginTable struct {
-	mu sync.Mutex
-	m  map[string]*pendingLogin
-}
-
-func newLoginTable() *loginTable { return &loginTable{m: map[string]*pendingLogin{}} }
-
-// add keeps req; false when too many logins are in flight.
-func (t *loginTable) add(req *oauth.AuthorizationRequest, returnTo string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.m) >= maxLogins {
-		for state, p := range t.m {
-			if now.Sub(p.started) > loginTTL {
-				delete(t.m, state)
-			}
-		}
-		if len(t.m) >= maxLogins {
-			return false
-		}
-	}
-	t.m[req.State] = &pendingLogin{req: req, returnTo: returnTo, started: now}
-	return true
-}
-
-// take returns state's login and forgets it: a state is used once.
-func (t *loginTable) take(state string, now time.Time) (*pendingLogin, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p, ok := t.m[state]
-	delete(t.m, state)
-	if !ok || now.Sub(p.started) > loginTTL {
-		return nil, false
-	}
-	return p, true
 }
 
 // idTokenClaims are the ID token's claims, for display: it came straight
