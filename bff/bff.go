@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -352,8 +353,8 @@ func (b *BFF) guard(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// user: GET /bff/user — who is logged in, from the ID token, and until
-// when; never a token.
+// user: GET /bff/user — who is logged in, from the ID token, until when,
+// and the URL that logs out; never a token.
 func (b *BFF) user(w http.ResponseWriter, r *http.Request) {
 	if !b.guard(w, r) {
 		return
@@ -363,38 +364,75 @@ func (b *BFF) user(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
 		return
 	}
+	c, _ := r.Cookie(b.cookieName(true))
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{"claims": s.claims, "session_expires": s.created.Add(b.cfg.MaxAge).UTC().Format(time.RFC3339)})
+	writeJSON(w, http.StatusOK, map[string]any{
+		"claims":          s.claims,
+		"session_expires": s.created.Add(b.cfg.MaxAge).UTC().Format(time.RFC3339),
+		"logout_url":      "/bff/logout?sid=" + logoutID(c.Value),
+	})
 }
 
-// logout: POST /bff/logout — revokes the refresh token, ends the session,
-// and answers where to send the browser to end the provider's session too.
+// logoutID is the value a logout navigation must carry for the session of
+// cookie value id: only a page that read /bff/user knows it, so a
+// cross-site link cannot log the user out.
+func logoutID(id string) string {
+	sum := sha256.Sum256([]byte("authrefresh bff logout\x00" + id))
+	return hex.EncodeToString(sum[:16])
+}
+
+// logout ends the session: the refresh token revoked, the session gone on
+// every replica. GET /bff/logout?sid=… (the logout_url of /bff/user, for a
+// navigation) then redirects to the provider's end-session endpoint with
+// the ID token as id_token_hint — in a redirect, which the page's
+// JavaScript never reads. POST /bff/logout (with the CSRF header, for
+// fetch) answers JSON, its logout_url the end-session endpoint with the
+// client's id instead: no answer a script reads holds the ID token.
 func (b *BFF) logout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "POST /bff/logout")
-		return
-	}
-	if !b.guard(w, r) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch r.Method {
+	case http.MethodGet:
+		c, err := r.Cookie(b.cookieName(true))
+		if err != nil || subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("sid")), []byte(logoutID(c.Value))) != 1 {
+			writeError(w, http.StatusBadRequest, "logout_mismatch", "this logout link is not this session's: log out from the app")
+			return
+		}
+	case http.MethodPost:
+		if !b.guard(w, r) {
+			return
+		}
+	default:
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "GET /bff/logout?sid=… (the logout_url of /bff/user) or POST /bff/logout")
 		return
 	}
 	key, s := b.current(r)
 	b.setCookie(w, b.cookieName(true), "", -1)
-	if s == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"logged_out": true})
+	if s != nil {
+		b.endKey(r.Context(), key)
+	}
+	end, err := url.Parse(b.cfg.Provider.EndSessionEndpoint)
+	if err != nil || b.cfg.Provider.EndSessionEndpoint == "" || s == nil {
+		end = nil
+	} else {
+		q := end.Query()
+		q.Set("post_logout_redirect_uri", b.base.String()+"/")
+		q.Set("client_id", b.client.ClientID)
+		if r.Method == http.MethodGet {
+			q.Set("id_token_hint", s.idToken)
+		}
+		end.RawQuery = q.Encode()
+	}
+	if r.Method == http.MethodGet {
+		to := "/"
+		if end != nil {
+			to = end.String()
+		}
+		http.Redirect(w, r, to, http.StatusFound)
 		return
 	}
-	b.endKey(r.Context(), key)
 	out := map[string]any{"logged_out": true}
-	if end := b.cfg.Provider.EndSessionEndpoint; end != "" {
-		u, err := url.Parse(end)
-		if err == nil {
-			q := u.Query()
-			q.Set("id_token_hint", s.idToken)
-			q.Set("post_logout_redirect_uri", b.base.String()+"/")
-			q.Set("client_id", b.client.ClientID)
-			u.RawQuery = q.Encode()
-			out["logout_url"] = u.String()
-		}
+	if end != nil {
+		out["logout_url"] = end.String()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

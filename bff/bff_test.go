@@ -57,10 +57,11 @@ func newWorld(t *testing.T, store ...func(key string) authrefresh.Store) *world 
 	}))
 	t.Cleanup(upstream.Close)
 	w.cfg = bff.Config{
-		Provider: &oauth.ProviderMetadata{Issuer: issuer, AuthorizationEndpoint: issuer + "/oauth/authorize", TokenEndpoint: issuer + "/oauth/token", RevocationEndpoint: issuer + "/oauth/revoke"},
-		Client:   oauth.Config{ClientID: "bff", ClientSecret: "bff-secret"},
-		URL:      w.bffURL,
-		APIs:     []bff.API{{Prefix: "/api/", Upstream: upstream.URL + "/v1/"}},
+		Provider: &oauth.ProviderMetadata{Issuer: issuer, AuthorizationEndpoint: issuer + "/oauth/authorize", TokenEndpoint: issuer + "/oauth/token", RevocationEndpoint: issuer + "/oauth/revoke",
+			EndSessionEndpoint: issuer + "/oauth/end-session"},
+		Client: oauth.Config{ClientID: "bff", ClientSecret: "bff-secret"},
+		URL:    w.bffURL,
+		APIs:   []bff.API{{Prefix: "/api/", Upstream: upstream.URL + "/v1/"}},
 		Static: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			io.WriteString(rw, "the app at "+r.URL.Path)
 		}),
@@ -527,5 +528,64 @@ func TestLoginAcrossReplicas(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "login_expired") {
 		t.Fatalf("another BFF's login cookie: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Logging out as the app does: a navigation to the logout URL /bff/user
+// gives (a per-session value in it, which a cross-site page cannot know)
+// ends the session and sends the browser to the provider's end-session
+// endpoint with the ID token as id_token_hint, in a redirect the page's
+// JavaScript never reads; a wrong value ends nothing. No answer the
+// page's JavaScript can read holds the ID token, the POST /bff/logout one
+// included.
+func TestLogoutNavigation(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	status, user := w.call(t, c, http.MethodGet, "/bff/user", true, nil)
+	logout, _ := user["logout_url"].(string)
+	if status != 200 || !strings.HasPrefix(logout, "/bff/logout?sid=") {
+		t.Fatalf("/bff/user: %d %v", status, user)
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, forged := range []string{"/bff/logout?sid=" + strings.Repeat("0", 32), "/bff/logout", "/bff/logout?sid=" + logout[len("/bff/logout?sid="):] + "x"} {
+		resp, err := c.Get(w.bffURL + forged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("GET %s: %d", forged, resp.StatusCode)
+		}
+	}
+	if status, _ := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 200 {
+		t.Fatalf("after forged logouts: %d", status)
+	}
+	resp, err := c.Get(w.bffURL + logout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	to, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || to.Path != "/oauth/end-session" || !strings.HasPrefix(to.Query().Get("id_token_hint"), "eyJ") ||
+		to.Query().Get("post_logout_redirect_uri") != w.bffURL+"/" {
+		t.Fatalf("the logout navigation: %d to %s", resp.StatusCode, to)
+	}
+	if status, _ := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 401 || w.provider.Counters().Revocations != 1 {
+		t.Fatalf("after the logout: %d, %d revocations", status, w.provider.Counters().Revocations)
+	}
+
+	c.CheckRedirect = nil
+	w.login(t, c, "/")
+	req, _ := http.NewRequest(http.MethodPost, w.bffURL+"/bff/logout", nil)
+	req.Header.Set("X-CSRF", "1")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(body), "eyJ") || !strings.Contains(string(body), "logout_url") {
+		t.Fatalf("POST /bff/logout: %d %s", resp.StatusCode, body)
 	}
 }

@@ -23,7 +23,7 @@ function showLogin() {
   main.append(a);
 }
 
-async function showProducts() {
+async function showProducts(logoutURL) {
   const { status, body } = await call('/api/data');
   if (status === 401) return showLogin();
   const list = document.createElement('ul');
@@ -47,15 +47,13 @@ async function showProducts() {
     }
     errors.replaceChildren();
     form.reset();
-    await showProducts();
+    await showProducts(logoutURL);
   });
   const logout = text('button', 'Log out');
   logout.id = 'logout';
-  logout.addEventListener('click', async () => {
-    const res = await call('/bff/logout', { method: 'POST' });
-    if (res.body.logout_url) location.href = res.body.logout_url;
-    else showLogin();
-  });
+  // A navigation: the BFF ends the session and sends the browser on to
+  // the provider's logout.
+  logout.addEventListener('click', () => { location.href = logoutURL; });
   main.replaceChildren(list, form, errors, logout);
 }
 
@@ -63,7 +61,7 @@ async function start() {
   const { status, body } = await call('/bff/user');
   if (status !== 200) return showLogin();
   who.textContent = `signed in as ${body.claims.name || body.claims.email || body.claims.sub}`;
-  await showProducts();
+  await showProducts(body.logout_url);
 }
 
 start();
