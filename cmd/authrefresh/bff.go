@@ -12,13 +12,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/bff"
+	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/safetext"
 	"github.com/authrefresh/authrefresh/oauth"
+	"github.com/authrefresh/authrefresh/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // bffApp is the demo's app: the articles' product screens, done the BFF
@@ -54,6 +59,9 @@ product app, in one command.`, `  authrefresh bff --demo          # the app on h
 	static := fs.String("static", "", "a directory of the app's files, served for everything else")
 	idle := fs.Duration("idle", 30*time.Minute, "end a session unused for this long")
 	maxAge := fs.Duration("max-age", 12*time.Hour, "end a session this long after its login")
+	sessions := fs.String("sessions", "", "a directory (0700) to keep the sessions and their tokens in, one 0600 file each: a restarted\nBFF keeps them (default: "+filepath.Join("$AUTHREFRESH_CONFIG_DIR", "bff-sessions")+"; with --demo, memory)")
+	redisURL := fs.String("redis", "", "keep the sessions in Redis instead (redis://host:6379/0): replicas of the BFF share them")
+	keyring := fs.String("seal-key", "", "seal the stored tokens with these keys: a 0600 file (make one with: authrefresh seal-key FILE),\nor env for the keys in $"+keyringEnv)
 	demo := fs.Bool("demo", false, "run the reference server in this process (it approves the demo user at once) and serve the\nproducts app through the BFF: the defaults of every other flag point at them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -96,12 +104,17 @@ product app, in one command.`, `  authrefresh bff --demo          # the app on h
 		}
 		client.ClientSecret = string(secret)
 	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, closeStore, err := bffStore(*sessions, *redisURL, *keyring, *demo, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	md, err := oauth.Discover(ctx, nil, *issuer)
 	if err != nil {
 		return err
 	}
-	cfg := bff.Config{Provider: md, Client: client, URL: *origin, APIs: routes, IdleTimeout: *idle, MaxAge: *maxAge,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	cfg := bff.Config{Provider: md, Client: client, URL: *origin, APIs: routes, IdleTimeout: *idle, MaxAge: *maxAge, Logger: logger, Store: store}
 	if *demo && *static == "" {
 		app, _ := iofs.Sub(bffApp, "bffapp")
 		cfg.Static = http.FileServerFS(app)
@@ -130,6 +143,55 @@ product app, in one command.`, `  authrefresh bff --demo          # the app on h
 	fmt.Fprintf(stdout, "authrefresh bff on %s (listening on %s): log in at %s/bff/login; the provider's redirect URI is %s/bff/callback\n",
 		strings.TrimRight(*origin, "/"), ln.Addr(), strings.TrimRight(*origin, "/"), strings.TrimRight(*origin, "/"))
 	return serveUntilDone(ctx, ln, app)
+}
+
+// bffStore is where the BFF keeps its sessions: the files of dir (by
+// default one under the configuration directory), or Redis, sealed with
+// the keys of keyring when given; memory for the demo unless told.
+func bffStore(dir, redisURL, keyring string, demo bool, log *slog.Logger) (func(key string) authrefresh.Store, func(), error) {
+	if dir != "" && redisURL != "" {
+		return nil, nil, usageError{"bff: --sessions and --redis each keep the sessions; choose one"}
+	}
+	p := &profile{}
+	if err := p.useKeyring(keyring); err != nil {
+		return nil, nil, err
+	}
+	keys, _ := p.openKeyring()
+	if redisURL != "" {
+		opts, err := redis.ParseURL(redisURL)
+		if err != nil {
+			return nil, nil, usageError{fmt.Sprintf("--redis: %v", err)}
+		}
+		redis.SetLogger(quietRedis{})
+		rdb := redis.NewClient(opts)
+		if keys == nil {
+			log.Warn("authrefresh bff: the sessions' tokens are kept in Redis unsealed; use --seal-key")
+		}
+		return func(key string) authrefresh.Store {
+			s := redisstore.New(rdb, "bff:"+key)
+			s.Keyring = keys
+			return s
+		}, func() { rdb.Close() }, nil
+	}
+	if dir == "" && demo {
+		return nil, func() {}, nil
+	}
+	if dir == "" {
+		cd, err := configDir()
+		if err != nil {
+			return nil, nil, err
+		}
+		dir = filepath.Join(cd, "bff-sessions")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	if keys == nil {
+		log.Warn("authrefresh bff: the sessions' tokens are kept unsealed (0600 files); use --seal-key", "dir", dir)
+	}
+	return func(key string) authrefresh.Store {
+		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key)), Keyring: keys}
+	}, func() {}, nil
 }
 
 // startDemoProvider runs the reference server on a free loopback port for

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 // API: a browser logs in through the provider, loads the app and calls the
 // API with only its cookie and the CSRF header.
 func TestBFFCommand(t *testing.T) {
+	t.Setenv("AUTHREFRESH_CONFIG_DIR", t.TempDir())
 	srv, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser})
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
@@ -39,6 +41,44 @@ func TestBFFCommand(t *testing.T) {
 	}
 }
 
+// bff --sessions DIR --seal-key FILE: the sessions outlive the BFF (one
+// started again on the directory serves the browser's session), in 0600
+// files that hold no token in clear.
+func TestBFFCommandKeepsSessions(t *testing.T) {
+	_, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser})
+	dir := t.TempDir()
+	secret, keys, sessions := filepath.Join(dir, "secret"), filepath.Join(dir, "keys"), filepath.Join(dir, "sessions")
+	os.WriteFile(secret, []byte(authserver.DemoClientSecret+"\n"), 0o600)
+	if code, _, errOut := cli(t, "", "seal-key", keys); code != exitOK {
+		t.Fatalf("seal-key: %s", errOut)
+	}
+	args := []string{"--issuer", issuer, "--client-id", authserver.DemoClientID, "--client-secret-file", secret,
+		"--api", "/api/=" + issuer + "/api/v1/", "--sessions", sessions, "--seal-key", keys}
+	origin, stop := startBFFStop(t, args...)
+	browser, _ := loggedInBrowser(t, origin)
+	if status, _ := apiGet(t, browser, origin+"/api/me"); status != 200 {
+		t.Fatalf("/api/me: %d", status)
+	}
+	stop()
+	// Cookies belong to the host, not the port: the browser's session
+	// cookie goes to the BFF started again on another port.
+	again := startBFF(t, args...)
+	if status, body := apiGet(t, browser, again+"/api/me"); status != 200 || !strings.Contains(body, authserver.DemoUser) {
+		t.Fatalf("/api/me after a restart: %d %s", status, body)
+	}
+	files, _ := os.ReadDir(sessions)
+	if len(files) < 2 {
+		t.Fatalf("%d files in the sessions directory", len(files))
+	}
+	for _, f := range files {
+		info, _ := f.Info()
+		data, _ := os.ReadFile(filepath.Join(sessions, f.Name()))
+		if info.Mode().Perm() != 0o600 || strings.Contains(string(data), "eyJ") || strings.Contains(string(data), "refresh_token") {
+			t.Fatalf("%s: mode %v, %d bytes, a token in clear or readable by others", f.Name(), info.Mode().Perm(), len(data))
+		}
+	}
+}
+
 // A BFF's missing settings and a remote plain-http origin are refused
 // before it listens.
 func TestBFFCommandRefusals(t *testing.T) {
@@ -46,6 +86,7 @@ func TestBFFCommandRefusals(t *testing.T) {
 		{"bff", "--client-id", "c", "--url", "http://127.0.0.1:1"},
 		{"bff", "--issuer", "http://127.0.0.1:1", "--client-id", "c", "--url", "127.0.0.1:1"},
 		{"bff", "--issuer", "http://127.0.0.1:1", "--client-id", "c", "--url", "http://127.0.0.1:1", "--api", "nodelimiter"},
+		{"bff", "--issuer", "http://127.0.0.1:1", "--client-id", "c", "--url", "http://127.0.0.1:1", "--sessions", "d", "--redis", "redis://127.0.0.1:1"},
 	} {
 		if code, _, errOut := cli(t, "", args...); code != exitUsage {
 			t.Errorf("%v: %d %s", args, code, errOut)
@@ -74,6 +115,14 @@ func TestBFFDemo(t *testing.T) {
 // port) until the test ends, and returns its origin once it listens.
 func startBFF(t *testing.T, args ...string) string {
 	t.Helper()
+	origin, _ := startBFFStop(t, args...)
+	return origin
+}
+
+// startBFFStop is startBFF, with a function that stops the BFF before the
+// test ends.
+func startBFFStop(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,14 +141,15 @@ func startBFF(t *testing.T, args ...string) string {
 		t.Fatalf("banner: %q", lines.Text())
 	}
 	go io.Copy(io.Discard, pr)
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		cancel()
 		if code := <-done; code != exitOK {
 			t.Errorf("bff exit %d", code)
 		}
 	})
-	return origin
+	t.Cleanup(stop)
+	return origin, stop
 }
 
 // loggedInBrowser is a cookie-keeping client logged in through the BFF at
