@@ -12,8 +12,14 @@
 // DPOP=1 requires a server nonce in every DPoP proof (DPoP itself is on:
 // a request with a proof gets tokens bound to its key), and adds the
 // clients m2m-dpop and cli-dpop, whose tokens must be DPoP-bound.
+// BFF_ORIGIN adds the client bff (a confidential web client: code + PKCE,
+// rotating refresh tokens, RP-initiated logout back to that origin, and
+// OpenID Back-Channel Logout to its /bff/backchannel-logout); PROXY_ORIGIN
+// adds oauth2-proxy (the same, with its /oauth2/callback; for a
+// comma-separated list of origins, oauth2-proxy, oauth2-proxy-2, ...). The provider's
+// logout page confirms at once, as the user's click would.
 // GET /_counts answers what the provider saw: refresh_token grants, and
-// errors by endpoint and code.
+// errors by endpoint and code; and both again by client ("clients").
 import crypto from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -65,10 +71,20 @@ server.listen(0, '127.0.0.1', () => {
         { client_id: 'm2m-dpop', client_secret: 'dpop-secret-0123456789', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', scope: 'api:read', dpop_bound_access_tokens: true },
         { client_id: 'cli-dpop', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'], redirect_uris: ['http://127.0.0.1/callback'], dpop_bound_access_tokens: true },
       ] : []),
+      ...(process.env.BFF_ORIGIN ? [{
+        client_id: 'bff', client_secret: 'bff-secret-0123456789', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+        redirect_uris: [`${process.env.BFF_ORIGIN}/bff/callback`], post_logout_redirect_uris: [`${process.env.BFF_ORIGIN}/`],
+        backchannel_logout_uri: `${process.env.BFF_ORIGIN}/bff/backchannel-logout`, backchannel_logout_session_required: true,
+      }] : []),
+      ...(process.env.PROXY_ORIGIN || '').split(',').filter(Boolean).map((origin, i) => ({
+        client_id: i ? `oauth2-proxy-${i + 1}` : 'oauth2-proxy', client_secret: 'proxy-secret-0123456789',
+        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], redirect_uris: [`${origin}/oauth2/callback`],
+      })),
       { client_id: 'cli', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code'], redirect_uris: ['http://127.0.0.1/callback'] },
     ],
-    scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
-    findAccount: async (ctx, id) => ({ accountId: id, async claims() { return { sub: id }; } }),
+    scopes: ['openid', 'offline_access', 'email', 'api:read', 'api:write'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    findAccount: async (ctx, id) => ({ accountId: id, async claims() { return { sub: id, email: `${id}@example.com`, email_verified: true }; } }),
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       clientCredentials: { enabled: true },
@@ -76,6 +92,14 @@ server.listen(0, '127.0.0.1', () => {
       introspection: { enabled: true },
       revocation: { enabled: true },
       devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = page(`${form}<button id="yes" type="submit" form="op.logoutForm" value="yes" name="logout">Yes</button><script>document.getElementById('yes').click()</script>`);
+        },
+        postLogoutSuccessSource: async (ctx) => { ctx.body = page('<p id="signed-out">signed out</p>'); },
+      },
       deviceFlow: {
         enabled: true,
         userCodeInputSource: async (ctx, form, out, err) => { ctx.body = page(`${form}${err ? `<p>error: ${err.name}</p>` : ''}`); },
@@ -87,6 +111,10 @@ server.listen(0, '127.0.0.1', () => {
     rotateRefreshToken: true,
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
     clockTolerance: 0,
+    // Its outgoing requests (back-channel logouts) go to clients on
+    // loopback, which its guard against server-side request forgery
+    // refuses: lifted here, for a provider that serves tests only.
+    fetch: (url, options) => { delete options.dispatcher; return globalThis.fetch(url, options); },
     ttl: {
       ClientCredentials: Number(process.env.CC_TTL || 60),
       AccessToken: Number(process.env.AT_TTL || 60),
@@ -95,10 +123,27 @@ server.listen(0, '127.0.0.1', () => {
     },
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
-  const counts = { refreshes: 0, errors: {} };
-  provider.on('grant.success', (ctx) => { if (ctx.oidc.params.grant_type === 'refresh_token') counts.refreshes += 1; });
+  const counts = { refreshes: 0, errors: {}, clients: {} };
+  const byClient = (ctx) => {
+    const id = ctx.oidc?.client?.clientId || '-';
+    counts.clients[id] ||= { refreshes: 0, errors: {} };
+    return counts.clients[id];
+  };
+  provider.on('backchannel.error', (ctx, err, client) => console.error('backchannel.error', client.clientId, err));
+  provider.on('grant.success', (ctx) => {
+    if (ctx.oidc.params.grant_type === 'refresh_token') { counts.refreshes += 1; byClient(ctx).refreshes += 1; }
+  });
   for (const [event, where] of [['grant.error', 'token'], ['userinfo.error', 'userinfo'], ['revocation.error', 'revocation']]) {
-    provider.on(event, (ctx, err) => { const k = `${where}:${err.error}`; counts.errors[k] = (counts.errors[k] || 0) + 1; });
+    provider.on(event, (ctx, err) => {
+      if (process.env.DEBUG) console.error(event, err.error, err.error_description, err.error_detail);
+      const k = `${where}:${err.error}`;
+      counts.errors[k] = (counts.errors[k] || 0) + 1;
+      // By client, with the detail: "refresh token already used" is a
+      // rotated refresh token presented again.
+      const e = byClient(ctx).errors;
+      const d = `${k}: ${err.error_detail || err.error_description}`;
+      e[d] = (e[d] || 0) + 1;
+    });
   }
   const callback = provider.callback();
 
