@@ -13,6 +13,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/safetext"
+	"github.com/authrefresh/authrefresh/internal/upstream"
 )
 
 // Config configures a sidecar handler. Session and Upstream are required;
@@ -62,7 +63,7 @@ func New(cfg Config) http.Handler {
 	// A sidecar talks to one upstream from many client connections: as many
 	// upstream connections are kept idle as it serves requests at once (the
 	// limit above also bounds those in use).
-	upstreamConns := newUpstreamTransport(target, cfg.Limits.Concurrent)
+	upstreamConns := upstream.New(target, cfg.Limits.Concurrent)
 	transport := &authrefresh.Transport{Session: cfg.Session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host},
 		MaxReplayBuffer: cfg.MaxReplayBuffer, ReplayBudget: cfg.ReplayBudget, RetryStatuses: cfg.RetryStatuses}
 	rp := &httputil.ReverseProxy{

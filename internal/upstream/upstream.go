@@ -1,4 +1,7 @@
-package sidecar
+// Package upstream is the road of a credential-holding proxy (the sidecar,
+// the BFF's API routes) to one upstream: HTTP/1.1 over kept-alive
+// connections that never hand one exchange's answer to another.
+package upstream
 
 import (
 	"bufio"
@@ -19,7 +22,7 @@ import (
 	"time"
 )
 
-// upstreamTransport is the sidecar's road to its one upstream: HTTP/1.1 over
+// Transport is the road to one upstream: HTTP/1.1 over
 // a pool of kept-alive connections, each request written and its answer read
 // by the goroutine that asked. net/http's Transport hands every request to
 // two goroutines of its connection (one writes, one reads) and back again; on
@@ -34,7 +37,7 @@ import (
 // connection), a protocol upgrade (WebSocket), a request with trailers, and
 // every request when HTTP_PROXY/HTTPS_PROXY routes the upstream through a
 // proxy.
-type upstreamTransport struct {
+type Transport struct {
 	target   *url.URL // scheme and host of the upstream
 	addr     string   // host:port dialed
 	tls      *tls.Config
@@ -47,14 +50,14 @@ type upstreamTransport struct {
 	maxHeaderBytes int64
 
 	mu   sync.Mutex
-	idle []*upstreamConn // most recently used last
+	idle []*keptConn // most recently used last
 
 	dials atomic.Int64 // connections opened, for tests
 }
 
-// newUpstreamTransport returns the transport to target's scheme and host,
+// New returns the transport to target's scheme and host,
 // keeping up to maxIdle connections.
-func newUpstreamTransport(target *url.URL, maxIdle int) *upstreamTransport {
+func New(target *url.URL, maxIdle int) *Transport {
 	fallback := http.DefaultTransport.(*http.Transport).Clone()
 	// The fallback's connections carry one exchange each. net/http's
 	// Transport puts a connection back in its pool before its reader
@@ -67,7 +70,7 @@ func newUpstreamTransport(target *url.URL, maxIdle int) *upstreamTransport {
 	// an upload early then closes at once, and the answer is lost.)
 	fallback.MaxIdleConnsPerHost = -1
 	fallback.MaxConnsPerHost = maxIdle
-	t := &upstreamTransport{
+	t := &Transport{
 		target: &url.URL{Scheme: target.Scheme, Host: target.Host}, addr: canonicalAddr(target),
 		fallback: fallback, maxIdle: maxIdle, idleTimeout: 90 * time.Second, maxHeaderBytes: 1 << 20,
 	}
@@ -92,8 +95,8 @@ func canonicalAddr(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
-// upstreamConn is one kept-alive connection.
-type upstreamConn struct {
+// keptConn is one kept-alive connection.
+type keptConn struct {
 	conn      net.Conn
 	limit     io.LimitedReader // what br reads from: bounds an answer's headers
 	br        *bufio.Reader
@@ -114,7 +117,7 @@ var errStaleConn = errors.New("the upstream closed an idle connection")
 var aLongTimeAgo = time.Unix(1, 0)
 
 // RoundTrip implements http.RoundTripper.
-func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.viaProxy || req.URL.Scheme != t.target.Scheme || req.URL.Host != t.target.Host ||
 		req.Header["Upgrade"] != nil || len(req.Trailer) > 0 || req.Method == http.MethodConnect ||
 		(req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > leanBodyMax)) {
@@ -182,7 +185,7 @@ func closeRequestBody(req *http.Request) {
 
 // get takes the most recently used idle connection that is still clean, or
 // opens one.
-func (t *upstreamTransport) get(ctx context.Context) (c *upstreamConn, reused bool, err error) {
+func (t *Transport) get(ctx context.Context) (c *keptConn, reused bool, err error) {
 	now := time.Now()
 	t.mu.Lock()
 	for n := len(t.idle); n > 0; n = len(t.idle) {
@@ -207,7 +210,7 @@ func (t *upstreamTransport) get(ctx context.Context) (c *upstreamConn, reused bo
 // answer, handing one caller another's: such a connection is never reused.
 // It is asked before every reuse, however short the idle time, because the
 // stray bytes of a broken upstream arrive right behind its answer.
-func (c *upstreamConn) clean() bool {
+func (c *keptConn) clean() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
@@ -224,7 +227,7 @@ func (c *upstreamConn) clean() bool {
 	return stillOpen(c.conn)
 }
 
-func (t *upstreamTransport) dial(ctx context.Context) (*upstreamConn, bool, error) {
+func (t *Transport) dial(ctx context.Context) (*keptConn, bool, error) {
 	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
@@ -242,7 +245,7 @@ func (t *upstreamTransport) dial(ctx context.Context) (*upstreamConn, bool, erro
 		conn = tc
 	}
 	t.dials.Add(1)
-	c := &upstreamConn{conn: conn}
+	c := &keptConn{conn: conn}
 	c.limit.R = conn
 	c.br = bufio.NewReaderSize(&c.limit, 16<<10)
 	c.bw = bufio.NewWriterSize(conn, 16<<10)
@@ -251,7 +254,7 @@ func (t *upstreamTransport) dial(ctx context.Context) (*upstreamConn, bool, erro
 
 // put keeps c for the next request, or closes it when enough are idle or
 // bytes beyond the answer are already buffered.
-func (t *upstreamTransport) put(c *upstreamConn) {
+func (t *Transport) put(c *keptConn) {
 	if c.br.Buffered() > 0 {
 		c.conn.Close()
 		return
@@ -268,7 +271,7 @@ func (t *upstreamTransport) put(c *upstreamConn) {
 }
 
 // CloseIdleConnections closes the connections not in use.
-func (t *upstreamTransport) CloseIdleConnections() {
+func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
@@ -282,7 +285,7 @@ func (t *upstreamTransport) CloseIdleConnections() {
 // exchange sends req on c and reads the head of its answer. On an error c
 // is the caller's to close; on a reused c, an error that says the upstream
 // had closed it wraps errStaleConn.
-func (t *upstreamTransport) exchange(c *upstreamConn, req *http.Request, reused bool) (*http.Response, error) {
+func (t *Transport) exchange(c *keptConn, req *http.Request, reused bool) (*http.Response, error) {
 	ctx := req.Context()
 	// A cancelled request wakes whatever c is blocked in; c is then not reused.
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(aLongTimeAgo) })
@@ -337,7 +340,7 @@ func (t *upstreamTransport) exchange(c *upstreamConn, req *http.Request, reused 
 		resp.Body = http.NoBody
 		return resp, nil
 	}
-	resp.Body = &upstreamBody{body: resp.Body, t: t, c: c, stop: stop, keep: keep}
+	resp.Body = &answerBody{body: resp.Body, t: t, c: c, stop: stop, keep: keep}
 	return resp, nil
 }
 
@@ -349,19 +352,19 @@ func isStale(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// upstreamBody is an answer's body; at its end the connection goes back to
+// answerBody is an answer's body; at its end the connection goes back to
 // the pool, and closed before its end the connection is closed.
-type upstreamBody struct {
+type answerBody struct {
 	body  io.ReadCloser
-	t     *upstreamTransport
-	c     *upstreamConn
+	t     *Transport
+	c     *keptConn
 	stop  func() bool
 	keep  bool
 	done  atomic.Bool // finished: the connection is back in the pool, or closed
 	ended atomic.Bool // read to its end: more reads say io.EOF again
 }
 
-func (b *upstreamBody) Read(p []byte) (int, error) {
+func (b *answerBody) Read(p []byte) (int, error) {
 	if b.done.Load() {
 		if b.ended.Load() {
 			return 0, io.EOF
@@ -378,7 +381,7 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *upstreamBody) Close() error {
+func (b *answerBody) Close() error {
 	b.finish(false)
 	return nil
 }
@@ -388,7 +391,7 @@ var errBodyClosed = errors.New("upstream answer body already closed")
 
 // finish ends the body once: the connection is reused if the body was read
 // to its end, the request was not cancelled and the answer allowed it.
-func (b *upstreamBody) finish(atEnd bool) {
+func (b *answerBody) finish(atEnd bool) {
 	if !b.done.CompareAndSwap(false, true) {
 		return
 	}

@@ -1,4 +1,4 @@
-package sidecar
+package upstream
 
 import (
 	"bufio"
@@ -52,10 +52,10 @@ func startEchoUpstream(t *testing.T) *echoUpstream {
 	return u
 }
 
-func newTestUpstreamTransport(t *testing.T, base string) *upstreamTransport {
+func newTestTransport(t *testing.T, base string) *Transport {
 	t.Helper()
 	target, _ := url.Parse(base)
-	tr := newUpstreamTransport(target, 8)
+	tr := New(target, 8)
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }
@@ -79,7 +79,7 @@ func roundTrip(t *testing.T, tr http.RoundTripper, req *http.Request) (int, stri
 // large body go through net/http's Transport (one more connection).
 func TestUpstreamFramesAndReuses(t *testing.T) {
 	up := startEchoUpstream(t)
-	tr := newTestUpstreamTransport(t, up.URL)
+	tr := newTestTransport(t, up.URL)
 	for i := 0; i < 20; i++ {
 		req, _ := http.NewRequest("GET", up.URL+"/a?x=1", nil)
 		req.Header.Set("Authorization", "Bearer t")
@@ -122,7 +122,7 @@ func TestUpstreamFramesAndReuses(t *testing.T) {
 // (the upstream might have acted on it), and says why.
 func TestUpstreamIdleConnectionClosedByUpstream(t *testing.T) {
 	up := startEchoUpstream(t)
-	tr := newTestUpstreamTransport(t, up.URL)
+	tr := newTestTransport(t, up.URL)
 	get := func() *http.Request { r, _ := http.NewRequest("GET", up.URL+"/g", nil); return r }
 	post := func() *http.Request {
 		r, _ := http.NewRequest("POST", up.URL+"/p", strings.NewReader("once"))
@@ -186,7 +186,7 @@ func TestUpstreamUnfinishedAnswersCloseTheConnection(t *testing.T) {
 	}))
 	defer up.Close()
 	defer close(release)
-	tr := newTestUpstreamTransport(t, up.URL)
+	tr := newTestTransport(t, up.URL)
 
 	req, _ := http.NewRequest("GET", up.URL+"/big", nil)
 	resp, err := tr.RoundTrip(req)
@@ -239,7 +239,7 @@ func TestUpstreamEarlyAnswerToAnUpload(t *testing.T) {
 		http.Error(w, "token expired", http.StatusUnauthorized)
 	}))
 	defer up.Close()
-	tr := newTestUpstreamTransport(t, up.URL)
+	tr := newTestTransport(t, up.URL)
 	for _, size := range []int{10, leanBodyMax, 4 << 20} {
 		req, _ := http.NewRequest("POST", up.URL+"/upload", bytes.NewReader(make([]byte, size)))
 		if status, _ := roundTrip(t, tr, req); status != http.StatusUnauthorized {
@@ -302,7 +302,7 @@ func TestUpstreamOddAnswers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			base := rawUpstream(t, c.answer, c.want == "until close")
-			tr := newTestUpstreamTransport(t, base)
+			tr := newTestTransport(t, base)
 			tr.maxHeaderBytes = 2048
 			req, _ := http.NewRequest("GET", base+"/", nil)
 			resp, err := tr.RoundTrip(req)
@@ -348,51 +348,6 @@ func TestWriteRequestRefusesInjection(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("case %d: %d bytes flushed", i, out.Len())
 		}
-	}
-}
-
-// An Upgrade (a WebSocket) goes through the net/http Transport, with the
-// session's token.
-func TestProxyUpgrade(t *testing.T) {
-	var auth atomic.Value
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth.Store(r.Header.Get("Authorization"))
-		if r.Header.Get("Upgrade") != "echo" {
-			http.Error(w, "no upgrade", 400)
-			return
-		}
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString("echo: " + line)
-		brw.Flush()
-	}))
-	defer up.Close()
-	target, _ := url.Parse(up.URL)
-	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target})
-	c, err := net.Dial("tcp", proxy.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", proxy.Listener.Addr())
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("%v %v", resp, err)
-	}
-	io.WriteString(c, "ping\n")
-	if line, _ := br.ReadString('\n'); line != "echo: ping\n" {
-		t.Fatalf("through the upgraded connection: %q", line)
-	}
-	if got := auth.Load(); got != "Bearer the-session-credential" {
-		t.Fatalf("upstream got Authorization %q", got)
 	}
 }
 
@@ -450,7 +405,7 @@ func TestUpstreamTLS(t *testing.T) {
 	up.EnableHTTP2 = true
 	up.StartTLS()
 	defer up.Close()
-	tr := newTestUpstreamTransport(t, up.URL)
+	tr := newTestTransport(t, up.URL)
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
 	if _, err := tr.RoundTrip(req); err == nil {
 		t.Fatal("a certificate from no trusted root was accepted")
@@ -667,7 +622,7 @@ func TestUpstreamNeverMixesAnswers(t *testing.T) {
 	for _, a := range hostileAnswers {
 		t.Run(a.name, func(t *testing.T) {
 			base := startHostileUpstream(t, a, nil)
-			lean := newTestUpstreamTransport(t, base)
+			lean := newTestTransport(t, base)
 			control := &http.Transport{MaxIdleConnsPerHost: 8}
 			defer control.CloseIdleConnections()
 			for _, rt := range []struct {
@@ -714,7 +669,7 @@ func TestUpstreamNeverMixesAnswersOverTLS(t *testing.T) {
 	cert.Close()
 	for _, a := range hostileAnswers[:6] {
 		base := startHostileUpstreamOn(t, a, nil, cfg)
-		lean := newTestUpstreamTransport(t, base)
+		lean := newTestTransport(t, base)
 		lean.tls.RootCAs = roots
 		var wg sync.WaitGroup
 		var mixed, failed atomic.Int32
@@ -752,7 +707,7 @@ func FuzzUpstreamAnswers(f *testing.F) {
 		a := hostileAnswers[int(which)%len(hostileAnswers)]
 		base := startHostileUpstream(t, a, extra)
 		target, _ := url.Parse(base)
-		lean := newUpstreamTransport(target, 2)
+		lean := New(target, 2)
 		defer lean.CloseIdleConnections()
 		if mixed, _, ex := exchangeOwnAnswers(lean, base, a.method, 0, 4); mixed != 0 {
 			t.Fatalf("%s with %q after each answer: %s", a.name, extra, ex)
