@@ -21,6 +21,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/internal/tokenhttp"
+	"github.com/authrefresh/authrefresh/internal/upstream"
 	"github.com/authrefresh/authrefresh/keyed"
 	"github.com/authrefresh/authrefresh/oauth"
 )
@@ -63,7 +64,9 @@ type Config struct {
 	CSRFHeader string
 	// Static, if set, serves everything else: the app's files.
 	Static http.Handler
-	// Base sends the API requests; nil means http.DefaultTransport.
+	// Base sends the API requests; nil means a transport of each API's own
+	// that keeps its connections alive and never hands one request's
+	// answer to another, whatever the API sends.
 	Base http.RoundTripper
 	// Logger receives what goes wrong; nil means slog.Default(). Tokens
 	// and cookies are never logged.
@@ -153,11 +156,17 @@ func New(cfg Config) (*BFF, error) {
 			return s.(authrefresh.Store)
 		}
 	}
+	var routes upstreams
+	send := cfg.Base
+	if send == nil {
+		routes = upstreams{}
+		send = routes
+	}
 	b.sessions = &keyed.Manager{
 		New: func(key string) (keyed.Spec, error) {
 			return keyed.Spec{Store: store(key), Refresher: b.client, Options: authrefresh.Options{Clock: b.cfg.Clock}}, nil
 		},
-		MaxIdle: b.cfg.IdleTimeout, Clock: b.cfg.Clock, Base: cfg.Base,
+		MaxIdle: b.cfg.IdleTimeout, Clock: b.cfg.Clock, Base: send,
 	}
 	b.table = newSessionTable(func(key string) authrefresh.Store { return store("session:" + key) })
 	b.logins = &loginSealer{store: store(loginKeyName)}
@@ -168,7 +177,11 @@ func New(cfg Config) (*BFF, error) {
 		if err != nil || up.Host == "" || (up.Scheme != "https" && up.Scheme != "http") || !strings.HasPrefix(a.Prefix, "/") || !strings.HasSuffix(a.Prefix, "/") {
 			return nil, fmt.Errorf("authrefresh: bff API %q → %q: want a prefix like /api/ and an http(s) upstream", a.Prefix, a.Upstream)
 		}
-		b.sessions.Origins = append(b.sessions.Origins, up.Scheme+"://"+up.Host)
+		origin := up.Scheme + "://" + up.Host
+		b.sessions.Origins = append(b.sessions.Origins, origin)
+		if routes != nil && routes[origin] == nil {
+			routes[origin] = upstream.New(up, maxUpstreamConns)
+		}
 		b.apis = append(b.apis, route{prefix: a.Prefix, upstream: up, proxy: b.reverseProxy(up, a.Prefix)})
 	}
 	return b, nil
@@ -488,7 +501,8 @@ func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
 			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Del(b.cfg.CSRFHeader)
 		},
-		Transport: b.sessions,
+		Transport:  b.sessions,
+		BufferPool: &upstream.Buffers{}, // else each answer allocates 32 KiB
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Del("Set-Cookie")
 			return nil
@@ -505,6 +519,27 @@ func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
 			writeError(w, http.StatusBadGateway, "upstream_unavailable", "the API could not be reached; try again")
 		},
 	}
+}
+
+// maxUpstreamConns bounds the connections kept to each API.
+const maxUpstreamConns = 256
+
+// upstreams sends each API request through its API's own transport
+// (internal/upstream: kept-alive connections that never hand one
+// exchange's answer to another — to another user's request, here), by
+// scheme and host.
+type upstreams map[string]*upstream.Transport
+
+// RoundTrip implements http.RoundTripper.
+func (u upstreams) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := u[req.URL.Scheme+"://"+req.URL.Host]
+	if t == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("authrefresh bff: %s is no configured API's", req.URL.Host)
+	}
+	return t.RoundTrip(req)
 }
 
 // storeKey is the name a session's token is kept under: a hash of the

@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
@@ -80,7 +79,7 @@ func New(cfg Config) http.Handler {
 		// out in one write instead of a flush per write (a syscall per
 		// answer saved: ~9 % of the proxy's CPU).
 		FlushInterval: 0,
-		BufferPool:    &copyBuffers{}, // else ReverseProxy allocates 32 KiB per answer
+		BufferPool:    &upstream.Buffers{}, // else ReverseProxy allocates 32 KiB per answer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, code, desc := proxyStatus(err, loginHint)
 			if bodyTimedOut(r) {
@@ -145,15 +144,3 @@ func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWrit
 
 // Unwrap lets http.ResponseController reach the real writer (flushing).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// copyBuffers recycles ReverseProxy's 32-KiB copy buffers.
-type copyBuffers struct{ pool sync.Pool }
-
-func (c *copyBuffers) Get() []byte {
-	if b, ok := c.pool.Get().(*[]byte); ok {
-		return *b
-	}
-	return make([]byte, 32<<10)
-}
-
-func (c *copyBuffers) Put(b []byte) { c.pool.Put(&b) }

@@ -517,3 +517,18 @@ func validHeaderValue(s string) bool {
 	}
 	return true
 }
+
+// Buffers recycles the 32-KiB buffers an httputil.ReverseProxy copies
+// answers through (its BufferPool): without, it allocates one per answer.
+type Buffers struct{ pool sync.Pool }
+
+// Get implements httputil.BufferPool.
+func (c *Buffers) Get() []byte {
+	if b, ok := c.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+// Put implements httputil.BufferPool.
+func (c *Buffers) Put(b []byte) { c.pool.Put(&b) }
