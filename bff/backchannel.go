@@ -126,13 +126,12 @@ func (b *BFF) verifyLogoutToken(ctx context.Context, token string) (*logoutClaim
 
 // logoutsEnded reports whether a session of the ID token's sub and sid,
 // begun at created, was ended by a back-channel logout since.
-func (t *sessionTable) logoutsEnded(ctx context.Context, claims map[string]any, created time.Time) bool {
-	for _, name := range []string{"sub", "sid"} {
-		v, _ := claims[name].(string)
-		if v == "" {
+func (t *sessionTable) logoutsEnded(ctx context.Context, sub, sid string, created time.Time) bool {
+	for _, subject := range []string{"sub\x00" + sub, "sid\x00" + sid} {
+		if subject[4:] == "" {
 			continue
 		}
-		rec, err := t.store(logoutKey(name + "\x00" + v)).Load(ctx)
+		rec, err := t.store(logoutKey(subject)).Load(ctx)
 		if err == nil && rec != nil && rec.AccessToken == logoutRecord && !rec.IssuedAt.Before(created) {
 			return true
 		}

@@ -320,7 +320,8 @@ func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "session_not_kept", "the session could not be kept; try again")
 		return
 	}
-	if err := b.table.put(r.Context(), storeKey(id), &session{claims: idTokenClaims(tok.IDToken), idToken: tok.IDToken, created: now, seen: now}); err != nil {
+	kept := newSession(tok.IDToken, now, now)
+	if err := b.table.put(r.Context(), storeKey(id), tok.IDToken, &kept); err != nil {
 		b.log.Error("authrefresh bff: keeping the session", "err", err)
 		writeError(w, http.StatusInternalServerError, "session_not_kept", "the session could not be kept; try again")
 		return
@@ -420,7 +421,9 @@ func (b *BFF) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	key, s := b.current(r)
 	b.setCookie(w, b.cookieName(true), "", -1)
+	idToken := ""
 	if s != nil {
+		idToken = b.table.idToken(r.Context(), key)
 		b.endKey(r.Context(), key)
 	}
 	end, err := url.Parse(b.cfg.Provider.EndSessionEndpoint)
@@ -431,7 +434,7 @@ func (b *BFF) logout(w http.ResponseWriter, r *http.Request) {
 		q.Set("post_logout_redirect_uri", b.base.String()+"/")
 		q.Set("client_id", b.client.ClientID)
 		if r.Method == http.MethodGet {
-			q.Set("id_token_hint", s.idToken)
+			q.Set("id_token_hint", idToken)
 		}
 		end.RawQuery = q.Encode()
 	}

@@ -14,10 +14,21 @@ import (
 // session is what the BFF knows of one browser's login beside its tokens
 // (which live in the keyed.Manager's stores).
 type session struct {
-	claims  map[string]any // the ID token's, for /bff/user
-	idToken string         // the id_token_hint of an RP-initiated logout
-	created time.Time      // the login: MaxAge counts from it
-	seen    time.Time      // the last use: IdleTimeout counts from it
+	claims   json.RawMessage // the ID token's, for /bff/user (the ID token itself stays in the store)
+	sub, sid string          // whom a back-channel logout names
+	created  time.Time       // the login: MaxAge counts from it
+	seen     time.Time       // the last use: IdleTimeout counts from it
+}
+
+// newSession is the session of a login whose ID token is idToken, begun
+// at created and last used at seen.
+func newSession(idToken string, created, seen time.Time) session {
+	claims := idTokenClaims(idToken)
+	s := session{created: created, seen: seen}
+	s.sub, _ = claims["sub"].(string)
+	s.sid, _ = claims["sid"].(string)
+	s.claims, _ = json.Marshal(claims)
+	return s
 }
 
 // fresh is how long a replica trusts what it knows of a session before it
@@ -50,8 +61,9 @@ func newSessionTable(store func(key string) authrefresh.Store) *sessionTable {
 // IssuedAt when.
 const sessionRecord = "authrefresh-bff-session"
 
-func (t *sessionTable) put(ctx context.Context, key string, s *session) error {
-	rec := &authrefresh.Token{AccessToken: sessionRecord, IDToken: s.idToken, IssuedAt: s.created}
+// put keeps key's session, of a login whose ID token is idToken.
+func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session) error {
+	rec := &authrefresh.Token{AccessToken: sessionRecord, IDToken: idToken, IssuedAt: s.created}
 	if err := t.store(key).Save(ctx, rec); err != nil {
 		return err
 	}
@@ -84,8 +96,8 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 		if known {
 			seen = e.s.seen
 		}
-		e = entry{s: session{claims: idTokenClaims(rec.IDToken), idToken: rec.IDToken, created: rec.IssuedAt, seen: seen}, checked: now}
-		if t.logoutsEnded(ctx, e.s.claims, e.s.created) {
+		e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now}
+		if t.logoutsEnded(ctx, e.s.sub, e.s.sid, e.s.created) {
 			return nil, true
 		}
 	}
@@ -98,6 +110,15 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 	t.mu.Unlock()
 	c := e.s
 	return &c, false
+}
+
+// idToken is the ID token of key's session, from the store; "" when none.
+func (t *sessionTable) idToken(ctx context.Context, key string) string {
+	rec, err := t.store(key).Load(ctx)
+	if err != nil || rec == nil || rec.AccessToken != sessionRecord {
+		return ""
+	}
+	return rec.IDToken
 }
 
 // forgetAll drops what this process knows of every session: the next use

@@ -338,9 +338,13 @@ func openBrowser(u string) (done func(), err error) {
 		done()
 		return func() {}, err
 	}
-	go cmd.Wait() //nolint:errcheck // reap it; its outcome is the browser's
+	go reapBrowser(cmd)
 	return done, nil
 }
+
+// reapBrowser waits for the browser command to exit, to reap it; its
+// outcome is the browser's.
+func reapBrowser(cmd *exec.Cmd) { _ = cmd.Wait() }
 
 // parseClientKey reads a private key file: a JWK (or a JWK Set of one) when
 // it is JSON, else PEM.

@@ -31,7 +31,11 @@ func TestMain(m *testing.M) {
 			// through is shared by the process for its life, by design.
 			goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.(*Conn).inWorker"),
 			goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.(*Conn).outWorker"),
-			goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.newConn.func1")); err != nil {
+			goleak.IgnoreAnyFunction("github.com/godbus/dbus/v5.newConn.func1"),
+			// A login reaps the browser it opened whenever that exits (the
+			// browser is the user's; the spying one of the tests exits just
+			// after its report, and may outlive the test by a moment).
+			goleak.IgnoreAnyFunction("github.com/authrefresh/authrefresh/cmd/authrefresh.reapBrowser")); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
