@@ -88,7 +88,8 @@ type BFF struct {
 	cfg         Config
 	client      *oauth.Config
 	base        *url.URL
-	secure      bool // the cookies are Secure (__Host-)
+	secure      bool   // the cookies are Secure (__Host-)
+	csrfHeader  string // CSRFHeader's canonical name
 	sessions    *keyed.Manager
 	table       *sessionTable
 	logins      *loginSealer
@@ -145,6 +146,7 @@ func New(cfg Config) (*BFF, error) {
 	b.cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 30*time.Minute)
 	b.cfg.MaxAge = cmp.Or(cfg.MaxAge, 12*time.Hour)
 	b.cfg.CSRFHeader = cmp.Or(cfg.CSRFHeader, "X-CSRF")
+	b.csrfHeader = http.CanonicalHeaderKey(b.cfg.CSRFHeader)
 	if b.cfg.Clock == nil {
 		b.cfg.Clock = time.Now
 	}
@@ -331,21 +333,19 @@ func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, pending.ReturnTo, http.StatusFound)
 }
 
-// current is the live session of r's cookie, touched; "" when none.
-func (b *BFF) current(r *http.Request) (string, *session) {
+// current is the live session of r's cookie, touched, and its key; ok is
+// false when there is none.
+func (b *BFF) current(r *http.Request) (key string, s session, ok bool) {
 	c, err := r.Cookie(b.cookieName(true))
 	if err != nil || len(c.Value) > 64 {
-		return "", nil
+		return "", session{}, false
 	}
-	key := storeKey(c.Value)
-	s, ended := b.table.touch(r.Context(), key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
+	key = storeKey(c.Value)
+	s, ok, ended := b.table.touch(r.Context(), key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
 	if ended {
 		b.endKey(r.Context(), key) // idle or too old: revoked, forgotten everywhere
 	}
-	if s == nil {
-		return "", nil
-	}
-	return key, s
+	return key, s, ok
 }
 
 // guard refuses what a cross-site page could send: a request without the
@@ -373,8 +373,8 @@ func (b *BFF) user(w http.ResponseWriter, r *http.Request) {
 	if !b.guard(w, r) {
 		return
 	}
-	_, s := b.current(r)
-	if s == nil {
+	_, s, ok := b.current(r)
+	if !ok {
 		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
 		return
 	}
@@ -419,15 +419,15 @@ func (b *BFF) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "GET /bff/logout?sid=… (the logout_url of /bff/user) or POST /bff/logout")
 		return
 	}
-	key, s := b.current(r)
+	key, _, live := b.current(r)
 	b.setCookie(w, b.cookieName(true), "", -1)
 	idToken := ""
-	if s != nil {
+	if live {
 		idToken = b.table.idToken(r.Context(), key)
 		b.endKey(r.Context(), key)
 	}
 	end, err := url.Parse(b.cfg.Provider.EndSessionEndpoint)
-	if err != nil || b.cfg.Provider.EndSessionEndpoint == "" || s == nil {
+	if err != nil || b.cfg.Provider.EndSessionEndpoint == "" || !live {
 		end = nil
 	} else {
 		q := end.Query()
@@ -476,18 +476,13 @@ func (b *BFF) api(w http.ResponseWriter, r *http.Request, a route) {
 	if !b.guard(w, r) {
 		return
 	}
-	key, s := b.current(r)
-	if s == nil {
+	key, _, ok := b.current(r)
+	if !ok {
 		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
 		return
 	}
-	ctx := context.WithValue(keyed.WithKey(r.Context(), key), sessionKeyCtx{}, key)
-	a.proxy.ServeHTTP(w, r.WithContext(ctx))
+	a.proxy.ServeHTTP(w, r.WithContext(keyed.WithKey(r.Context(), key)))
 }
-
-// sessionKeyCtx carries a proxied request's session key to the proxy's
-// error handler, which sees the outgoing request (without the cookie).
-type sessionKeyCtx struct{}
 
 // reverseProxy forwards to up, the prefix replaced by up's path; the
 // browser's cookies and the CSRF header stay here, and the API's cookies
@@ -500,9 +495,10 @@ func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
 			pr.Out.URL.Path = strings.TrimSuffix(up.Path, "/") + "/" + rest
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = up.Host
-			pr.Out.Header.Del("Cookie")
-			pr.Out.Header.Del("Authorization")
-			pr.Out.Header.Del(b.cfg.CSRFHeader)
+			// Canonical names, deleted without canonicalizing them anew.
+			delete(pr.Out.Header, "Cookie")
+			delete(pr.Out.Header, "Authorization")
+			delete(pr.Out.Header, b.csrfHeader)
 		},
 		Transport:  b.sessions,
 		BufferPool: &upstream.Buffers{}, // else each answer allocates 32 KiB
@@ -512,7 +508,7 @@ func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, authrefresh.ErrSessionExpired) || errors.Is(err, authrefresh.ErrNotLoggedIn) {
-				if key, ok := r.Context().Value(sessionKeyCtx{}).(string); ok {
+				if key, ok := keyed.KeyFrom(r.Context()); ok {
 					b.table.remove(r.Context(), key)
 				}
 				writeError(w, http.StatusUnauthorized, "session_expired", "the session ended: log in again at /bff/login")

@@ -39,7 +39,7 @@ type world struct {
 	now      atomic.Int64 // the BFF's clock, Unix nanoseconds
 }
 
-func newWorld(t *testing.T, store ...func(key string) authrefresh.Store) *world {
+func newWorld(t testing.TB, store ...func(key string) authrefresh.Store) *world {
 	t.Helper()
 	w := &world{}
 	w.now.Store(time.Now().UnixNano())
@@ -78,14 +78,14 @@ func newWorld(t *testing.T, store ...func(key string) authrefresh.Store) *world 
 
 // replica starts another BFF like the first, on its own port, and returns
 // its URL: a replica behind the same origin, or the BFF after a restart.
-func (w *world) replica(t *testing.T) (string, *bff.BFF) {
+func (w *world) replica(t testing.TB) (string, *bff.BFF) {
 	t.Helper()
 	return w.replicaOf(t, "")
 }
 
 // replicaOf is replica for the origin the browser sees ("" for its own
 // address), as replicas behind a load balancer are configured.
-func (w *world) replicaOf(t *testing.T, origin string) (string, *bff.BFF) {
+func (w *world) replicaOf(t testing.TB, origin string) (string, *bff.BFF) {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
 	cfg := w.cfg
@@ -101,13 +101,13 @@ func (w *world) replicaOf(t *testing.T, origin string) (string, *bff.BFF) {
 }
 
 // browser is a cookie-keeping client, as a browser is.
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
 }
 
 // login runs a login in the browser and returns the page it ends on.
-func (w *world) login(t *testing.T, c *http.Client, returnURL string) string {
+func (w *world) login(t testing.TB, c *http.Client, returnURL string) string {
 	t.Helper()
 	resp, err := c.Get(w.bffURL + "/bff/login?returnUrl=" + url.QueryEscape(returnURL))
 	if err != nil {

@@ -76,11 +76,20 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 // touch returns key's session, used now: from memory when this process
 // looked at the store less than a second ago, else from the store. ended
 // reports a session that was there and is over (idle, or too old).
-func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s *session, ended bool) {
+func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s session, ok, ended bool) {
 	t.mu.Lock()
 	var e entry
 	known := t.m[key] != nil
 	if known {
+		if here := t.m[key]; now.Sub(here.checked) < fresh && now.Sub(here.s.seen) <= idle && now.Sub(here.s.created) <= maxAge {
+			// The common case, without a copy kept anew: known, and fresh.
+			if now.After(here.s.seen) {
+				here.s.seen = now
+			}
+			s := here.s
+			t.mu.Unlock()
+			return s, true, false
+		}
 		e = *t.m[key] // a copy: others may be touching the same session
 	}
 	t.mu.Unlock()
@@ -90,7 +99,7 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 			t.mu.Lock()
 			delete(t.m, key)
 			t.mu.Unlock()
-			return nil, false
+			return session{}, false, false
 		}
 		seen := now // a session new to this process was used just now elsewhere
 		if known {
@@ -98,18 +107,17 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 		}
 		e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now}
 		if t.logoutsEnded(ctx, e.s.sub, e.s.sid, e.s.created) {
-			return nil, true
+			return session{}, false, true
 		}
 	}
 	if now.Sub(e.s.seen) > idle || now.Sub(e.s.created) > maxAge {
-		return nil, true
+		return session{}, false, true
 	}
 	e.s.seen = now
 	t.mu.Lock()
 	t.m[key] = &e
 	t.mu.Unlock()
-	c := e.s
-	return &c, false
+	return e.s, true, false
 }
 
 // idToken is the ID token of key's session, from the store; "" when none.

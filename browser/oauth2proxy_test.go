@@ -25,17 +25,23 @@ type peers struct {
 	issuer                                string
 	bffOrigin, o2pOrigin, o2pCookieOrigin string
 	bffAPI, o2pAPI, o2pCookieAPI          *userinfoAPI
+	bffPID, o2pPID                        int // the processes of the bff command and oauth2-proxy on Redis
 }
 
 // proxyRefresh is oauth2-proxy's --cookie-refresh, below the access
-// token's lifetime as its documentation advises.
-func startPeers(t testing.TB, accessTTL, proxyRefresh time.Duration) *peers {
+// token's lifetime as its documentation advises. With checkTokens false,
+// the APIs take any token without asking the provider (to measure the
+// hops, not the provider).
+func startPeers(t testing.TB, accessTTL, proxyRefresh time.Duration, checkTokens bool) *peers {
 	t.Helper()
 	oauth2Proxy, authrefresh := build(t)
 	rd := redistest.Start(t)
 	p := &peers{bffOrigin: "http://" + freeAddr(t), o2pOrigin: "http://" + freeAddr(t), o2pCookieOrigin: "http://" + freeAddr(t)}
 	p.issuer = startOIDCProvider(t, "BFF_ORIGIN="+p.bffOrigin, "PROXY_ORIGIN="+p.o2pOrigin+","+p.o2pCookieOrigin, "AT_TTL="+strconv.Itoa(int(accessTTL/time.Second)))
 	md := discover(t, p.issuer)
+	if !checkTokens {
+		md = nil
+	}
 	p.bffAPI, p.o2pAPI, p.o2pCookieAPI = newUserinfoAPI(t, md), newUserinfoAPI(t, md), newUserinfoAPI(t, md)
 
 	dir := t.TempDir()
@@ -51,7 +57,7 @@ func startPeers(t testing.TB, accessTTL, proxyRefresh time.Duration) *peers {
 	if out, err := execOutput(authrefresh, env, "seal-key", keys); err != nil {
 		t.Fatalf("seal-key: %v %s", err, out)
 	}
-	startProgram(t, env, "authrefresh bff on", authrefresh, "bff", "--issuer", p.issuer, "--client-id", "bff",
+	p.bffPID = startProgram(t, env, "authrefresh bff on", authrefresh, "bff", "--issuer", p.issuer, "--client-id", "bff",
 		"--client-secret-file", write("bff-secret", bffSecret), "--url", p.bffOrigin, "--api", "/api/="+p.bffAPI.URL+"/",
 		"--redis", "redis://"+rd.Addr(), "--seal-key", keys)
 
@@ -70,7 +76,7 @@ func startPeers(t testing.TB, accessTTL, proxyRefresh time.Duration) *peers {
 	} {
 		secret := make([]byte, 32)
 		rand.Read(secret)
-		startProgram(t, []string{"OAUTH2_PROXY_COOKIE_SECRET=" + base64.RawURLEncoding.EncodeToString(secret)}, o.origin+"/ping", oauth2Proxy, append([]string{
+		pid := startProgram(t, []string{"OAUTH2_PROXY_COOKIE_SECRET=" + base64.RawURLEncoding.EncodeToString(secret)}, o.origin+"/ping", oauth2Proxy, append([]string{
 			"--http-address", strings.TrimPrefix(o.origin, "http://"),
 			"--provider", "oidc", "--oidc-issuer-url", p.issuer, "--client-id", o.client, "--client-secret-file", proxySecret,
 			"--cookie-name", "_" + strings.ReplaceAll(o.client, "-", "_"), // one host: each its own cookie
@@ -78,6 +84,9 @@ func startPeers(t testing.TB, accessTTL, proxyRefresh time.Duration) *peers {
 			"--code-challenge-method", "S256", "--skip-provider-button", "--email-domain", "*", "--cookie-secure=false",
 			"--pass-access-token", "--cookie-refresh", proxyRefresh.String(),
 			"--api-route", "^/api/", "--request-logging=false", "--auth-logging=false"}, o.store...)...)
+		if o.origin == p.o2pOrigin {
+			p.o2pPID = pid
+		}
 	}
 	return p
 }
@@ -92,7 +101,7 @@ func startPeers(t testing.TB, accessTTL, proxyRefresh time.Duration) *peers {
 // (see BENCHMARKS.md).
 func TestBesideOAuth2Proxy(t *testing.T) {
 	const accessTTL, rounds = 6 * time.Second, 3
-	p := startPeers(t, accessTTL, 5*time.Second)
+	p := startPeers(t, accessTTL, 5*time.Second, true)
 	browserCtx := newBrowser(t)
 	type peer struct {
 		name, client, login string

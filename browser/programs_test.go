@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,10 +29,10 @@ func TestMain(m *testing.M) {
 // oauth2-proxy at the version the oauth2-proxy module pins, and this
 // repository's authrefresh command.
 var programs struct {
-	once                    sync.Once
-	dir                     string
+	once                     sync.Once
+	dir                      string
 	oauth2Proxy, authrefresh string
-	err                     error
+	err                      error
 }
 
 func build(tb testing.TB) (oauth2Proxy, authrefresh string) {
@@ -76,8 +77,8 @@ func freeAddr(tb testing.TB) string {
 // answers 200 (polled, as for any server that does not say when it
 // listens) — or fails with its output when it exits first, or is not
 // ready within a minute. Its output is drained, and kept for the failure
-// message.
-func startProgram(tb testing.TB, env []string, ready, name string, args ...string) {
+// message. It returns the process's id.
+func startProgram(tb testing.TB, env []string, ready, name string, args ...string) int {
 	tb.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -126,11 +127,31 @@ func startProgram(tb testing.TB, env []string, ready, name string, args ...strin
 	}
 	select {
 	case <-found:
-		return
+		return cmd.Process.Pid
 	case <-exited:
 	case <-time.After(time.Minute):
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	tb.Fatalf("%s did not start:\n%s", filepath.Base(name), strings.Join(out, "\n"))
+	return 0
+}
+
+// cpuTime is the CPU time process pid has used so far (user and system),
+// from /proc; 0 where there is none.
+func cpuTime(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, in parentheses: utime and
+	// stime are the 14th and 15th of the whole line, in clock ticks
+	// (100 a second on Linux).
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

@@ -264,6 +264,13 @@ func WithKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, keyKey{}, key)
 }
 
+// KeyFrom returns the key WithKey put in ctx, if any: for an error handler
+// that sees the request a Manager refused.
+func KeyFrom(ctx context.Context) (string, bool) {
+	key, ok := ctx.Value(keyKey{}).(string)
+	return key, ok
+}
+
 // ErrNoKey is returned by Manager for an empty key, and by
 // Manager.RoundTrip for a request whose context names none (see WithKey):
 // it is sent with nobody's token, never with a default one. An empty key is
@@ -275,7 +282,7 @@ var ErrNoKey = errors.New("authrefresh: no key: name a non-empty key (WithKey fo
 // request is authenticated, refreshed and replayed by the Transport of the
 // key its context names (WithKey). One http.Client serves every user.
 func (m *Manager) RoundTrip(req *http.Request) (*http.Response, error) {
-	key, ok := req.Context().Value(keyKey{}).(string)
+	key, ok := KeyFrom(req.Context())
 	if !ok || key == "" {
 		closeRequestBody(req)
 		return nil, ErrNoKey
