@@ -17,7 +17,7 @@ import (
 type discard struct{}
 
 func (discard) Load(context.Context) (*authrefresh.Token, error) { return nil, nil }
-func (discard) Save(context.Context, *authrefresh.Token) error    { return nil }
+func (discard) Save(context.Context, *authrefresh.Token) error   { return nil }
 func (discard) Clear(context.Context) error                      { return nil }
 
 // BenchmarkSessionMemory: what one live session costs the BFF's process
