@@ -171,7 +171,7 @@ func New(cfg Config) (*BFF, error) {
 		MaxIdle: b.cfg.IdleTimeout, Clock: b.cfg.Clock, Base: send,
 	}
 	b.table = newSessionTable(func(key string) authrefresh.Store { return store("session:" + key) })
-	b.logins = &loginSealer{store: store(loginKeyName)}
+	b.logins = &loginSealer{store: store(loginKeyName), clock: b.cfg.Clock}
 	b.csrf = http.NewCrossOriginProtection()
 	b.keys = &jwks{uri: cfg.Provider.JWKSURI, client: &http.Client{Timeout: 10 * time.Second}}
 	for _, a := range cfg.APIs {

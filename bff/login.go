@@ -44,38 +44,58 @@ var errLoginCookie = errors.New("bff: the login cookie does not open")
 // in the store: replicas on one store share it; a restarted BFF keeps it.
 type loginSealer struct {
 	store authrefresh.Store
+	clock func() time.Time
 	mu    sync.Mutex
 	aead  cipher.AEAD
+	saved time.Time // when the key was last read from or saved to the store
 }
 
-// key returns the key, from memory or, the first time and when reload is
-// set, from the store; a store without one gets a new one.
+// loginKeyResave is how often the key is saved again: a store that expires
+// records not saved for a while (redisstore's Expire, filestore.Sweep)
+// then keeps it.
+const loginKeyResave = time.Hour
+
+// key returns the key: from memory, or — the first time, when reload is
+// set, and every loginKeyResave — the store's, saved again; a store
+// without one gets a new one.
 func (l *loginSealer) key(ctx context.Context, reload bool) (cipher.AEAD, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.aead != nil && !reload {
+	now := l.clock()
+	if l.aead != nil && !reload && now.Sub(l.saved) < loginKeyResave {
 		return l.aead, nil
 	}
 	rec, err := l.store.Load(ctx)
 	if err != nil {
+		if l.aead != nil && !reload {
+			return l.aead, nil // saved again at the next use
+		}
 		return nil, err
 	}
 	var raw []byte
 	if rec != nil && rec.AccessToken == loginKeyRecord {
 		_ = json.Unmarshal(rec.Extra["key"], &raw)
 	}
-	if len(raw) != 32 {
+	generated := len(raw) != 32
+	if generated {
 		// Two replicas starting on an empty store may both get here; the
 		// last to save wins, and the other adopts its key when a cookie
-		// sealed by it does not open (open reloads once).
+		// sealed by it does not open (open reloads once), or within
+		// loginKeyResave.
 		raw = make([]byte, 32)
 		rand.Read(raw)
+	}
+	if generated || l.aead == nil || !reload && now.Sub(l.saved) >= loginKeyResave {
 		enc, _ := json.Marshal(raw)
 		if err := l.store.Save(ctx, &authrefresh.Token{AccessToken: loginKeyRecord, Extra: map[string]json.RawMessage{"key": enc}}); err != nil {
+			if l.aead != nil && !reload {
+				return l.aead, nil
+			}
 			return nil, err
 		}
 	}
 	block, _ := aes.NewCipher(raw)
+	l.saved = now
 	l.aead, _ = cipher.NewGCM(block)
 	return l.aead, nil
 }

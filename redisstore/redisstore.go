@@ -65,6 +65,12 @@ type Store struct {
 	// Redis dump, a replica's RDB file or a MONITOR stream then holds no
 	// usable credential. Records are bound to the session name.
 	Keyring *seal.Keyring
+	// Expire, if positive, makes each saved token expire from Redis this
+	// long after it was saved: for sessions that may end unused and never
+	// be cleared, such as a backend-for-frontend's, so that Redis does not
+	// keep their refresh tokens for ever. A session in use saves its token
+	// again at each refresh. 0 keeps it until cleared.
+	Expire time.Duration
 	// Logger receives warnings about failed releases and WAIT shortfalls;
 	// nil means silent.
 	Logger *slog.Logger
@@ -211,7 +217,7 @@ func (s *Store) Save(ctx context.Context, tok *authrefresh.Token) error {
 	}
 	for attempt := 0; ; attempt++ {
 		var set *redis.StatusCmd
-		ok, err := s.replicated(ctx, func(c redis.Cmdable) error { set = c.Set(ctx, s.tokenKey(), data, 0); return nil })
+		ok, err := s.replicated(ctx, func(c redis.Cmdable) error { set = c.Set(ctx, s.tokenKey(), data, s.expire()); return nil })
 		if err == nil {
 			err = set.Err()
 		}
@@ -234,7 +240,8 @@ func (s *Store) Clear(ctx context.Context) error {
 
 // swapScript replaces the token only if the stored one still has the access
 // token ARGV[1] ("" = the key must be absent) — in the clear, or as its
-// SHA-256 ARGV[3] in a sealed record; ARGV[2] "" deletes.
+// SHA-256 ARGV[3] in a sealed record; ARGV[2] "" deletes; a positive
+// ARGV[4] is the new record's expiry in milliseconds.
 var swapScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
@@ -245,8 +252,13 @@ else
   if not ok or type(t) ~= 'table' then return 0 end
   if t.access_token ~= ARGV[1] and not (t.sealed and t.access_sha256 == ARGV[3]) then return 0 end
 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+elseif tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+else redis.call('SET', KEYS[1], ARGV[2]) end
 return 1`)
+
+// expire is Expire, or 0 (no expiry) when not positive.
+func (s *Store) expire() time.Duration { return max(s.Expire, 0) }
 
 // CompareAndSwap implements authrefresh.Swapper: a process whose lock expired
 // mid-refresh cannot overwrite the newer token another process saved.
@@ -266,9 +278,9 @@ func (s *Store) CompareAndSwap(ctx context.Context, old, new *authrefresh.Token)
 		var run *redis.Cmd
 		ok, err := s.replicated(ctx, func(c redis.Cmdable) error {
 			if s.WaitReplicas > 0 { // in a pipeline: EVALSHA's NOSCRIPT fallback cannot run there
-				run = swapScript.Eval(ctx, c, []string{s.tokenKey()}, oldAccess, newData, oldHash)
+				run = swapScript.Eval(ctx, c, []string{s.tokenKey()}, oldAccess, newData, oldHash, s.expire().Milliseconds())
 			} else {
-				run = swapScript.Run(ctx, c, []string{s.tokenKey()}, oldAccess, newData, oldHash)
+				run = swapScript.Run(ctx, c, []string{s.tokenKey()}, oldAccess, newData, oldHash, s.expire().Milliseconds())
 			}
 			return nil
 		})

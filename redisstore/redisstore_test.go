@@ -194,3 +194,42 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatal("a Redis outage logged the session out")
 	}
 }
+
+// With Expire, a saved token expires from Redis that long after each save,
+// by Save and by CompareAndSwap; without, it stays until cleared.
+func TestExpire(t *testing.T) {
+	r := startRedis(t)
+	rc := r.Client(t)
+	ctx := context.Background()
+	ttl := func() time.Duration {
+		t.Helper()
+		keys, err := rc.Keys(ctx, "*{abandoned}*").Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("keys %v (%v); want the token's only", keys, err)
+		}
+		return rc.PTTL(ctx, keys[0]).Val()
+	}
+	s := redisstore.New(rc, "abandoned")
+	s.Expire = time.Hour
+	first := &authrefresh.Token{AccessToken: "a1"}
+	if err := s.Save(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if d := ttl(); d <= 59*time.Minute || d > time.Hour {
+		t.Fatalf("after Save with Expire 1h: expires in %v", d)
+	}
+	s.Expire = 2 * time.Hour
+	if ok, err := s.CompareAndSwap(ctx, first, &authrefresh.Token{AccessToken: "a2"}); !ok || err != nil {
+		t.Fatalf("compare-and-swap: %v %v", ok, err)
+	}
+	if d := ttl(); d <= 119*time.Minute || d > 2*time.Hour {
+		t.Fatalf("after CompareAndSwap with Expire 2h: expires in %v", d)
+	}
+	s.Expire = 0
+	if err := s.Save(ctx, &authrefresh.Token{AccessToken: "a3"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := ttl(); d != -1 {
+		t.Fatalf("after Save without Expire: %v; want no expiry (-1)", d)
+	}
+}

@@ -105,7 +105,9 @@ product app, in one command.`, `  authrefresh bff --demo          # the app on h
 		client.ClientSecret = string(secret)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, closeStore, err := bffStore(*sessions, *redisURL, *keyring, *demo, logger)
+	// A session's records outlive its absolute lifetime by an hour at most:
+	// Redis expires them, the directory is swept.
+	store, closeStore, err := bffStore(ctx, *sessions, *redisURL, *keyring, *demo, *maxAge+time.Hour, logger)
 	if err != nil {
 		return err
 	}
@@ -147,8 +149,11 @@ product app, in one command.`, `  authrefresh bff --demo          # the app on h
 
 // bffStore is where the BFF keeps its sessions: the files of dir (by
 // default one under the configuration directory), or Redis, sealed with
-// the keys of keyring when given; memory for the demo unless told.
-func bffStore(dir, redisURL, keyring string, demo bool, log *slog.Logger) (func(key string) authrefresh.Store, func(), error) {
+// the keys of keyring when given; memory for the demo unless told. What
+// was not saved for keep is forgotten: Redis expires it, and the
+// directory is swept at start and every hour until ctx ends (the returned
+// function stops the sweeping).
+func bffStore(ctx context.Context, dir, redisURL, keyring string, demo bool, keep time.Duration, log *slog.Logger) (func(key string) authrefresh.Store, func(), error) {
 	if dir != "" && redisURL != "" {
 		return nil, nil, usageError{"bff: --sessions and --redis each keep the sessions; choose one"}
 	}
@@ -169,7 +174,7 @@ func bffStore(dir, redisURL, keyring string, demo bool, log *slog.Logger) (func(
 		}
 		return func(key string) authrefresh.Store {
 			s := redisstore.New(rdb, "bff:"+key)
-			s.Keyring = keys
+			s.Keyring, s.Expire = keys, keep
 			return s
 		}, func() { rdb.Close() }, nil
 	}
@@ -189,9 +194,40 @@ func bffStore(dir, redisURL, keyring string, demo bool, log *slog.Logger) (func(
 	if keys == nil {
 		log.Warn("authrefresh bff: the sessions' tokens are kept unsealed (0600 files); use --seal-key", "dir", dir)
 	}
+	sweepOnce(dir, keep, log)
+	sweepCtx, stop := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		sweepSessions(sweepCtx, dir, keep, log)
+	}()
 	return func(key string) authrefresh.Store {
 		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key)), Keyring: keys}
-	}, func() {}, nil
+	}, func() { stop(); <-swept }, nil
+}
+
+// sweepSessions removes from dir the records not saved for keep, every
+// hour until ctx ends.
+func sweepSessions(ctx context.Context, dir string, keep time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		sweepOnce(dir, keep, log)
+	}
+}
+
+// sweepOnce removes from dir the records not saved for keep.
+func sweepOnce(dir string, keep time.Duration, log *slog.Logger) {
+	if n, err := filestore.Sweep(dir, time.Now().Add(-keep)); err != nil {
+		log.Warn("authrefresh bff: sweeping the sessions' directory", "err", err)
+	} else if n > 0 {
+		log.Info("authrefresh bff: swept the records of ended sessions", "removed", n)
+	}
 }
 
 // startDemoProvider runs the reference server on a free loopback port for

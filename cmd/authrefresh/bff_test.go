@@ -16,6 +16,7 @@ import (
 
 	"github.com/authrefresh/authrefresh/authserver"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/redistest"
 )
 
 // authrefresh bff in front of an app directory and the reference server's
@@ -43,7 +44,8 @@ func TestBFFCommand(t *testing.T) {
 
 // bff --sessions DIR --seal-key FILE: the sessions outlive the BFF (one
 // started again on the directory serves the browser's session), in 0600
-// files that hold no token in clear.
+// files that hold no token in clear; records older than the sessions'
+// absolute lifetime are swept.
 func TestBFFCommandKeepsSessions(t *testing.T) {
 	_, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser})
 	dir := t.TempDir()
@@ -54,7 +56,17 @@ func TestBFFCommandKeepsSessions(t *testing.T) {
 	}
 	args := []string{"--issuer", issuer, "--client-id", authserver.DemoClientID, "--client-secret-file", secret,
 		"--api", "/api/=" + issuer + "/api/v1/", "--sessions", sessions, "--seal-key", keys}
+	// A session's record saved longer ago than its absolute lifetime (12 h)
+	// and an hour: swept at start.
+	os.Mkdir(sessions, 0o700)
+	ended := filepath.Join(sessions, "h-ended.token.json")
+	os.WriteFile(ended, []byte("{}"), 0o600)
+	long := time.Now().Add(-13*time.Hour - time.Minute)
+	os.Chtimes(ended, long, long)
 	origin, stop := startBFFStop(t, args...)
+	if _, err := os.Stat(ended); !os.IsNotExist(err) {
+		t.Fatalf("an ended session's record was not swept: %v", err)
+	}
 	browser, _ := loggedInBrowser(t, origin)
 	if status, _ := apiGet(t, browser, origin+"/api/me"); status != 200 {
 		t.Fatalf("/api/me: %d", status)
@@ -180,4 +192,33 @@ func apiGet(t *testing.T, browser *http.Client, u string) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, string(body)
+}
+
+// bff --redis: the sessions live in Redis, each record expiring an hour
+// after the sessions' absolute lifetime (--max-age) at most, so that Redis
+// does not keep the refresh tokens of sessions that ended unused.
+func TestBFFCommandRedis(t *testing.T) {
+	rd := redistest.Start(t)
+	_, issuer := authtest.StartIssuer(t, authserver.Config{AutoApproveUser: authserver.DemoUser})
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(authserver.DemoClientSecret+"\n"), 0o600)
+	origin := startBFF(t, "--issuer", issuer, "--client-id", authserver.DemoClientID, "--client-secret-file", secret,
+		"--api", "/api/="+issuer+"/api/v1/", "--redis", "redis://"+rd.Addr(), "--max-age", "2h")
+	browser, _ := loggedInBrowser(t, origin)
+	if status, _ := apiGet(t, browser, origin+"/api/me"); status != 200 {
+		t.Fatalf("/api/me: %d", status)
+	}
+	rc := rd.Client(t)
+	keys, err := rc.Keys(context.Background(), "*bff:*").Result()
+	if err != nil || len(keys) < 3 {
+		t.Fatalf("keys in Redis: %v (%v); want the session's, its token's and the login key's", keys, err)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, ":lock") || strings.Contains(k, "lock}") {
+			continue
+		}
+		if ttl := rc.PTTL(context.Background(), k).Val(); ttl <= 2*time.Hour || ttl > 3*time.Hour {
+			t.Errorf("%s expires in %v; want within --max-age and an hour", k, ttl)
+		}
+	}
 }
