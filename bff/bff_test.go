@@ -421,7 +421,7 @@ func TestRevokedAtProviderEndsOnce(t *testing.T) {
 	mu.Lock()
 	var refresh string
 	for key, s := range stores {
-		if tok, _ := s.Load(context.Background()); tok != nil && !strings.HasPrefix(key, "session:") {
+		if tok, _ := s.Load(context.Background()); tok != nil && tok.RefreshToken != "" && !strings.HasPrefix(key, "session:") {
 			refresh = tok.RefreshToken
 		}
 	}
