@@ -589,3 +589,37 @@ func TestLogoutNavigation(t *testing.T) {
 		t.Fatalf("POST /bff/logout: %d %s", resp.StatusCode, body)
 	}
 }
+
+// The idle timeout counts from the session's last use on any replica: a
+// session used every 5 minutes through one replica for 40 minutes is still
+// live on another that last saw it at the start, and a session left idle
+// longer than the timeout is over on a replica started since, which never
+// saw it.
+func TestIdleCountsAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	w := newWorld(t, func(key string) authrefresh.Store {
+		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key))}
+	})
+	other, _ := w.replica(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	u, _ := url.Parse(w.bffURL)
+	id := c.Jar.Cookies(u)[0].Value
+	if status := as(t, other, id, http.MethodGet, "/api/me"); status != 200 {
+		t.Fatalf("the other replica at the start: %d", status)
+	}
+	for i := range 8 {
+		w.now.Add(int64(5 * time.Minute))
+		if status := as(t, w.bffURL, id, http.MethodGet, "/api/me"); status != 200 {
+			t.Fatalf("use %d, through the first replica: %d", i, status)
+		}
+	}
+	if status := as(t, other, id, http.MethodGet, "/api/me"); status != 200 {
+		t.Fatalf("the other replica, 40 minutes on, the session used 5 minutes ago: %d", status)
+	}
+	w.now.Add(int64(11 * time.Minute))
+	later, _ := w.replica(t)
+	if status := as(t, later, id, http.MethodGet, "/api/me"); status != 401 {
+		t.Fatalf("a replica started since, after 11 idle minutes: %d", status)
+	}
+}

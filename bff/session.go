@@ -49,6 +49,7 @@ type sessionTable struct {
 type entry struct {
 	s       session
 	checked time.Time // when the store last said the session is there
+	shared  time.Time // the last use the store holds, as far as this process knows
 }
 
 func newSessionTable(store func(key string) authrefresh.Store) *sessionTable {
@@ -68,29 +69,40 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 		return err
 	}
 	t.mu.Lock()
-	t.m[key] = &entry{s: *s, checked: s.seen}
+	t.m[key] = &entry{s: *s, checked: s.seen, shared: s.created}
 	t.mu.Unlock()
 	return nil
 }
 
 // touch returns key's session, used now: from memory when this process
-// looked at the store less than a second ago, else from the store. ended
-// reports a session that was there and is over (idle, or too old).
+// looked at the store less than a second ago, else from the store. ok is
+// false when there is none; ended reports one that was there and is over
+// (idle, or too old). The last use is shared through the store, at most a
+// minute late, so that the idle timeout counts from the last use on any
+// replica.
 func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s session, ok, ended bool) {
 	t.mu.Lock()
-	var e entry
-	known := t.m[key] != nil
-	if known {
-		if here := t.m[key]; now.Sub(here.checked) < fresh && now.Sub(here.s.seen) <= idle && now.Sub(here.s.created) <= maxAge {
-			// The common case, without a copy kept anew: known, and fresh.
-			if now.After(here.s.seen) {
-				here.s.seen = now
-			}
-			s := here.s
-			t.mu.Unlock()
-			return s, true, false
+	here := t.m[key]
+	if here != nil && now.Sub(here.checked) < fresh && now.Sub(here.s.seen) <= idle && now.Sub(here.s.created) <= maxAge {
+		// The common case: known, and fresh.
+		if now.After(here.s.seen) {
+			here.s.seen = now
 		}
-		e = *t.m[key] // a copy: others may be touching the same session
+		share := now.Sub(here.shared) >= shareSeen
+		if share {
+			here.shared = now
+		}
+		s := here.s
+		t.mu.Unlock()
+		if share {
+			t.share(ctx, key, now)
+		}
+		return s, true, false
+	}
+	var e entry
+	known := here != nil
+	if known {
+		e = *here // a copy: others may be touching the same session
 	}
 	t.mu.Unlock()
 	if !known || now.Sub(e.checked) >= fresh {
@@ -101,11 +113,15 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 			t.mu.Unlock()
 			return session{}, false, false
 		}
-		seen := now // a session new to this process was used just now elsewhere
-		if known {
+		shared := rec.IssuedAt // the login, until a use is shared
+		if u, err := t.store(seenKey(key)).Load(ctx); err == nil && u != nil && u.AccessToken == seenRecord && u.IssuedAt.After(shared) {
+			shared = u.IssuedAt
+		}
+		seen := shared
+		if known && e.s.seen.After(seen) {
 			seen = e.s.seen
 		}
-		e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now}
+		e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now, shared: shared}
 		if t.logoutsEnded(ctx, e.s.sub, e.s.sid, e.s.created) {
 			return session{}, false, true
 		}
@@ -114,10 +130,33 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 		return session{}, false, true
 	}
 	e.s.seen = now
+	share := now.Sub(e.shared) >= shareSeen
+	if share {
+		e.shared = now
+	}
 	t.mu.Lock()
 	t.m[key] = &e
 	t.mu.Unlock()
+	if share {
+		t.share(ctx, key, now)
+	}
 	return e.s, true, false
+}
+
+// shareSeen is how often a session's last use is written to the store.
+const shareSeen = time.Minute
+
+// seenRecord is the kind of record a session's last use is kept as, under
+// seenKey: its IssuedAt.
+const seenRecord = "authrefresh-bff-session-seen"
+
+// seenKey names the record of key's last use.
+func seenKey(key string) string { return "seen:" + key }
+
+// share writes key's last use, now, to the store; a failure is let be
+// (the next use writes it again).
+func (t *sessionTable) share(ctx context.Context, key string, now time.Time) {
+	_ = t.store(seenKey(key)).Save(ctx, &authrefresh.Token{AccessToken: seenRecord, IssuedAt: now})
 }
 
 // idToken is the ID token of key's session, from the store; "" when none.
@@ -147,6 +186,7 @@ func (t *sessionTable) remove(ctx context.Context, key string) bool {
 	store := t.store(key)
 	rec, _ := store.Load(ctx)
 	_ = store.Clear(ctx)
+	_ = t.store(seenKey(key)).Clear(ctx)
 	return here || rec != nil
 }
 
