@@ -181,8 +181,8 @@ func New(cfg Config) (*BFF, error) {
 		}
 		origin := up.Scheme + "://" + up.Host
 		b.sessions.Origins = append(b.sessions.Origins, origin)
-		if routes != nil && routes[origin] == nil {
-			routes[origin] = upstream.New(up, maxUpstreamConns)
+		if at := (apiOrigin{up.Scheme, up.Host}); routes != nil && routes[at] == nil {
+			routes[at] = upstream.New(up, maxUpstreamConns)
 		}
 		b.apis = append(b.apis, route{prefix: a.Prefix, upstream: up, proxy: b.reverseProxy(up, a.Prefix)})
 	}
@@ -336,11 +336,11 @@ func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 // current is the live session of r's cookie, touched, and its key; ok is
 // false when there is none.
 func (b *BFF) current(r *http.Request) (key string, s session, ok bool) {
-	c, err := r.Cookie(b.cookieName(true))
-	if err != nil || len(c.Value) > 64 {
+	id, found := cookieValue(r, b.cookieName(true))
+	if !found || id == "" || len(id) > 64 {
 		return "", session{}, false
 	}
-	key = storeKey(c.Value)
+	key = storeKey(id)
 	s, ok, ended := b.table.touch(r.Context(), key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
 	if ended {
 		b.endKey(r.Context(), key) // idle or too old: revoked, forgotten everywhere
@@ -527,11 +527,14 @@ const maxUpstreamConns = 256
 // (internal/upstream: kept-alive connections that never hand one
 // exchange's answer to another — to another user's request, here), by
 // scheme and host.
-type upstreams map[string]*upstream.Transport
+type upstreams map[apiOrigin]*upstream.Transport
+
+// apiOrigin is an API's scheme and host.
+type apiOrigin struct{ scheme, host string }
 
 // RoundTrip implements http.RoundTripper.
 func (u upstreams) RoundTrip(req *http.Request) (*http.Response, error) {
-	t := u[req.URL.Scheme+"://"+req.URL.Host]
+	t := u[apiOrigin{req.URL.Scheme, req.URL.Host}]
 	if t == nil {
 		if req.Body != nil {
 			req.Body.Close()
@@ -539,6 +542,29 @@ func (u upstreams) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("authrefresh bff: %s is no configured API's", req.URL.Host)
 	}
 	return t.RoundTrip(req)
+}
+
+// cookieValue is the value of r's cookie name as r.Cookie finds it,
+// without making a Cookie of every cookie the browser sends: the session's
+// lookup is on every API call.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			n, v, _ := strings.Cut(strings.Trim(part, " \t\r\n"), "=")
+			if strings.Trim(n, " \t\r\n") != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if strings.IndexFunc(v, func(c rune) bool { return c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' }) < 0 {
+				return v, true
+			}
+		}
+	}
+	return "", false
 }
 
 // storeKey is the name a session's token is kept under: a hash of the

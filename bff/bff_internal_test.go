@@ -79,3 +79,28 @@ func FuzzBackchannelLogout(f *testing.F) {
 		}
 	})
 }
+
+// The session's cookie is read as net/http reads it: whatever the Cookie
+// header, a value the BFF could have set (base64url) that cookieValue finds
+// is the one r.Cookie finds, and one r.Cookie finds is found.
+func FuzzCookieValue(f *testing.F) {
+	f.Add("bff=abc; bff-login=def")
+	f.Add("bff-login=def; bff=abc")
+	f.Add(`x="y"; bff = abc;bff=ghi`)
+	f.Add("bff=\"abc\"")
+	f.Fuzz(func(t *testing.T, header string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Cookie", header)
+		v, found := cookieValue(r, "bff")
+		c, err := r.Cookie("bff")
+		setByUs := func(s string) bool {
+			return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
+		}
+		if found && setByUs(v) && (err != nil || c.Value != v) {
+			t.Fatalf("%q: cookieValue %q, r.Cookie %v %v", header, v, c, err)
+		}
+		if err == nil && setByUs(c.Value) && (!found || v != c.Value) {
+			t.Fatalf("%q: r.Cookie %q, cookieValue %q %v", header, c.Value, v, found)
+		}
+	})
+}
