@@ -623,3 +623,40 @@ func TestIdleCountsAcrossReplicas(t *testing.T) {
 		t.Fatalf("a replica started since, after 11 idle minutes: %d", status)
 	}
 }
+
+// Every route that attaches the user's token refuses a request without the
+// CSRF header, whatever its method, even one that looks same-origin (no
+// Origin, no Sec-Fetch-Site): a route forgotten by the check is how
+// GHSA-4j63-5v5f-xcc4 came about. Nothing reaches an API; with the header,
+// each goes through.
+func TestEveryAPIRouteNeedsTheCSRFHeader(t *testing.T) {
+	w := newWorld(t)
+	up, _ := url.Parse(w.cfg.APIs[0].Upstream)
+	w.cfg.APIs = append(w.cfg.APIs, bff.API{Prefix: "/other-api/", Upstream: up.String()})
+	var stores sync.Map
+	w.cfg.Store = func(key string) authrefresh.Store {
+		s, _ := stores.LoadOrStore(key, authrefresh.NewMemoryStore(nil))
+		return s.(authrefresh.Store)
+	}
+	base, _ := w.replicaOf(t, "")
+	w.bffURL = base
+	c := browser(t)
+	w.login(t, c, "/")
+	before := w.calls.Load()
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	for _, prefix := range []string{"/api/", "/other-api/"} {
+		for _, m := range methods {
+			if status, _ := w.call(t, c, m, prefix+"me", false, nil); status != 403 {
+				t.Errorf("%s %sme without the header: %d", m, prefix, status)
+			}
+		}
+	}
+	if n := w.calls.Load() - before; n != 0 {
+		t.Fatalf("%d requests without the header reached an API", n)
+	}
+	for _, prefix := range []string{"/api/", "/other-api/"} {
+		if status, _ := w.call(t, c, http.MethodGet, prefix+"me", true, nil); status != 200 {
+			t.Errorf("GET %sme with the header: %d", prefix, status)
+		}
+	}
+}
