@@ -660,3 +660,33 @@ func TestEveryAPIRouteNeedsTheCSRFHeader(t *testing.T) {
 		}
 	}
 }
+
+// Hostile cookies get a clear refusal and end nothing: an oversized session
+// cookie (64 KiB), one that names no session, an oversized or altered
+// login cookie at the callback. The browser's real session lives on.
+func TestHostileCookies(t *testing.T) {
+	w := newWorld(t)
+	c := browser(t)
+	w.login(t, c, "/")
+	for name, cookie := range map[string]string{
+		"an oversized session cookie":    "bff=" + strings.Repeat("a", 64<<10),
+		"a session cookie of no session": "bff=" + strings.Repeat("A", 43),
+	} {
+		status, out := w.call(t, http.DefaultClient, http.MethodGet, "/api/me", true, http.Header{"Cookie": {cookie}})
+		if status != 401 || out["error"] != "not_logged_in" {
+			t.Errorf("%s: %d %v", name, status, out)
+		}
+	}
+	for name, cookie := range map[string]string{
+		"an oversized login cookie": "bff-login=" + strings.Repeat("a", 8<<10),
+		"an altered login cookie":   "bff-login=" + strings.Repeat("A", 200),
+	} {
+		status, out := w.call(t, http.DefaultClient, http.MethodGet, "/bff/callback?code=x&state=y", false, http.Header{"Cookie": {cookie}})
+		if status != 400 || out["error"] != "login_expired" {
+			t.Errorf("%s: %d %v", name, status, out)
+		}
+	}
+	if status, _ := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 200 {
+		t.Fatalf("the real session after them: %d", status)
+	}
+}
