@@ -8,13 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/authserver"
-	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -38,9 +35,7 @@ func postLogout(t *testing.T, base, token string) int {
 // nothing.
 func TestBackchannelLogout(t *testing.T) {
 	dir := t.TempDir()
-	w := newWorld(t, func(key string) authrefresh.Store {
-		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key))}
-	})
+	w := newWorld(t, fileStores(dir, nil))
 	// The provider's keys, plus one of the test's, to sign the malformed
 	// tokens the provider would never send.
 	_, testKey, _ := ed25519.GenerateKey(rand.Reader)

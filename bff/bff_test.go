@@ -24,6 +24,7 @@ import (
 	"github.com/authrefresh/authrefresh/filestore"
 	"github.com/authrefresh/authrefresh/internal/authtest"
 	"github.com/authrefresh/authrefresh/oauth"
+	"github.com/authrefresh/authrefresh/seal"
 )
 
 // world is a provider (the reference server), an upstream that records
@@ -98,6 +99,25 @@ func (w *world) replicaOf(t testing.TB, origin string) (string, *bff.BFF) {
 	hs.Start()
 	t.Cleanup(hs.Close)
 	return "http://" + hs.Listener.Addr().String(), app
+}
+
+// fileStores keeps each key's records in a file of dir, sealed with
+// keyring unless nil: BFFs given it share the sessions, as replicas on one
+// directory do.
+func fileStores(dir string, keyring *seal.Keyring) func(key string) authrefresh.Store {
+	return func(key string) authrefresh.Store {
+		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key)), Keyring: keyring}
+	}
+}
+
+// memoryStores keeps each key's records in memory, shared by every BFF
+// given it: replicas in one process.
+func memoryStores() func(key string) authrefresh.Store {
+	var stores sync.Map
+	return func(key string) authrefresh.Store {
+		s, _ := stores.LoadOrStore(key, authrefresh.NewMemoryStore(nil))
+		return s.(authrefresh.Store)
+	}
 }
 
 // browser is a cookie-keeping client, as a browser is.
@@ -364,9 +384,7 @@ func as(t *testing.T, base, id, method, path string) int {
 // on the directory keeps the sessions; the files hold no token in clear.
 func TestReplicasShareSessions(t *testing.T) {
 	dir, keyring := t.TempDir(), authtest.Keyring(t, "k1")
-	w := newWorld(t, func(key string) authrefresh.Store {
-		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key)), Keyring: keyring}
-	})
+	w := newWorld(t, fileStores(dir, keyring))
 	other, _ := w.replica(t)
 	c := browser(t)
 	w.login(t, c, "/")
@@ -449,11 +467,7 @@ func TestRevokedAtProviderEndsOnce(t *testing.T) {
 // completes a login begun before it existed, and a login cookie from
 // another store's BFF is refused.
 func TestLoginAcrossReplicas(t *testing.T) {
-	dir := t.TempDir()
-	store := func(key string) authrefresh.Store {
-		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key))}
-	}
-	w := newWorld(t, store)
+	w := newWorld(t, fileStores(t.TempDir(), nil))
 	other, _ := w.replicaOf(t, w.bffURL)
 	c := browser(t)
 	// The provider sends the browser back to the first replica's callback;
@@ -502,9 +516,7 @@ func TestLoginAcrossReplicas(t *testing.T) {
 	}
 
 	// A BFF on other stores (another key) refuses this browser's login cookie.
-	stranger := newWorld(t, func(key string) authrefresh.Store {
-		return &filestore.Store{Path: filepath.Join(t.TempDir(), filestore.KeyFileName(key))}
-	})
+	stranger := newWorld(t, fileStores(t.TempDir(), nil))
 	c = browser(t)
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if strings.HasPrefix(req.URL.Path, "/bff/callback") {
@@ -597,9 +609,7 @@ func TestLogoutNavigation(t *testing.T) {
 // saw it.
 func TestIdleCountsAcrossReplicas(t *testing.T) {
 	dir := t.TempDir()
-	w := newWorld(t, func(key string) authrefresh.Store {
-		return &filestore.Store{Path: filepath.Join(dir, filestore.KeyFileName(key))}
-	})
+	w := newWorld(t, fileStores(dir, nil))
 	other, _ := w.replica(t)
 	c := browser(t)
 	w.login(t, c, "/")
@@ -633,11 +643,7 @@ func TestEveryAPIRouteNeedsTheCSRFHeader(t *testing.T) {
 	w := newWorld(t)
 	up, _ := url.Parse(w.cfg.APIs[0].Upstream)
 	w.cfg.APIs = append(w.cfg.APIs, bff.API{Prefix: "/other-api/", Upstream: up.String()})
-	var stores sync.Map
-	w.cfg.Store = func(key string) authrefresh.Store {
-		s, _ := stores.LoadOrStore(key, authrefresh.NewMemoryStore(nil))
-		return s.(authrefresh.Store)
-	}
+	w.cfg.Store = memoryStores()
 	base, _ := w.replicaOf(t, "")
 	w.bffURL = base
 	c := browser(t)

@@ -6,10 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/authrefresh/authrefresh"
 )
 
 // answered is an API answering every call at once, in memory.
@@ -24,11 +21,7 @@ func (answered) RoundTrip(r *http.Request) (*http.Response, error) {
 // proxy's copying — with an API that answers in memory (the network's
 // part is BenchmarkAPIRoute's, in the browser module).
 func BenchmarkAPIHandler(b *testing.B) {
-	var stores sync.Map
-	w := newWorld(b, func(key string) authrefresh.Store {
-		s, _ := stores.LoadOrStore(key, authrefresh.NewMemoryStore(nil))
-		return s.(authrefresh.Store)
-	})
+	w := newWorld(b, memoryStores())
 	w.cfg.Base = answered{}
 	_, app := w.replicaOf(b, w.bffURL)
 	c := browser(b)

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/bff"
 )
 
@@ -79,11 +78,7 @@ func TestAPINeverMixesAnswers(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var stores sync.Map
-			w := newWorld(t, func(key string) authrefresh.Store {
-				s, _ := stores.LoadOrStore(key, authrefresh.NewMemoryStore(nil))
-				return s.(authrefresh.Store)
-			})
+			w := newWorld(t, memoryStores())
 			w.cfg.APIs = []bff.API{{Prefix: "/api/", Upstream: hostileAPI(t, answer) + "/"}}
 			base, _ := w.replica(t)
 			var mixed, failed atomic.Int64
