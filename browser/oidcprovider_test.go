@@ -1,7 +1,6 @@
 package browser
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/bff"
 	"github.com/authrefresh/authrefresh/internal/authtest"
+	"github.com/authrefresh/authrefresh/internal/proctest"
 	"github.com/authrefresh/authrefresh/internal/redistest"
 	"github.com/authrefresh/authrefresh/oauth"
 	"github.com/authrefresh/authrefresh/redisstore"
@@ -35,65 +34,19 @@ import (
 // fails under AUTHREFRESH_REQUIRE_BROWSER=1.
 func startOIDCProvider(t testing.TB, env ...string) string {
 	t.Helper()
-	dir, _ := filepath.Abs("../interop/oidc-provider")
-	node, err := exec.LookPath("node")
-	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil || statErr != nil {
+	return proctest.OIDCProvider(t, "../interop/oidc-provider", func(why string) {
 		if os.Getenv("AUTHREFRESH_REQUIRE_BROWSER") == "1" {
-			t.Fatal("node and oidc-provider are needed (cd interop/oidc-provider && npm ci)")
+			t.Fatal(why)
 		}
-		t.Skip("no node or no oidc-provider here (cd interop/oidc-provider && npm ci)")
-	}
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	stdin, _ := cmd.StdinPipe() // closed when the test ends: the server exits
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		var ready struct{ Issuer string }
-		if json.Unmarshal(lines.Bytes(), &ready) == nil && ready.Issuer != "" {
-			go io.Copy(io.Discard, out)
-			return ready.Issuer
-		}
-	}
-	t.Fatalf("oidc-provider exited before listening: %v", lines.Err())
-	return ""
+		t.Skip(why)
+	}, env...)
 }
 
-// opCounts is what oidc-provider saw: refresh_token grants, and errors by
-// endpoint and code ("token:invalid_grant": a refresh token refused, a
-// rotated one presented again among them).
-type opCounts struct {
-	Refreshes int
-	Errors    map[string]int
-	// Clients are the same by client, the errors with their detail.
-	Clients map[string]struct {
-		Refreshes int
-		Errors    map[string]int
-	}
-}
-
-func countsOf(t testing.TB, issuer string) opCounts {
-	t.Helper()
-	resp, err := http.Get(issuer + "/_counts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c opCounts
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c
+// countsOf is what oidc-provider counted so far: refresh_token grants, and
+// errors by endpoint and code ("token:invalid_grant": a refresh token
+// refused, a rotated one presented again among them), also by client.
+func countsOf(t testing.TB, issuer string) proctest.OIDCCounts {
+	return proctest.OIDCCountsOf(t, issuer)
 }
 
 // discover is the provider's metadata.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authrefresh/authrefresh/internal/proctest"
 )
 
 // TestMain removes the programs the tests built.
@@ -84,7 +86,7 @@ func startProgram(tb testing.TB, env []string, ready, name string, args ...strin
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		tb.Fatal(err)
 	}
 	exited := make(chan struct{})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/proctest"
 )
 
 // unavailable is a provider that cannot run here: a skip with the hint,
@@ -46,10 +47,7 @@ func TestMain(m *testing.M) {
 // server starts cmd, a provider or helper, so that it dies with the test
 // binary even when a timeout kills it (Hydra was left running with no
 // parent).
-func server(cmd *exec.Cmd) error {
-	dieWithParent(cmd)
-	return cmd.Start()
-}
+func server(cmd *exec.Cmd) error { return proctest.Start(cmd) }
 
 // program is a binary the tests build once per test binary.
 type program struct {

@@ -17,29 +17,14 @@ import (
 	"time"
 
 	"github.com/authrefresh/authrefresh"
+	"github.com/authrefresh/authrefresh/internal/proctest"
 	"github.com/authrefresh/authrefresh/internal/redistest"
 	"github.com/authrefresh/authrefresh/oauth"
 )
 
-// providerCounts is what interop/oidc-provider/server.mjs saw: refresh_token
-// grants, and errors by endpoint and code ("token:invalid_grant").
-type providerCounts struct {
-	Refreshes int            `json:"refreshes"`
-	Errors    map[string]int `json:"errors"`
-}
-
-func countsOf(t *testing.T, issuer string) providerCounts {
-	t.Helper()
-	resp, err := http.Get(issuer + "/_counts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c providerCounts
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c
+// countsOf is what the provider counted so far.
+func countsOf(t *testing.T, issuer string) proctest.OIDCCounts {
+	return proctest.OIDCCountsOf(t, issuer)
 }
 
 // dpopAnswers counts, below a Transport, what a resource server answered

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/authrefresh/authrefresh"
 	"github.com/authrefresh/authrefresh/filestore"
+	"github.com/authrefresh/authrefresh/internal/proctest"
 	"github.com/authrefresh/authrefresh/oauth"
 )
 
@@ -29,42 +27,7 @@ import (
 // AUTHREFRESH_REQUIRE_INTEROP=1 (as .ci/run sets) makes that a failure.
 func startOIDCProvider(t *testing.T, env ...string) string {
 	t.Helper()
-	missing := func(why string) { unavailable(t, why+" (run: cd interop/oidc-provider && npm ci)") }
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("no node on PATH")
-	}
-	dir, _ := filepath.Abs("oidc-provider")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider")); err != nil {
-		missing("oidc-provider is not installed")
-	}
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	stdin, _ := cmd.StdinPipe() // closed by the test's end: the server exits
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := server(cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		var ready struct{ Issuer string }
-		if json.Unmarshal(lines.Bytes(), &ready) == nil && ready.Issuer != "" {
-			go func() { // keep draining its stdout
-				for lines.Scan() {
-				}
-			}()
-			return ready.Issuer
-		}
-	}
-	t.Fatalf("oidc-provider exited before listening: %v", lines.Err())
-	return ""
+	return proctest.OIDCProvider(t, "oidc-provider", func(why string) { unavailable(t, why) }, env...)
 }
 
 // counting counts the requests to one path, and those with HTTP Basic.

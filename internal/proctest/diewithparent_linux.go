@@ -1,4 +1,4 @@
-package interop
+package proctest
 
 import (
 	"os/exec"
