@@ -1,5 +1,6 @@
 // Package upstream is the road of a credential-holding proxy (the sidecar,
-// the BFF's API routes) to one upstream: HTTP/1.1 over kept-alive
+// the BFF's API routes) to one upstream: a Forwarder that builds each
+// outgoing request once, and a Transport of HTTP/1.1 over kept-alive
 // connections that never hand one exchange's answer to another.
 package upstream
 
@@ -518,8 +519,9 @@ func validHeaderValue(s string) bool {
 	return true
 }
 
-// Buffers recycles the 32-KiB buffers an httputil.ReverseProxy copies
-// answers through (its BufferPool): without, it allocates one per answer.
+// Buffers recycles the 32-KiB buffers answers are copied through, by a
+// Forwarder or an httputil.ReverseProxy (its BufferPool): without, each
+// answer allocates one.
 type Buffers struct{ pool sync.Pool }
 
 // Get implements httputil.BufferPool.
