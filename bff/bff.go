@@ -103,7 +103,7 @@ type BFF struct {
 type route struct {
 	prefix   string
 	upstream *url.URL
-	proxy    *httputil.ReverseProxy
+	forward  *upstream.Forwarder
 }
 
 // The cookies: the session's and the one that binds a login in flight to
@@ -184,7 +184,7 @@ func New(cfg Config) (*BFF, error) {
 		if at := (apiOrigin{up.Scheme, up.Host}); routes != nil && routes[at] == nil {
 			routes[at] = upstream.New(up, maxUpstreamConns)
 		}
-		b.apis = append(b.apis, route{prefix: a.Prefix, upstream: up, proxy: b.reverseProxy(up, a.Prefix)})
+		b.apis = append(b.apis, route{prefix: a.Prefix, upstream: up, forward: b.forwarder(up, a.Prefix)})
 	}
 	return b, nil
 }
@@ -481,41 +481,50 @@ func (b *BFF) api(w http.ResponseWriter, r *http.Request, a route) {
 		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
 		return
 	}
-	a.proxy.ServeHTTP(w, r.WithContext(keyed.WithKey(r.Context(), key)))
+	a.forward.Forward(keyed.WithKey(r.Context(), key), w, r)
 }
 
-// reverseProxy forwards to up, the prefix replaced by up's path; the
+// forwarder forwards to up, the prefix replaced by up's path; the
 // browser's cookies and the CSRF header stay here, and the API's cookies
-// never reach the browser.
-func (b *BFF) reverseProxy(up *url.URL, prefix string) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			rest := strings.TrimPrefix(pr.In.URL.Path, prefix)
-			pr.Out.URL.Scheme, pr.Out.URL.Host = up.Scheme, up.Host
-			pr.Out.URL.Path = strings.TrimSuffix(up.Path, "/") + "/" + rest
-			pr.Out.URL.RawPath = ""
-			pr.Out.Host = up.Host
-			// Canonical names, deleted without canonicalizing them anew.
-			delete(pr.Out.Header, "Cookie")
-			delete(pr.Out.Header, "Authorization")
-			delete(pr.Out.Header, b.csrfHeader)
-		},
-		Transport:  b.sessions,
-		BufferPool: &upstream.Buffers{}, // else each answer allocates 32 KiB
-		ModifyResponse: func(resp *http.Response) error {
-			resp.Header.Del("Set-Cookie")
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, authrefresh.ErrSessionExpired) || errors.Is(err, authrefresh.ErrNotLoggedIn) {
-				if key, ok := keyed.KeyFrom(r.Context()); ok {
-					b.table.remove(r.Context(), key)
-				}
-				writeError(w, http.StatusUnauthorized, "session_expired", "the session ended: log in again at /bff/login")
-				return
+// never reach the browser. An upgrade (a WebSocket) goes through
+// httputil.ReverseProxy, with the same rules.
+func (b *BFF) forwarder(up *url.URL, prefix string) *upstream.Forwarder {
+	buffers := &upstream.Buffers{} // else each answer allocates 32 KiB
+	upPath := strings.TrimSuffix(up.Path, "/") + "/"
+	rewrite := func(out, in *http.Request) {
+		out.URL.Scheme, out.URL.Host = up.Scheme, up.Host
+		out.URL.Path = upPath + strings.TrimPrefix(in.URL.Path, prefix)
+		out.URL.RawPath = ""
+		out.Host = up.Host
+	}
+	failed := func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, authrefresh.ErrSessionExpired) || errors.Is(err, authrefresh.ErrNotLoggedIn) {
+			if key, ok := keyed.KeyFrom(r.Context()); ok {
+				b.table.remove(r.Context(), key)
 			}
-			b.log.Warn("authrefresh bff: API request failed", "path", r.URL.Path, "err", err)
-			writeError(w, http.StatusBadGateway, "upstream_unavailable", "the API could not be reached; try again")
+			writeError(w, http.StatusUnauthorized, "session_expired", "the session ended: log in again at /bff/login")
+			return
+		}
+		b.log.Warn("authrefresh bff: API request failed", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusBadGateway, "upstream_unavailable", "the API could not be reached; try again")
+	}
+	// Canonical names, dropped without canonicalizing them anew.
+	drop := []string{"Cookie", "Authorization", b.csrfHeader}
+	return &upstream.Forwarder{
+		Transport: b.sessions, Rewrite: rewrite, Drop: drop, DropAnswer: []string{"Set-Cookie"},
+		ErrorHandler: failed, Buffers: buffers,
+		Fallback: &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				rewrite(pr.Out, pr.In)
+				for _, k := range drop {
+					delete(pr.Out.Header, k)
+				}
+			},
+			Transport: b.sessions, BufferPool: buffers, ErrorHandler: failed,
+			ModifyResponse: func(resp *http.Response) error {
+				resp.Header.Del("Set-Cookie")
+				return nil
+			},
 		},
 	}
 }
@@ -571,8 +580,12 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 // cookie's value, so that a store's listing (files, Redis keys) holds no
 // cookie that would open a session.
 func storeKey(id string) string {
-	sum := sha256.Sum256([]byte("authrefresh bff session\x00" + id))
-	return hex.EncodeToString(sum[:])
+	// On the stack but the result: this is on every API call.
+	var in [128]byte
+	sum := sha256.Sum256(append(append(in[:0], "authrefresh bff session\x00"...), id...))
+	var key [2 * sha256.Size]byte
+	hex.Encode(key[:], sum[:])
+	return string(key[:])
 }
 
 // localPath accepts a return URL that stays on this site: an absolute
