@@ -185,8 +185,8 @@ func (b *slowBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// slowBodyKey finds a request's slowBody from the request ReverseProxy hands
-// its ErrorHandler, whose Body it has wrapped.
+// slowBodyKey finds a request's slowBody from the request the forwarder
+// hands its ErrorHandler, whose Body it has wrapped.
 type slowBodyKey struct{}
 
 // bodyTimedOut reports whether r's body was cut off by a body timeout.

@@ -42,9 +42,10 @@ type Config struct {
 	Limits Limits
 }
 
-// New is the sidecar's handler: the guard, the limits, then
-// httputil.ReverseProxy with the authrefresh Transport limited to the
-// upstream's origin.
+// New is the sidecar's handler: the guard, the limits, then a forwarder
+// (internal/upstream's: a plain exchange without httputil.ReverseProxy's
+// copies of every request; an upgrade through ReverseProxy) with the
+// authrefresh Transport limited to the upstream's origin.
 func New(cfg Config) http.Handler {
 	if cfg.Limits.Concurrent == 0 {
 		cfg.Limits = Limits{Concurrent: 256, QueueWait: 30 * time.Second, BodyIdle: 15 * time.Second, BodyTotal: 2 * time.Minute}
@@ -65,37 +66,42 @@ func New(cfg Config) http.Handler {
 	upstreamConns := upstream.New(target, cfg.Limits.Concurrent)
 	transport := &authrefresh.Transport{Session: cfg.Session, Base: upstreamConns, Origins: []string{target.Scheme + "://" + target.Host},
 		MaxReplayBuffer: cfg.MaxReplayBuffer, ReplayBudget: cfg.ReplayBudget, RetryStatuses: cfg.RetryStatuses}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Header.Del("Authorization")       // the session's token replaces the caller's
-			pr.Out.Header.Del("Proxy-Authorization") // the proxy's own secret stays here
-			pr.Out.Header.Del("Cookie")              // nor does the caller's browser state travel upstream
-			pr.Out.Host = target.Host
-		},
-		Transport: transport,
-		// FlushInterval 0: an answer of unknown length (a stream, server-sent
-		// events) is still flushed as it comes, but one of known length goes
-		// out in one write instead of a flush per write (a syscall per
-		// answer saved: ~9 % of the proxy's CPU).
-		FlushInterval: 0,
-		BufferPool:    &upstream.Buffers{}, // else ReverseProxy allocates 32 KiB per answer
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status, code, desc := proxyStatus(err, loginHint)
-			if bodyTimedOut(r) {
-				status, code, desc = http.StatusRequestTimeout, "request_body_timeout", "the request body stopped coming (--body-idle-timeout) or took too long (--body-timeout)"
-			}
-			if status == http.StatusUnauthorized {
-				logger.Warn("proxy: "+code, "error", err, "fix", loginHint)
-			}
-			writeProxyError(w, status, code, desc)
+	rewrite := func(out, in *http.Request) {
+		(&httputil.ProxyRequest{In: in, Out: out}).SetURL(target)
+		out.Host = target.Host
+	}
+	failed := func(w http.ResponseWriter, r *http.Request, err error) {
+		status, code, desc := proxyStatus(err, loginHint)
+		if bodyTimedOut(r) {
+			status, code, desc = http.StatusRequestTimeout, "request_body_timeout", "the request body stopped coming (--body-idle-timeout) or took too long (--body-timeout)"
+		}
+		if status == http.StatusUnauthorized {
+			logger.Warn("proxy: "+code, "error", err, "fix", loginHint)
+		}
+		writeProxyError(w, status, code, desc)
+	}
+	// The session's token replaces the caller's, nor does the caller's
+	// browser state travel upstream; the proxy's own secret
+	// (Proxy-Authorization) is a hop's header, never forwarded either.
+	drop := []string{"Authorization", "Cookie"}
+	buffers := &upstream.Buffers{} // else each answer allocates 32 KiB
+	fwd := &upstream.Forwarder{Transport: transport, Rewrite: rewrite, Drop: drop, ErrorHandler: failed, Buffers: buffers,
+		// An upgrade (a WebSocket) goes through ReverseProxy, by the same rules.
+		Fallback: &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				rewrite(pr.Out, pr.In)
+				for _, k := range drop {
+					delete(pr.Out.Header, k)
+				}
+			},
+			Transport: transport, BufferPool: buffers, ErrorHandler: failed,
 		},
 	}
 	metrics := &proxyMetrics{}
 	forward := limited(cfg.Limits, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		rp.ServeHTTP(rec, r)
+		fwd.Forward(r.Context(), rec, r)
 		metrics.count(rec.status)
 		level := slog.LevelInfo
 		if rec.status == http.StatusUnauthorized || rec.status >= 500 {
