@@ -47,9 +47,10 @@ type sessionTable struct {
 
 // entry is what this process knows of a session.
 type entry struct {
-	s       session
-	checked time.Time // when the store last said the session is there
-	shared  time.Time // the last use the store holds, as far as this process knows
+	s        session
+	checked  time.Time // when the store last said the session is there
+	checking time.Time // when a request began to look in the store; zero when none is
+	shared   time.Time // the last use the store holds, as far as this process knows
 }
 
 func newSessionTable(store func(key string) authrefresh.Store) *sessionTable {
@@ -80,11 +81,17 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 // (idle, or too old). The last use is shared through the store, at most a
 // minute late, so that the idle timeout counts from the last use on any
 // replica.
+//
+// One request at a time looks in the store for a session this process
+// knows: the others, meanwhile, go on from memory (the session's many
+// parallel calls at each second would otherwise each load its records).
+// A store that fails leaves a known session as this process knew it.
 func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s session, ok, ended bool) {
 	t.mu.Lock()
 	here := t.m[key]
-	if here != nil && now.Sub(here.checked) < fresh && now.Sub(here.s.seen) <= idle && now.Sub(here.s.created) <= maxAge {
-		// The common case: known, and fresh.
+	if here != nil && now.Sub(here.s.seen) <= idle && now.Sub(here.s.created) <= maxAge &&
+		(now.Sub(here.checked) < fresh || now.Sub(here.checking) < checkWait) {
+		// The common case: known, and fresh or being looked up.
 		if now.After(here.s.seen) {
 			here.s.seen = now
 		}
@@ -103,27 +110,35 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 	known := here != nil
 	if known {
 		e = *here // a copy: others may be touching the same session
+		e.checking = time.Time{}
+		here.checking = now
 	}
 	t.mu.Unlock()
 	if !known || now.Sub(e.checked) >= fresh {
 		rec, err := t.store(key).Load(ctx)
-		if err != nil || rec == nil || rec.AccessToken != sessionRecord {
+		if err != nil && known {
+			rec, e.checked = nil, now // the store fails: as known, for another second
+		} else if err != nil || rec == nil || rec.AccessToken != sessionRecord {
 			t.mu.Lock()
-			delete(t.m, key)
+			if t.m[key] == here {
+				delete(t.m, key)
+			}
 			t.mu.Unlock()
 			return session{}, false, false
 		}
-		shared := rec.IssuedAt // the login, until a use is shared
-		if u, err := t.store(seenKey(key)).Load(ctx); err == nil && u != nil && u.AccessToken == seenRecord && u.IssuedAt.After(shared) {
-			shared = u.IssuedAt
-		}
-		seen := shared
-		if known && e.s.seen.After(seen) {
-			seen = e.s.seen
-		}
-		e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now, shared: shared}
-		if t.logoutsEnded(ctx, e.s.sub, e.s.sid, e.s.created) {
-			return session{}, false, true
+		if rec != nil {
+			shared := rec.IssuedAt // the login, until a use is shared
+			if u, err := t.store(seenKey(key)).Load(ctx); err == nil && u != nil && u.AccessToken == seenRecord && u.IssuedAt.After(shared) {
+				shared = u.IssuedAt
+			}
+			seen := shared
+			if known && e.s.seen.After(seen) {
+				seen = e.s.seen
+			}
+			e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now, shared: shared}
+			if t.logoutsEnded(ctx, e.s.sub, e.s.sid, e.s.created) {
+				return session{}, false, true
+			}
 		}
 	}
 	if now.Sub(e.s.seen) > idle || now.Sub(e.s.created) > maxAge {
@@ -135,13 +150,20 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 		e.shared = now
 	}
 	t.mu.Lock()
-	t.m[key] = &e
+	// Unless a logout removed it meanwhile.
+	if t.m[key] == here {
+		t.m[key] = &e
+	}
 	t.mu.Unlock()
 	if share {
 		t.share(ctx, key, now)
 	}
 	return e.s, true, false
 }
+
+// checkWait is how long the other requests of a session go on from memory
+// while one looks in the store; a lookup slower than this gets company.
+const checkWait = 5 * time.Second
 
 // shareSeen is how often a session's last use is written to the store.
 const shareSeen = time.Minute
