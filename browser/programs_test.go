@@ -139,21 +139,24 @@ func startProgram(tb testing.TB, env []string, ready, name string, args ...strin
 	return 0
 }
 
-// cpuTime is the CPU time process pid has used so far (user and system),
-// from /proc; 0 where there is none.
+// cpuTime is the CPU time process pid's threads have used so far, to the
+// nanosecond, from /proc (each thread's schedstat: /proc/PID/stat counts in
+// hundredths of a second, too coarse for turns of tens of milliseconds);
+// 0 where there is none. A Go program's threads live as long as it does.
 func cpuTime(pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	if pid == 0 {
 		return 0
 	}
-	// The fields after the command's name, in parentheses: utime and
-	// stime are the 14th and 15th of the whole line, in clock ticks
-	// (100 a second on Linux).
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 13 {
-		return 0
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		onCPU, _, _ := strings.Cut(string(stat), " ")
+		ns, _ := strconv.ParseInt(onCPU, 10, 64)
+		sum += time.Duration(ns)
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return sum
 }
