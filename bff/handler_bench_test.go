@@ -42,6 +42,30 @@ func BenchmarkAPIHandler(b *testing.B) {
 	}
 }
 
+// BenchmarkAPIHandlerParallel: BenchmarkAPIHandler with 16 calls of one
+// session at once, as a page's parallel calls: what they wait on each
+// other (go test -mutexprofile shows it; the session table's read path
+// takes no lock).
+func BenchmarkAPIHandlerParallel(b *testing.B) {
+	w := newWorld(b, memoryStores())
+	w.cfg.Base = answered{}
+	_, app := w.replicaOf(b, w.bffURL)
+	req := w.apiRequest(b, "/api/me")
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := httptest.NewRecorder()
+			app.ServeHTTP(rec, req.Clone(req.Context()))
+			if rec.Code != 200 {
+				b.Error(rec.Code, rec.Body.String())
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkAPIHop: the same browser's API call (its cookie, the CSRF
 // header) through the BFF's handler and through the sidecar's, each to
 // the same loopback API answering at once, with the same token: what the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/authrefresh/authrefresh"
@@ -38,23 +39,73 @@ const fresh = time.Second
 
 // sessionTable holds the sessions: in the store (one record per session,
 // shared by replicas, kept across restarts), and here, with when each was
-// last looked up and last used.
+// last looked up and last used. Its read path takes no lock: a page's
+// parallel calls all touch one session.
 type sessionTable struct {
 	store func(key string) authrefresh.Store
-	mu    sync.Mutex
-	m     map[string]*entry
+	m     sync.Map // key → *entry
 }
 
-// entry is what this process knows of a session.
+// entry is what this process knows of a session. A lookup in the store
+// makes a new entry; one entry's times move forward only.
 type entry struct {
-	s        session
-	checked  time.Time // when the store last said the session is there
-	checking time.Time // when a request began to look in the store; zero when none is
-	shared   time.Time // the last use the store holds, as far as this process knows
+	s        session      // as the store said; its seen is the entry's, below
+	checked  time.Time    // when the store last said the session is there
+	seen     atomic.Int64 // the last use, in Unix nanoseconds
+	shared   atomic.Int64 // the last use the store holds, as far as this process knows
+	checking atomic.Int64 // when a request began to look in the store; 0 when none has
+}
+
+func newEntry(s session, checked, shared time.Time) *entry {
+	e := &entry{s: s, checked: checked}
+	e.s.seen = time.Time{}
+	e.seen.Store(s.seen.UnixNano())
+	e.shared.Store(shared.UnixNano())
+	return e
+}
+
+// session is e's session, last used at its last use.
+func (e *entry) session() session {
+	s := e.s
+	s.seen = time.Unix(0, e.seen.Load())
+	return s
+}
+
+// usable reports whether e's session, by what this process knows, is
+// neither idle nor too old at now.
+func (e *entry) usable(now time.Time, idle, maxAge time.Duration) bool {
+	return now.Sub(time.Unix(0, e.seen.Load())) <= idle && now.Sub(e.s.created) <= maxAge
+}
+
+// use moves e's last use to now.
+func (e *entry) use(now time.Time) {
+	for n := now.UnixNano(); ; {
+		old := e.seen.Load()
+		if old >= n || e.seen.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// claimShare reports whether the last use, now, is this request's to
+// write to the store: once a shareSeen.
+func (e *entry) claimShare(now time.Time) bool {
+	old := e.shared.Load()
+	return now.Sub(time.Unix(0, old)) >= shareSeen && e.shared.CompareAndSwap(old, now.UnixNano())
+}
+
+// claimCheck reports whether looking in the store is this request's: none
+// is looking, or the one that is began more than checkWait ago.
+func (e *entry) claimCheck(now time.Time) bool {
+	old := e.checking.Load()
+	if old != 0 && now.Sub(time.Unix(0, old)) < checkWait {
+		return false
+	}
+	return e.checking.CompareAndSwap(old, now.UnixNano())
 }
 
 func newSessionTable(store func(key string) authrefresh.Store) *sessionTable {
-	return &sessionTable{store: store, m: map[string]*entry{}}
+	return &sessionTable{store: store}
 }
 
 // sessionRecord is the kind of record a session is kept as: a Token, so
@@ -69,9 +120,7 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 	if err := t.store(key).Save(ctx, rec); err != nil {
 		return err
 	}
-	t.mu.Lock()
-	t.m[key] = &entry{s: *s, checked: s.seen, shared: s.created}
-	t.mu.Unlock()
+	t.m.Store(key, newEntry(*s, s.seen, s.created))
 	return nil
 }
 
@@ -87,78 +136,64 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 // parallel calls at each second would otherwise each load its records).
 // A store that fails leaves a known session as this process knew it.
 func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s session, ok, ended bool) {
-	t.mu.Lock()
-	here := t.m[key]
-	if here != nil && now.Sub(here.s.seen) <= idle && now.Sub(here.s.created) <= maxAge &&
-		(now.Sub(here.checked) < fresh || now.Sub(here.checking) < checkWait) {
+	v, _ := t.m.Load(key)
+	here, _ := v.(*entry)
+	if here != nil && here.usable(now, idle, maxAge) && (now.Sub(here.checked) < fresh || !here.claimCheck(now)) {
 		// The common case: known, and fresh or being looked up.
-		if now.After(here.s.seen) {
-			here.s.seen = now
-		}
-		share := now.Sub(here.shared) >= shareSeen
-		if share {
-			here.shared = now
-		}
-		s := here.s
-		t.mu.Unlock()
-		if share {
+		here.use(now)
+		if here.claimShare(now) {
 			t.share(ctx, key, now)
 		}
-		return s, true, false
+		return here.session(), true, false
 	}
-	var e entry
+	var checked, shared time.Time
 	known := here != nil
 	if known {
-		e = *here // a copy: others may be touching the same session
-		e.checking = time.Time{}
-		here.checking = now
+		s, checked, shared = here.session(), here.checked, time.Unix(0, here.shared.Load())
 	}
-	t.mu.Unlock()
-	if !known || now.Sub(e.checked) >= fresh {
+	if !known || now.Sub(checked) >= fresh {
 		rec, err := t.store(key).Load(ctx)
-		if err != nil && known {
-			rec, e.checked = nil, now // the store fails: as known, for another second
-		} else if err != nil || rec == nil || rec.AccessToken != sessionRecord {
-			t.mu.Lock()
-			if t.m[key] == here {
-				delete(t.m, key)
+		switch {
+		case err != nil && known:
+			checked = now // the store fails: as known, for another second
+		case err != nil || rec == nil || rec.AccessToken != sessionRecord:
+			if known {
+				t.m.CompareAndDelete(key, here)
 			}
-			t.mu.Unlock()
 			return session{}, false, false
-		}
-		if rec != nil {
-			shared := rec.IssuedAt // the login, until a use is shared
+		default:
+			shared = rec.IssuedAt // the login, until a use is shared
 			if u, err := t.store(seenKey(key)).Load(ctx); err == nil && u != nil && u.AccessToken == seenRecord && u.IssuedAt.After(shared) {
 				shared = u.IssuedAt
 			}
 			seen := shared
-			if known && e.s.seen.After(seen) {
-				seen = e.s.seen
+			if known && s.seen.After(seen) {
+				seen = s.seen
 			}
-			e = entry{s: newSession(rec.IDToken, rec.IssuedAt, seen), checked: now, shared: shared}
-			if t.logoutsEnded(ctx, e.s.sub, e.s.sid, e.s.created) {
+			s, checked = newSession(rec.IDToken, rec.IssuedAt, seen), now
+			if t.logoutsEnded(ctx, s.sub, s.sid, s.created) {
 				return session{}, false, true
 			}
 		}
 	}
-	if now.Sub(e.s.seen) > idle || now.Sub(e.s.created) > maxAge {
+	if now.Sub(s.seen) > idle || now.Sub(s.created) > maxAge {
 		return session{}, false, true
 	}
-	e.s.seen = now
-	share := now.Sub(e.shared) >= shareSeen
+	s.seen = now
+	share := now.Sub(shared) >= shareSeen
 	if share {
-		e.shared = now
+		shared = now
 	}
-	t.mu.Lock()
 	// Unless a logout removed it meanwhile.
-	if t.m[key] == here {
-		t.m[key] = &e
+	if e := newEntry(s, checked, shared); known {
+		t.m.CompareAndSwap(key, here, e)
+	} else {
+		t.m.LoadOrStore(key, e)
 	}
-	t.mu.Unlock()
 	if share {
 		t.share(ctx, key, now)
 	}
-	return e.s, true, false
+	return s, true, false
 }
 
 // checkWait is how long the other requests of a session go on from memory
@@ -193,18 +228,13 @@ func (t *sessionTable) idToken(ctx context.Context, key string) string {
 // forgetAll drops what this process knows of every session: the next use
 // of each looks in the store.
 func (t *sessionTable) forgetAll() {
-	t.mu.Lock()
-	clear(t.m)
-	t.mu.Unlock()
+	t.m.Clear()
 }
 
 // remove forgets key's session, here and in the store, and reports
 // whether it was there.
 func (t *sessionTable) remove(ctx context.Context, key string) bool {
-	t.mu.Lock()
-	_, here := t.m[key]
-	delete(t.m, key)
-	t.mu.Unlock()
+	_, here := t.m.LoadAndDelete(key)
 	store := t.store(key)
 	rec, _ := store.Load(ctx)
 	_ = store.Clear(ctx)

@@ -3,6 +3,7 @@ package bff
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,5 +122,41 @@ func TestSessionKeptThroughStoreFailure(t *testing.T) {
 	now = now.Add(2 * fresh)
 	if _, ok, _ := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); ok {
 		t.Error("the store back, a session gone from it was still served")
+	}
+}
+
+// Parallel uses of one session, while the clock moves past fresh and the
+// store is looked in, all find it; its last use is the latest of theirs.
+// (Run with -race: the read path takes no lock.)
+func TestSessionParallelUses(t *testing.T) {
+	records := authrefresh.NewMemoryStore(nil)
+	table := newSessionTable(func(string) authrefresh.Store { return records })
+	ctx := context.Background()
+	start := time.Unix(1_800_000_000, 0)
+	if err := table.put(ctx, "k", "", &session{created: start, seen: start}); err != nil {
+		t.Fatal(err)
+	}
+	var lost atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				now := start.Add(time.Duration(i*8+g) * 10 * time.Millisecond)
+				if _, ok, _ := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); !ok {
+					lost.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if lost.Load() != 0 {
+		t.Fatalf("%d uses did not find the session", lost.Load())
+	}
+	last := start.Add(time.Duration(199*8+7) * 10 * time.Millisecond)
+	s, ok, _ := table.touch(ctx, "k", last, time.Hour, 24*time.Hour)
+	if !ok || !s.seen.Equal(last) {
+		t.Fatalf("last use %v (%v); want %v", s.seen, ok, last)
 	}
 }
