@@ -37,7 +37,14 @@ import (
 // hop, the added latency is mostly the hop's CPU time.
 //
 //	go test -run '^$' -bench APIRoute -benchtime 20000x
-func BenchmarkAPIRoute(b *testing.B) {
+func BenchmarkAPIRoute(b *testing.B) { benchmarkAPIRoute(b, 16) }
+
+// BenchmarkAPIRouteOneCaller: BenchmarkAPIRoute with one caller, so that
+// no call waits for another's CPU: a hop's added latency is then its own
+// time on the call's path.
+func BenchmarkAPIRouteOneCaller(b *testing.B) { benchmarkAPIRoute(b, 1) }
+
+func benchmarkAPIRoute(b *testing.B, callers int) {
 	p := startPeers(b, time.Hour, 50*time.Minute, false)
 	_, authrefresh := build(b)
 	dir := b.TempDir()
@@ -69,7 +76,7 @@ func BenchmarkAPIRoute(b *testing.B) {
 	for round, done := 0, 0; done < b.N; round++ {
 		n := min(routeTurn, b.N-done)
 		for i := range targets {
-			if err := targets[(round+i)%len(targets)].turn(hc, n); err != nil {
+			if err := targets[(round+i)%len(targets)].turn(hc, n, callers); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -91,7 +98,7 @@ func BenchmarkAPIRoute(b *testing.B) {
 }
 
 // routeTurn is how many calls a target of BenchmarkAPIRoute gets in a
-// turn: long enough that its 16 callers run at once most of the turn.
+// turn: long enough that its callers run at once most of the turn.
 const routeTurn = 1000
 
 // routeTarget is one way to the API, and what its calls took.
@@ -104,13 +111,14 @@ type routeTarget struct {
 	cpu     time.Duration // the hop's CPU time during its turns
 }
 
-// turn makes n calls, 16 at once, and adds what they took to t's figures.
-func (t *routeTarget) turn(hc *http.Client, n int) error {
+// turn makes n calls, callers at once, and adds what they took to t's
+// figures.
+func (t *routeTarget) turn(hc *http.Client, n, callers int) error {
 	var next atomic.Int64
 	var mu sync.Mutex
-	errs := make(chan error, 16)
+	errs := make(chan error, callers)
 	start, cpu := time.Now(), cpuTime(t.pid)
-	for range 16 {
+	for range callers {
 		go func() {
 			var mine []time.Duration
 			var err error
@@ -127,7 +135,7 @@ func (t *routeTarget) turn(hc *http.Client, n int) error {
 		}()
 	}
 	var first error
-	for range 16 {
+	for range callers {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
