@@ -333,19 +333,32 @@ func (b *BFF) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, pending.ReturnTo, http.StatusFound)
 }
 
-// current is the live session of r's cookie, touched, and its key; ok is
-// false when there is none.
-func (b *BFF) current(r *http.Request) (key string, s session, ok bool) {
+// current is the live session of r's cookie, touched, and its key; an
+// error when there is none (see sessionTable.touch), answered by noSession.
+func (b *BFF) current(r *http.Request) (key string, s session, err error) {
 	id, found := cookieValue(r, b.cookieName(true))
 	if !found || id == "" || len(id) > 64 {
-		return "", session{}, false
+		return "", session{}, errNoSession
 	}
 	key = storeKey(id)
-	s, ok, ended := b.table.touch(r.Context(), key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
-	if ended {
+	s, err = b.table.touch(r.Context(), key, b.cfg.Clock(), b.cfg.IdleTimeout, b.cfg.MaxAge)
+	if errors.Is(err, errSessionEnded) {
 		b.endKey(r.Context(), key) // idle or too old: revoked, forgotten everywhere
 	}
-	return key, s, ok
+	return key, s, err
+}
+
+// noSession answers a request current found no session for: 401, or 503
+// while the sessions' store cannot be read (the session may well be
+// there: the app should try again, not send its user to log in).
+func (b *BFF) noSession(w http.ResponseWriter, err error) {
+	if errors.Is(err, errStoreDown) {
+		b.log.Warn("authrefresh bff: reading a session", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "sessions_unavailable", "the sessions cannot be read right now; try again")
+		return
+	}
+	writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
 }
 
 // guard refuses what a cross-site page could send: a request without the
@@ -373,9 +386,9 @@ func (b *BFF) user(w http.ResponseWriter, r *http.Request) {
 	if !b.guard(w, r) {
 		return
 	}
-	_, s, ok := b.current(r)
-	if !ok {
-		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
+	_, s, err := b.current(r)
+	if err != nil {
+		b.noSession(w, err)
 		return
 	}
 	c, _ := r.Cookie(b.cookieName(true))
@@ -419,7 +432,12 @@ func (b *BFF) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "GET /bff/logout?sid=… (the logout_url of /bff/user) or POST /bff/logout")
 		return
 	}
-	key, _, live := b.current(r)
+	key, _, err := b.current(r)
+	if errors.Is(err, errStoreDown) {
+		b.noSession(w, err) // the cookie kept: the logout can be tried again
+		return
+	}
+	live := err == nil
 	b.setCookie(w, b.cookieName(true), "", -1)
 	idToken := ""
 	if live {
@@ -476,9 +494,9 @@ func (b *BFF) api(w http.ResponseWriter, r *http.Request, a route) {
 	if !b.guard(w, r) {
 		return
 	}
-	key, _, ok := b.current(r)
-	if !ok {
-		writeError(w, http.StatusUnauthorized, "not_logged_in", "no session: log in at /bff/login")
+	key, _, err := b.current(r)
+	if err != nil {
+		b.noSession(w, err)
 		return
 	}
 	a.forward.Forward(keyed.WithKey(r.Context(), key), w, r)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -694,5 +695,61 @@ func TestHostileCookies(t *testing.T) {
 	}
 	if status, _ := w.call(t, c, http.MethodGet, "/api/me", true, nil); status != 200 {
 		t.Fatalf("the real session after them: %d", status)
+	}
+}
+
+// downStore is a store that fails while down is set.
+type downStore struct {
+	authrefresh.Store
+	down *atomic.Bool
+}
+
+func (s downStore) Load(ctx context.Context) (*authrefresh.Token, error) {
+	if s.down.Load() {
+		return nil, errors.New("the store is down")
+	}
+	return s.Store.Load(ctx)
+}
+
+// While the sessions' store cannot be read, a replica that never saw a
+// session answers 503 sessions_unavailable with Retry-After (not 401: the
+// app must not send its user to log in), a logout keeps the cookie so that
+// it can be tried again, and a replica that knows the session goes on
+// serving it. The store back, everything works.
+func TestStoreDown(t *testing.T) {
+	var down atomic.Bool
+	mem := memoryStores()
+	w := newWorld(t, func(key string) authrefresh.Store { return downStore{mem(key), &down} })
+	c := browser(t)
+	w.login(t, c, "/")
+	u, _ := url.Parse(w.bffURL)
+	cookie := "bff=" + c.Jar.Cookies(u)[0].Value
+	stranger, _ := w.replicaOf(t, w.bffURL) // never saw the session
+	send := func(base, method, path string) *http.Response {
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("X-CSRF", "1")
+		req.Header.Set("Cookie", cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	down.Store(true)
+	for _, r := range []struct{ method, path string }{{"GET", "/api/me"}, {"GET", "/bff/user"}, {"POST", "/bff/logout"}} {
+		resp := send(stranger, r.method, r.path)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s %s with the store down: %d, Retry-After %q, Set-Cookie %q; want 503, a Retry-After and the cookie kept",
+				r.method, r.path, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Set-Cookie"))
+		}
+	}
+	if resp := send(w.bffURL, "GET", "/api/me"); resp.StatusCode != 200 {
+		t.Errorf("the replica that knows the session, with the store down: %d", resp.StatusCode)
+	}
+	down.Store(false)
+	if resp := send(stranger, "GET", "/api/me"); resp.StatusCode != 200 {
+		t.Errorf("the store back: %d", resp.StatusCode)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,9 +127,9 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 }
 
 // touch returns key's session, used now: from memory when this process
-// looked at the store less than a second ago, else from the store. ok is
-// false when there is none; ended reports one that was there and is over
-// (idle, or too old). The last use is shared through the store, at most a
+// looked at the store less than a second ago, else from the store; else
+// errNoSession, errSessionEnded for one that was there and is over (idle,
+// too old, logged out through the back-channel), or errStoreDown. The last use is shared through the store, at most a
 // minute late, so that the idle timeout counts from the last use on any
 // replica.
 //
@@ -135,7 +137,7 @@ func (t *sessionTable) put(ctx context.Context, key, idToken string, s *session)
 // knows: the others, meanwhile, go on from memory (the session's many
 // parallel calls at each second would otherwise each load its records).
 // A store that fails leaves a known session as this process knew it.
-func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s session, ok, ended bool) {
+func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idle, maxAge time.Duration) (s session, err error) {
 	v, _ := t.m.Load(key)
 	here, _ := v.(*entry)
 	if here != nil && here.usable(now, idle, maxAge) && (now.Sub(here.checked) < fresh || !here.claimCheck(now)) {
@@ -144,7 +146,7 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 		if here.claimShare(now) {
 			t.share(ctx, key, now)
 		}
-		return here.session(), true, false
+		return here.session(), nil
 	}
 	var checked, shared time.Time
 	known := here != nil
@@ -156,11 +158,13 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 		switch {
 		case err != nil && known:
 			checked = now // the store fails: as known, for another second
-		case err != nil || rec == nil || rec.AccessToken != sessionRecord:
+		case err != nil:
+			return session{}, fmt.Errorf("%w: %w", errStoreDown, err)
+		case rec == nil || rec.AccessToken != sessionRecord:
 			if known {
 				t.m.CompareAndDelete(key, here)
 			}
-			return session{}, false, false
+			return session{}, errNoSession
 		default:
 			shared = rec.IssuedAt // the login, until a use is shared
 			if u, err := t.store(seenKey(key)).Load(ctx); err == nil && u != nil && u.AccessToken == seenRecord && u.IssuedAt.After(shared) {
@@ -172,12 +176,12 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 			}
 			s, checked = newSession(rec.IDToken, rec.IssuedAt, seen), now
 			if t.logoutsEnded(ctx, s.sub, s.sid, s.created) {
-				return session{}, false, true
+				return session{}, errSessionEnded
 			}
 		}
 	}
 	if now.Sub(s.seen) > idle || now.Sub(s.created) > maxAge {
-		return session{}, false, true
+		return session{}, errSessionEnded
 	}
 	s.seen = now
 	share := now.Sub(shared) >= shareSeen
@@ -193,8 +197,15 @@ func (t *sessionTable) touch(ctx context.Context, key string, now time.Time, idl
 	if share {
 		t.share(ctx, key, now)
 	}
-	return s, true, false
+	return s, nil
 }
+
+// The ways touch finds no session.
+var (
+	errNoSession    = errors.New("no session")
+	errSessionEnded = errors.New("the session ended")
+	errStoreDown    = errors.New("the sessions' store cannot be read")
+)
 
 // checkWait is how long the other requests of a session go on from memory
 // while one looks in the store; a lookup slower than this gets company.

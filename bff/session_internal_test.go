@@ -57,15 +57,15 @@ func TestSessionLookedUpOnceAtATime(t *testing.T) {
 	now = now.Add(2 * fresh)
 	first := make(chan bool)
 	go func() {
-		_, ok, _ := table.touch(ctx, "k", now, time.Hour, 24*time.Hour)
-		first <- ok
+		_, err := table.touch(ctx, "k", now, time.Hour, 24*time.Hour)
+		first <- err == nil
 	}()
 	<-records.entered // the first is in the store
 	done := make(chan int)
 	go func() {
 		served := 0
 		for range 15 {
-			if _, ok, _ := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); ok {
+			if _, err := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); err == nil {
 				served++
 			}
 		}
@@ -108,20 +108,20 @@ func TestSessionKeptThroughStoreFailure(t *testing.T) {
 	store.fail.Store(true)
 	for i := range 3 {
 		now = now.Add(2 * fresh)
-		if _, ok, ended := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); !ok || ended {
-			t.Fatalf("lookup %d with the store down: ok %v, ended %v", i, ok, ended)
+		if _, err := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); err != nil {
+			t.Fatalf("lookup %d with the store down: %v", i, err)
 		}
 	}
-	if _, ok, _ := table.touch(ctx, "unknown", now, time.Hour, 24*time.Hour); ok {
-		t.Error("a session this process never knew was served with the store down")
+	if _, err := table.touch(ctx, "unknown", now, time.Hour, 24*time.Hour); !errors.Is(err, errStoreDown) {
+		t.Errorf("a session this process never knew, with the store down: %v; want errStoreDown", err)
 	}
 	store.fail.Store(false)
 	if err := store.Clear(ctx); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(2 * fresh)
-	if _, ok, _ := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); ok {
-		t.Error("the store back, a session gone from it was still served")
+	if _, err := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); !errors.Is(err, errNoSession) {
+		t.Errorf("the store back, a session gone from it: %v; want errNoSession", err)
 	}
 }
 
@@ -144,7 +144,7 @@ func TestSessionParallelUses(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				now := start.Add(time.Duration(i*8+g) * 10 * time.Millisecond)
-				if _, ok, _ := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); !ok {
+				if _, err := table.touch(ctx, "k", now, time.Hour, 24*time.Hour); err != nil {
 					lost.Add(1)
 				}
 			}
@@ -155,8 +155,8 @@ func TestSessionParallelUses(t *testing.T) {
 		t.Fatalf("%d uses did not find the session", lost.Load())
 	}
 	last := start.Add(time.Duration(199*8+7) * 10 * time.Millisecond)
-	s, ok, _ := table.touch(ctx, "k", last, time.Hour, 24*time.Hour)
-	if !ok || !s.seen.Equal(last) {
-		t.Fatalf("last use %v (%v); want %v", s.seen, ok, last)
+	s, err := table.touch(ctx, "k", last, time.Hour, 24*time.Hour)
+	if err != nil || !s.seen.Equal(last) {
+		t.Fatalf("last use %v (%v); want %v", s.seen, err, last)
 	}
 }
