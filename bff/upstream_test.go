@@ -7,7 +7,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strconv"
@@ -15,9 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/authrefresh/authrefresh/bff"
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
 // hostileAPI answers every request on 127.0.0.1 with answer(the request's
@@ -130,48 +129,14 @@ func TestAPINeverMixesAnswers(t *testing.T) {
 // token and neither the browser's cookie nor the CSRF header, as every
 // other API request.
 func TestAPIUpgrade(t *testing.T) {
-	var got atomic.Value // the upgrade request's header, at the API
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got.Store(r.Header.Clone())
-		if r.Header.Get("Upgrade") != "echo" {
-			http.Error(w, "no upgrade", http.StatusBadRequest)
-			return
-		}
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString("echo: " + line)
-		brw.Flush()
-	}))
-	t.Cleanup(api.Close)
+	api := authtest.StartEchoUpgrade(t)
 	w := newWorld(t, memoryStores())
 	w.cfg.APIs = []bff.API{{Prefix: "/ws/", Upstream: api.URL + "/"}}
 	replica, _ := w.replicaOf(t, w.bffURL)
 	req := w.apiRequest(t, "/ws/echo")
-	c, err := net.Dial("tcp", strings.TrimPrefix(replica, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET /ws/echo HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nX-CSRF: 1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
-		strings.TrimPrefix(w.bffURL, "http://"), req.Header.Get("Cookie"))
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("%v %v", resp, err)
-	}
-	io.WriteString(c, "ping\n")
-	if line, _ := br.ReadString('\n'); line != "echo: ping\n" {
-		t.Fatalf("through the upgraded connection: %q", line)
-	}
-	h, _ := got.Load().(http.Header)
-	if !strings.HasPrefix(h.Get("Authorization"), "Bearer ") || h.Get("Cookie") != "" || h.Get("X-Csrf") != "" {
+	authtest.Upgrade(t, strings.TrimPrefix(replica, "http://"), strings.TrimPrefix(w.bffURL, "http://"), "/ws/echo",
+		"Cookie: "+req.Header.Get("Cookie")+"\r\nX-CSRF: 1\r\n")
+	if h := api.Header(); !strings.HasPrefix(h.Get("Authorization"), "Bearer ") || h.Get("Cookie") != "" || h.Get("X-Csrf") != "" {
 		t.Fatalf("the API got %v", h)
 	}
 }

@@ -1,19 +1,17 @@
 package sidecar
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/authrefresh/authrefresh/internal/authtest"
 )
 
 // syncBuffer is a bytes.Buffer for a logger written by server goroutines.
@@ -54,44 +52,12 @@ func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return 
 // An Upgrade (a WebSocket) goes through the net/http Transport, with the
 // session's token.
 func TestProxyUpgrade(t *testing.T) {
-	var auth atomic.Value
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth.Store(r.Header.Get("Authorization"))
-		if r.Header.Get("Upgrade") != "echo" {
-			http.Error(w, "no upgrade", 400)
-			return
-		}
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString("echo: " + line)
-		brw.Flush()
-	}))
-	defer up.Close()
+	up := authtest.StartEchoUpgrade(t)
 	target, _ := url.Parse(up.URL)
 	proxy := startProxy(t, Config{Session: loggedInSession(t), Upstream: target})
-	c, err := net.Dial("tcp", proxy.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", proxy.Listener.Addr())
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("%v %v", resp, err)
-	}
-	io.WriteString(c, "ping\n")
-	if line, _ := br.ReadString('\n'); line != "echo: ping\n" {
-		t.Fatalf("through the upgraded connection: %q", line)
-	}
-	if got := auth.Load(); got != "Bearer the-session-credential" {
+	addr := proxy.Listener.Addr().String()
+	authtest.Upgrade(t, addr, addr, "/ws", "")
+	if got := up.Header().Get("Authorization"); got != "Bearer the-session-credential" {
 		t.Fatalf("upstream got Authorization %q", got)
 	}
 }
