@@ -3,6 +3,7 @@ package bff_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -91,7 +92,9 @@ func BenchmarkAPIHop(b *testing.B) {
 		b.Fatal(err)
 	}
 	up, _ := url.Parse(api.URL)
-	side := sidecar.New(sidecar.Config{Session: s, Upstream: up, Guard: sidecar.Guard{Hosts: []string{"127.0.0.1:1"}}})
+	// Logging as the command does with --quiet: refused and failed calls only.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	side := sidecar.New(sidecar.Config{Session: s, Upstream: up, Logger: quiet, Guard: sidecar.Guard{Hosts: []string{"127.0.0.1:1"}}})
 	sideReq := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:1/me", nil)
 	sideReq.Header = bffReq.Header
 	for _, hop := range []struct {

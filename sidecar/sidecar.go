@@ -107,7 +107,9 @@ func New(cfg Config) http.Handler {
 		if rec.status == http.StatusUnauthorized || rec.status >= 500 {
 			level = slog.LevelWarn
 		}
-		logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
+		if logger.Enabled(r.Context(), level) { // else its arguments would be built for nothing
+			logger.Log(r.Context(), level, "proxy", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(began).Round(time.Microsecond))
+		}
 	}))
 	// The operator paths are behind the guard (only the owner), not
 	// behind the concurrency limit: a health check must answer when the
