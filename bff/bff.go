@@ -365,7 +365,7 @@ func (b *BFF) noSession(w http.ResponseWriter, err error) {
 // CSRF header, a cross-origin one (Sec-Fetch-Site, Origin), whatever its
 // method. It reports whether r may go on.
 func (b *BFF) guard(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get(b.cfg.CSRFHeader) == "" {
+	if v := r.Header[b.csrfHeader]; len(v) == 0 || v[0] == "" { // Get would canonicalize the name anew
 		writeError(w, http.StatusForbidden, "csrf", "the request lacks the "+b.cfg.CSRFHeader+" header the app sends")
 		return false
 	}
