@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"slices"
 	"strings"
@@ -504,10 +503,9 @@ func (b *BFF) api(w http.ResponseWriter, r *http.Request, a route) {
 
 // forwarder forwards to up, the prefix replaced by up's path; the
 // browser's cookies and the CSRF header stay here, and the API's cookies
-// never reach the browser. An upgrade (a WebSocket) goes through
-// httputil.ReverseProxy, with the same rules.
+// never reach the browser. An upgrade (a WebSocket) goes through the
+// forwarder's httputil.ReverseProxy, with the same rules.
 func (b *BFF) forwarder(up *url.URL, prefix string) *upstream.Forwarder {
-	buffers := &upstream.Buffers{} // else each answer allocates 32 KiB
 	upPath := strings.TrimSuffix(up.Path, "/") + "/"
 	rewrite := func(out, in *http.Request) {
 		out.URL.Scheme, out.URL.Host = up.Scheme, up.Host
@@ -530,20 +528,7 @@ func (b *BFF) forwarder(up *url.URL, prefix string) *upstream.Forwarder {
 	drop := []string{"Cookie", "Authorization", b.csrfHeader}
 	return &upstream.Forwarder{
 		Transport: b.sessions, Rewrite: rewrite, Drop: drop, DropAnswer: []string{"Set-Cookie"},
-		ErrorHandler: failed, Buffers: buffers,
-		Fallback: &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				rewrite(pr.Out, pr.In)
-				for _, k := range drop {
-					delete(pr.Out.Header, k)
-				}
-			},
-			Transport: b.sessions, BufferPool: buffers, ErrorHandler: failed,
-			ModifyResponse: func(resp *http.Response) error {
-				resp.Header.Del("Set-Cookie")
-				return nil
-			},
-		},
+		ErrorHandler: failed, Buffers: &upstream.Buffers{}, // else each answer allocates 32 KiB
 	}
 }
 

@@ -83,20 +83,10 @@ func New(cfg Config) http.Handler {
 	// The session's token replaces the caller's, nor does the caller's
 	// browser state travel upstream; the proxy's own secret
 	// (Proxy-Authorization) is a hop's header, never forwarded either.
-	drop := []string{"Authorization", "Cookie"}
-	buffers := &upstream.Buffers{} // else each answer allocates 32 KiB
-	fwd := &upstream.Forwarder{Transport: transport, Rewrite: rewrite, Drop: drop, ErrorHandler: failed, Buffers: buffers,
-		// An upgrade (a WebSocket) goes through ReverseProxy, by the same rules.
-		Fallback: &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				rewrite(pr.Out, pr.In)
-				for _, k := range drop {
-					delete(pr.Out.Header, k)
-				}
-			},
-			Transport: transport, BufferPool: buffers, ErrorHandler: failed,
-		},
-	}
+	// An upgrade (a WebSocket) goes through the forwarder's ReverseProxy,
+	// by the same rules.
+	fwd := &upstream.Forwarder{Transport: transport, Rewrite: rewrite, Drop: []string{"Authorization", "Cookie"},
+		ErrorHandler: failed, Buffers: &upstream.Buffers{}} // else each answer allocates 32 KiB
 	metrics := &proxyMetrics{}
 	forward := limited(cfg.Limits, logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()

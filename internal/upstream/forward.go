@@ -6,9 +6,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httputil"
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // Forwarder is a reverse proxy for the common exchange: what
@@ -19,7 +21,8 @@ import (
 // its header holding only what goes upstream.
 //
 // A protocol upgrade (WebSocket) and a request with trailers go to
-// Fallback, with the outgoing context.
+// Fallback, with the outgoing context: by default an httputil.ReverseProxy
+// by the same rules (Transport, Rewrite, the drops, ErrorHandler).
 type Forwarder struct {
 	// Transport sends the outgoing requests.
 	Transport http.RoundTripper
@@ -34,17 +37,45 @@ type Forwarder struct {
 	// ErrorHandler answers a request the Transport failed: in carries the
 	// outgoing context.
 	ErrorHandler func(w http.ResponseWriter, in *http.Request, err error)
-	// Fallback serves what Forward leaves out: upgrades, request trailers.
+	// Fallback serves what Forward leaves out: upgrades, request trailers;
+	// nil means a ReverseProxy by the same rules.
 	Fallback http.Handler
 	// Buffers recycles the buffers answers are copied through.
 	Buffers *Buffers
+
+	fallbackOnce sync.Once
+}
+
+// fallback is Fallback, or the ReverseProxy that stands for it.
+func (f *Forwarder) fallback() http.Handler {
+	f.fallbackOnce.Do(func() {
+		if f.Fallback != nil {
+			return
+		}
+		f.Fallback = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				f.Rewrite(pr.Out, pr.In)
+				for _, k := range f.Drop {
+					delete(pr.Out.Header, k)
+				}
+			},
+			Transport: f.Transport, BufferPool: f.Buffers, ErrorHandler: f.ErrorHandler,
+			ModifyResponse: func(resp *http.Response) error {
+				for _, k := range f.DropAnswer {
+					delete(resp.Header, k)
+				}
+				return nil
+			},
+		}
+	})
+	return f.Fallback
 }
 
 // Forward sends in upstream with the context ctx and copies the answer to
 // w. It never changes in.
 func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in *http.Request) {
 	if in.Header["Upgrade"] != nil || len(in.Trailer) > 0 {
-		f.Fallback.ServeHTTP(w, in.WithContext(ctx))
+		f.fallback().ServeHTTP(w, in.WithContext(ctx))
 		return
 	}
 	// WithContext copies the request (its context is unexported), so the
