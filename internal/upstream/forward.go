@@ -96,12 +96,9 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in *http
 	}
 	defer resp.Body.Close()
 	h := w.Header()
-	var connection []string // answer headers named in its Connection header
-	if c := resp.Header["Connection"]; c != nil {
-		connection = listed(c)
-	}
+	connection := resp.Header["Connection"] // names the answer's headers of this hop
 	for k, vs := range resp.Header {
-		if hopByHop(k) || contains(f.DropAnswer, k) || contains(connection, k) {
+		if hopByHop(k) || contains(f.DropAnswer, k) || listsToken(connection, k) {
 			continue
 		}
 		if h[k] == nil {
@@ -145,13 +142,10 @@ func (f *Forwarder) Forward(ctx context.Context, w http.ResponseWriter, in *http
 
 // header is what of in goes upstream.
 func (f *Forwarder) header(in http.Header) http.Header {
-	var connection []string // request headers named in its Connection header
-	if c := in["Connection"]; c != nil {
-		connection = listed(c)
-	}
+	connection := in["Connection"] // names the request's headers of this hop
 	out := make(http.Header, len(in))
 	for k, vs := range in {
-		if hopByHop(k) || forwarded(k) || contains(f.Drop, k) || contains(connection, k) {
+		if hopByHop(k) || forwarded(k) || contains(f.Drop, k) || listsToken(connection, k) {
 			continue
 		}
 		out[k] = vs // the values are shared: neither side changes them
@@ -233,23 +227,12 @@ func contains(names []string, k string) bool {
 	return false
 }
 
-// listed is the canonical header names a Connection header lists.
-func listed(values []string) []string {
-	var names []string
-	for _, v := range values {
-		for _, name := range strings.Split(v, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				names = append(names, http.CanonicalHeaderKey(name))
-			}
-		}
-	}
-	return names
-}
-
-// listsToken reports whether a comma-separated header lists token.
+// listsToken reports whether a comma-separated header lists token, in any
+// case, without allocating: a browser's every request says "Connection:
+// keep-alive".
 func listsToken(values []string, token string) bool {
 	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
+		for t := range strings.SplitSeq(v, ",") {
 			if t, _, _ = strings.Cut(t, ";"); strings.EqualFold(textproto.TrimString(t), token) {
 				return true
 			}
