@@ -40,7 +40,8 @@ type Forwarder struct {
 	// Fallback serves what Forward leaves out: upgrades, request trailers;
 	// nil means a ReverseProxy by the same rules.
 	Fallback http.Handler
-	// Buffers recycles the buffers answers are copied through.
+	// Buffers recycles the buffers answers are copied through; nil makes
+	// one per answer.
 	Buffers *Buffers
 
 	fallbackOnce sync.Once

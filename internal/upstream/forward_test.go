@@ -35,9 +35,6 @@ func startForwarder(t *testing.T, base string, f *Forwarder, serve http.HandlerF
 			http.Error(w, err.Error(), http.StatusBadGateway)
 		}
 	}
-	if f.Buffers == nil {
-		f.Buffers = &Buffers{}
-	}
 	if serve == nil {
 		serve = func(w http.ResponseWriter, r *http.Request) { f.Forward(r.Context(), w, r) }
 	}

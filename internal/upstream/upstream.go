@@ -524,13 +524,20 @@ func validHeaderValue(s string) bool {
 // answer allocates one.
 type Buffers struct{ pool sync.Pool }
 
-// Get implements httputil.BufferPool.
+// Get implements httputil.BufferPool. A nil Buffers makes a buffer each
+// time.
 func (c *Buffers) Get() []byte {
-	if b, ok := c.pool.Get().(*[]byte); ok {
-		return *b
+	if c != nil {
+		if b, ok := c.pool.Get().(*[]byte); ok {
+			return *b
+		}
 	}
 	return make([]byte, 32<<10)
 }
 
-// Put implements httputil.BufferPool.
-func (c *Buffers) Put(b []byte) { c.pool.Put(&b) }
+// Put implements httputil.BufferPool; a nil Buffers keeps nothing.
+func (c *Buffers) Put(b []byte) {
+	if c != nil {
+		c.pool.Put(&b)
+	}
+}
